@@ -1,0 +1,241 @@
+package apitoken
+
+import (
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"regexp"
+	"strings"
+)
+
+// Token strings look like <prefix>_<body><checksum>:
+//
+//	atk_4qXbZ0c8mJ3...Tq0Yr2
+//
+// The body is BodyBits of crypto/rand entropy written in base62 without
+// bias; the checksum is the CRC32 (IEEE) of everything before it, written
+// as 6 base62 characters. Only [A-Za-z0-9_] appear, so a token is safe in a
+// URL query and selectable with a double-click, and secret scanners can find
+// it with Pattern. The checksum lets Parse reject typos and random strings
+// without a store lookup; it is not a security control.
+const (
+	// DefaultAPIPrefix prefixes API tokens when Format.APIPrefix is empty.
+	DefaultAPIPrefix = "atk"
+	// DefaultSessionPrefix prefixes session tokens when
+	// Format.SessionPrefix is empty.
+	DefaultSessionPrefix = "ats"
+	// DefaultBodyBits is the entropy of a token body when Format.BodyBits
+	// is zero.
+	DefaultBodyBits = 256
+	// MinBodyBits is the least entropy a Format accepts.
+	MinBodyBits = 128
+	// MaxBodyBits is the most entropy a Format accepts.
+	MaxBodyBits = 512
+	// MaxTokenLength bounds every token string. Longer input is refused
+	// before any other work, so parsing time does not grow with input.
+	MaxTokenLength = maxPrefixLen + 1 + 86 + checksumLen
+
+	maxPrefixLen = 16
+	checksumLen  = 6
+	base62       = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+// Pattern matches the tokens of the default Format (both prefixes), for
+// secret scanners and log scrubbers. Use Format.Pattern for a custom one.
+var Pattern = regexp.MustCompile(defaultFormat.patternSource())
+
+var defaultFormat = mustFormat(Format{})
+
+var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,15}$`)
+
+// Format describes the token strings a Manager issues and accepts. Its zero
+// value is the default format: prefixes "atk" (API) and "ats" (session), 256
+// bits of body.
+type Format struct {
+	// APIPrefix marks API tokens. Lower-case letters, digits and inner
+	// underscores, starting with a letter, at most 16 characters.
+	// Default DefaultAPIPrefix.
+	APIPrefix string
+	// SessionPrefix marks session tokens; it must differ from APIPrefix.
+	// Default DefaultSessionPrefix.
+	SessionPrefix string
+	// BodyBits is the entropy of the random body, from MinBodyBits to
+	// MaxBodyBits. Default DefaultBodyBits.
+	BodyBits int
+
+	bodyLen int // derived: base62 characters of body
+}
+
+// withDefaults fills unset fields and checks the result.
+func (f Format) withDefaults() (Format, error) {
+	if f.APIPrefix == "" {
+		f.APIPrefix = DefaultAPIPrefix
+	}
+	if f.SessionPrefix == "" {
+		f.SessionPrefix = DefaultSessionPrefix
+	}
+	if f.BodyBits == 0 {
+		f.BodyBits = DefaultBodyBits
+	}
+	for _, p := range []string{f.APIPrefix, f.SessionPrefix} {
+		if !prefixPattern.MatchString(p) || strings.HasSuffix(p, "_") {
+			return f, fmt.Errorf("%w: token prefix %q must match %s and not end in _", ErrInvalidArgument, p, prefixPattern)
+		}
+	}
+	if f.APIPrefix == f.SessionPrefix ||
+		strings.HasPrefix(f.APIPrefix, f.SessionPrefix+"_") ||
+		strings.HasPrefix(f.SessionPrefix, f.APIPrefix+"_") {
+		return f, fmt.Errorf("%w: API and session prefixes must differ and neither may start with the other plus _", ErrInvalidArgument)
+	}
+	if f.BodyBits < MinBodyBits || f.BodyBits > MaxBodyBits {
+		return f, fmt.Errorf("%w: BodyBits %d outside [%d, %d]", ErrInvalidArgument, f.BodyBits, MinBodyBits, MaxBodyBits)
+	}
+	f.bodyLen = int(math.Ceil(float64(f.BodyBits) / math.Log2(62)))
+	return f, nil
+}
+
+func mustFormat(f Format) Format {
+	f, err := f.withDefaults()
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+func (f Format) patternSource() string {
+	return fmt.Sprintf(`\b(?:%s|%s)_[0-9A-Za-z]{%d}\b`,
+		regexp.QuoteMeta(f.APIPrefix), regexp.QuoteMeta(f.SessionPrefix), f.bodyLen+checksumLen)
+}
+
+// Pattern returns a regular expression that matches this format's tokens
+// inside larger text. It returns an error if the format is invalid.
+func (f Format) Pattern() (*regexp.Regexp, error) {
+	f, err := f.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return regexp.MustCompile(f.patternSource()), nil
+}
+
+// prefix returns the prefix for kind.
+func (f *Format) prefix(k Kind) string {
+	if k == KindSession {
+		return f.SessionPrefix
+	}
+	return f.APIPrefix
+}
+
+// generate returns a new token string of kind k, reading entropy from r.
+func (f *Format) generate(k Kind, r io.Reader) (string, error) {
+	p := f.prefix(k)
+	n := len(p) + 1 + f.bodyLen + checksumLen
+	b := make([]byte, n)
+	copy(b, p)
+	b[len(p)] = '_'
+	if err := randomBase62(r, b[len(p)+1:len(p)+1+f.bodyLen]); err != nil {
+		return "", err
+	}
+	putChecksum(b[n-checksumLen:], crc32.ChecksumIEEE(b[:n-checksumLen]))
+	return string(b), nil
+}
+
+// randomBase62 fills dst with uniformly random base62 characters. Each
+// random byte is masked to 6 bits and values 62 and 63 are rejected, so
+// every character has probability exactly 1/62 (no modulo bias).
+func randomBase62(r io.Reader, dst []byte) error {
+	var buf [64]byte
+	i := 0
+	for i < len(dst) {
+		need := len(dst) - i
+		chunk := buf[:min(len(buf), need+need/8+2)]
+		if _, err := io.ReadFull(r, chunk); err != nil {
+			return fmt.Errorf("apitoken: reading randomness: %w", err)
+		}
+		for _, c := range chunk {
+			v := c & 63
+			if v >= 62 {
+				continue
+			}
+			dst[i] = base62[v]
+			i++
+			if i == len(dst) {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// putChecksum writes c as checksumLen base62 digits, most significant
+// first, zero-padded. 62^6 > 2^32, so every CRC32 fits.
+func putChecksum(dst []byte, c uint32) {
+	v := uint64(c)
+	for i := checksumLen - 1; i >= 0; i-- {
+		dst[i] = base62[v%62]
+		v /= 62
+	}
+}
+
+// base62Value maps a byte to its base62 digit value, or 0xff.
+var base62Value = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = byte(i)
+	}
+	return t
+}()
+
+// Parse checks that s is a well-formed token of this format with a valid
+// checksum and returns its kind. Any failure is ErrMalformed. Input longer
+// than MaxTokenLength is refused before it is read, so the work done is
+// bounded whatever the input. Parse never consults a store.
+func (f *Format) Parse(s string) (Kind, error) {
+	if len(s) > MaxTokenLength {
+		return 0, ErrMalformed
+	}
+	var k Kind
+	switch {
+	case hasTokenPrefix(s, f.APIPrefix):
+		k = KindAPI
+	case hasTokenPrefix(s, f.SessionPrefix):
+		k = KindSession
+	default:
+		return 0, ErrMalformed
+	}
+	p := f.prefix(k)
+	if len(s) != len(p)+1+f.bodyLen+checksumLen {
+		return 0, ErrMalformed
+	}
+	var bad byte
+	for i := len(p) + 1; i < len(s); i++ {
+		bad |= base62Value[s[i]] >> 7
+	}
+	if bad != 0 {
+		return 0, ErrMalformed
+	}
+	var sum uint64
+	for i := len(s) - checksumLen; i < len(s); i++ {
+		sum = sum*62 + uint64(base62Value[s[i]])
+	}
+	if sum != uint64(crc32.ChecksumIEEE(unsafeBytes(s[:len(s)-checksumLen]))) {
+		return 0, ErrMalformed
+	}
+	return k, nil
+}
+
+func hasTokenPrefix(s, p string) bool {
+	return len(s) > len(p) && s[len(p)] == '_' && s[:len(p)] == p
+}
+
+// hint returns the non-secret hint shown in listings: prefix and the last
+// four characters (which are checksum characters, so no entropy leaks).
+func hint(token string) string {
+	i := strings.LastIndexByte(token, '_')
+	if i < 0 || len(token) < 4 {
+		return ""
+	}
+	return token[:i+1] + "..." + token[len(token)-4:]
+}

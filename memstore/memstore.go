@@ -1,0 +1,279 @@
+// Package memstore is an in-memory apitoken.Store for tests, examples and
+// single-process hosts that need no persistence. It is safe for concurrent
+// use and returns copies the caller owns.
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/apitoken/apitoken"
+)
+
+// Store is an in-memory apitoken.Store. Its zero value is not usable: call
+// New.
+type Store struct {
+	mu     sync.RWMutex
+	closed bool
+	tokens map[string]*apitoken.Token // by ID
+	byHash map[apitoken.Hash]string   // hash -> ID
+	users  map[string]*apitoken.User  // by ID
+	byName map[string]string          // name -> ID
+}
+
+var _ apitoken.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		tokens: make(map[string]*apitoken.Token),
+		byHash: make(map[apitoken.Hash]string),
+		users:  make(map[string]*apitoken.User),
+		byName: make(map[string]string),
+	}
+}
+
+// ready returns ErrClosed or the context's error.
+func (s *Store) ready(ctx context.Context) error {
+	if s.closed {
+		return apitoken.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// CreateToken implements apitoken.TokenStore.
+func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if _, ok := s.tokens[t.ID]; ok {
+		return apitoken.ErrDuplicate
+	}
+	if _, ok := s.byHash[t.Hash]; ok {
+		return apitoken.ErrDuplicate
+	}
+	t.Version = 1
+	s.tokens[t.ID] = t.Clone()
+	s.byHash[t.Hash] = t.ID
+	return nil
+}
+
+// TokenByHash implements apitoken.TokenStore.
+func (s *Store) TokenByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	id, ok := s.byHash[h]
+	if !ok {
+		return nil, apitoken.ErrNotFound
+	}
+	return s.tokens[id].Clone(), nil
+}
+
+// TokenByID implements apitoken.TokenStore.
+func (s *Store) TokenByID(ctx context.Context, id string) (*apitoken.Token, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	t, ok := s.tokens[id]
+	if !ok {
+		return nil, apitoken.ErrNotFound
+	}
+	return t.Clone(), nil
+}
+
+// ListTokens implements apitoken.TokenStore.
+func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apitoken.Token, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var out []*apitoken.Token
+	for _, t := range s.tokens {
+		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) {
+			continue
+		}
+		out = append(out, t.Clone())
+	}
+	slices.SortFunc(out, func(a, b *apitoken.Token) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// UpdateToken implements apitoken.TokenStore.
+func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	old, ok := s.tokens[t.ID]
+	switch {
+	case !ok:
+		return apitoken.ErrNotFound
+	case old.Hash != t.Hash || old.Kind != t.Kind || old.Account != t.Account:
+		return apitoken.ErrImmutable
+	case old.Version != t.Version:
+		return apitoken.ErrConflict
+	}
+	c := t.Clone()
+	c.Version++
+	s.tokens[t.ID] = c
+	t.Version = c.Version
+	return nil
+}
+
+// DeleteToken implements apitoken.TokenStore.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if t, ok := s.tokens[id]; ok {
+		delete(s.byHash, t.Hash)
+		delete(s.tokens, id)
+	}
+	return nil
+}
+
+// TouchTokens implements apitoken.TokenStore.
+func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	for _, tc := range touches {
+		if t, ok := s.tokens[tc.ID]; ok {
+			apitoken.ApplyTouch(t, tc)
+		}
+	}
+	return nil
+}
+
+// CreateUser implements apitoken.UserStore.
+func (s *Store) CreateUser(ctx context.Context, u *apitoken.User) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if _, ok := s.users[u.ID]; ok {
+		return apitoken.ErrDuplicate
+	}
+	if _, ok := s.byName[u.Name]; ok {
+		return apitoken.ErrDuplicate
+	}
+	u.Version = 1
+	s.users[u.ID] = u.Clone()
+	s.byName[u.Name] = u.ID
+	return nil
+}
+
+// UserByID implements apitoken.UserStore.
+func (s *Store) UserByID(ctx context.Context, id string) (*apitoken.User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	u, ok := s.users[id]
+	if !ok {
+		return nil, apitoken.ErrNotFound
+	}
+	return u.Clone(), nil
+}
+
+// UserByName implements apitoken.UserStore.
+func (s *Store) UserByName(ctx context.Context, name string) (*apitoken.User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	id, ok := s.byName[name]
+	if !ok {
+		return nil, apitoken.ErrNotFound
+	}
+	return s.users[id].Clone(), nil
+}
+
+// ListUsers implements apitoken.UserStore.
+func (s *Store) ListUsers(ctx context.Context, account string) ([]*apitoken.User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var out []*apitoken.User
+	for _, u := range s.users {
+		if u.Account == account {
+			out = append(out, u.Clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b *apitoken.User) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// UpdateUser implements apitoken.UserStore.
+func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	old, ok := s.users[u.ID]
+	switch {
+	case !ok:
+		return apitoken.ErrNotFound
+	case old.Account != u.Account:
+		return apitoken.ErrImmutable
+	case old.Version != u.Version:
+		return apitoken.ErrConflict
+	}
+	if id, taken := s.byName[u.Name]; taken && id != u.ID {
+		return apitoken.ErrDuplicate
+	}
+	delete(s.byName, old.Name)
+	c := u.Clone()
+	c.Version++
+	s.users[u.ID] = c
+	s.byName[u.Name] = u.ID
+	u.Version = c.Version
+	return nil
+}
+
+// DeleteUser implements apitoken.UserStore.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if u, ok := s.users[id]; ok {
+		delete(s.byName, u.Name)
+		delete(s.users, id)
+	}
+	return nil
+}
+
+// Close implements apitoken.Store. Later calls fail with ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}

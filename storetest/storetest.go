@@ -1,0 +1,519 @@
+// Package storetest is the conformance suite every apitoken.Store must pass.
+// A store's tests call it in one line:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(tb testing.TB) apitoken.Store { return memstore.New() })
+//	}
+//
+// newStore must return a fresh, empty store for every case and arrange its
+// cleanup with tb.Cleanup; the suite may also Close it, so Close must be
+// safe to call twice. The suite uses only the standard testing package.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+)
+
+// NewStoreFunc returns a fresh, empty store. See the package doc.
+type NewStoreFunc func(tb testing.TB) apitoken.Store
+
+// base is a fixed time so records compare exactly; stores must keep at least
+// nanosecond precision of UTC times.
+var base = time.Date(2026, 11, 22, 10, 30, 45, 123456789, time.UTC)
+
+// Token returns a distinct, valid API token record for tests: its ID and
+// hash derive from n. Exported for other suites that need sample records.
+func Token(n int, account, userID string) *apitoken.Token {
+	id := fmt.Sprintf("tok%013d", n)
+	return &apitoken.Token{
+		ID:              id,
+		Hash:            sha256.Sum256([]byte(id)),
+		Hint:            "atk_...abcd",
+		Kind:            apitoken.KindAPI,
+		Owner:           ownerOf(userID),
+		Account:         account,
+		UserID:          userID,
+		CreatedBy:       userID,
+		Lineage:         id,
+		Description:     "token " + id,
+		Type:            "generic",
+		Privilege:       apitoken.Normal,
+		DefaultAppState: apitoken.Allow,
+		Created:         base.Add(time.Duration(n) * time.Second),
+		Expires:         base.Add(10 * 365 * 24 * time.Hour),
+	}
+}
+
+func ownerOf(userID string) apitoken.Owner {
+	if userID == "" {
+		return apitoken.OwnerAccount
+	}
+	return apitoken.OwnerUser
+}
+
+// User returns a distinct user record for tests.
+func User(n int, account string) *apitoken.User {
+	return &apitoken.User{
+		ID:           fmt.Sprintf("usr%013d", n),
+		Account:      account,
+		Name:         fmt.Sprintf("user%d@example.com", n),
+		Role:         apitoken.Normal,
+		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+		Created:      base.Add(time.Duration(n) * time.Second),
+	}
+}
+
+// Run runs every conformance case against stores from newStore.
+func Run(t *testing.T, newStore NewStoreFunc) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.run(t, newStore(t))
+		})
+	}
+}
+
+type storeCase struct {
+	name string
+	run  func(t *testing.T, s apitoken.Store)
+}
+
+var ctx = context.Background()
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+func wantErr(t *testing.T, got, want error) {
+	t.Helper()
+	if !errors.Is(got, want) {
+		t.Fatalf("got error %v, want %v", got, want)
+	}
+}
+
+// sameToken compares records field by field, times with Equal.
+func sameToken(t *testing.T, got, want *apitoken.Token) {
+	t.Helper()
+	g, w := normToken(got), normToken(want)
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("record differs:\n got %+v\nwant %+v", g, w)
+	}
+}
+
+func normToken(t *apitoken.Token) *apitoken.Token {
+	c := t.Clone()
+	for _, p := range []*time.Time{&c.Created, &c.LastUsed, &c.Expires, &c.Revoked} {
+		*p = p.UTC()
+	}
+	if len(c.Apps) == 0 {
+		c.Apps = nil
+	}
+	for i := range c.Apps {
+		c.Apps[i].FirstSeen = c.Apps[i].FirstSeen.UTC()
+		c.Apps[i].LastSeen = c.Apps[i].LastSeen.UTC()
+	}
+	return c
+}
+
+func sameUser(t *testing.T, got, want *apitoken.User) {
+	t.Helper()
+	g, w := got.Clone(), want.Clone()
+	for _, u := range []*apitoken.User{g, w} {
+		u.Created = u.Created.UTC()
+		u.SessionsValidAfter = u.SessionsValidAfter.UTC()
+		if len(u.MFASecret) == 0 {
+			u.MFASecret = nil
+		}
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("user differs:\n got %+v\nwant %+v", g, w)
+	}
+}
+
+func ids(ts []*apitoken.Token) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.ID
+	}
+	return out
+}
+
+var cases = []storeCase{
+	{"CreateToken then TokenByHash and TokenByID return an equal record with Version 1", func(t *testing.T, s apitoken.Store) {
+		want := Token(1, "acme", "u1")
+		want.Apps = []apitoken.App{{Name: "grafana", State: apitoken.Pending, FirstSeen: base, LastSeen: base}}
+		want.Revoked = base.Add(time.Hour)
+		must(t, s.CreateToken(ctx, want))
+		if want.Version != 1 {
+			t.Fatalf("CreateToken set Version %d, want 1", want.Version)
+		}
+		byHash, err := s.TokenByHash(ctx, want.Hash)
+		must(t, err)
+		sameToken(t, byHash, want)
+		byID, err := s.TokenByID(ctx, want.ID)
+		must(t, err)
+		sameToken(t, byID, want)
+	}},
+	{"TokenByID of a missing ID returns ErrNotFound", func(t *testing.T, s apitoken.Store) {
+		_, err := s.TokenByID(ctx, "missing")
+		wantErr(t, err, apitoken.ErrNotFound)
+	}},
+	{"TokenByHash of a missing hash returns ErrNotFound", func(t *testing.T, s apitoken.Store) {
+		must(t, s.CreateToken(ctx, Token(1, "acme", "u1")))
+		_, err := s.TokenByHash(ctx, sha256.Sum256([]byte("other")))
+		wantErr(t, err, apitoken.ErrNotFound)
+	}},
+	{"CreateToken with a taken ID returns ErrDuplicate and keeps the first", func(t *testing.T, s apitoken.Store) {
+		first := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, first))
+		dup := Token(2, "acme", "u1")
+		dup.ID = first.ID
+		wantErr(t, s.CreateToken(ctx, dup), apitoken.ErrDuplicate)
+		_, err := s.TokenByHash(ctx, dup.Hash)
+		wantErr(t, err, apitoken.ErrNotFound)
+		got, err := s.TokenByID(ctx, first.ID)
+		must(t, err)
+		sameToken(t, got, first)
+	}},
+	{"CreateToken with a taken hash returns ErrDuplicate and stores nothing", func(t *testing.T, s apitoken.Store) {
+		first := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, first))
+		dup := Token(2, "acme", "u1")
+		dup.Hash = first.Hash
+		wantErr(t, s.CreateToken(ctx, dup), apitoken.ErrDuplicate)
+		_, err := s.TokenByID(ctx, dup.ID)
+		wantErr(t, err, apitoken.ErrNotFound)
+	}},
+	{"Records returned are copies the caller owns", func(t *testing.T, s apitoken.Store) {
+		in := Token(1, "acme", "u1")
+		in.Apps = []apitoken.App{{Name: "a", State: apitoken.Allow, FirstSeen: base, LastSeen: base}}
+		must(t, s.CreateToken(ctx, in))
+		want := in.Clone()
+		in.Description = "changed after create"
+		in.Apps[0].Name = "changed"
+		got, err := s.TokenByID(ctx, want.ID)
+		must(t, err)
+		got.Description = "changed after read"
+		got.Apps[0].State = apitoken.Deny
+		again, err := s.TokenByHash(ctx, want.Hash)
+		must(t, err)
+		sameToken(t, again, want)
+		list, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme"})
+		must(t, err)
+		list[0].Apps[0].Name = "changed in list"
+		again, err = s.TokenByID(ctx, want.ID)
+		must(t, err)
+		sameToken(t, again, want)
+	}},
+	{"ListTokens filters by account and user and orders by Created then ID", func(t *testing.T, s apitoken.Store) {
+		for _, tk := range []*apitoken.Token{
+			Token(5, "acme", "u1"), Token(3, "acme", "u2"), Token(4, "acme", ""),
+			Token(1, "other", "u1"), Token(2, "acme", "u1"),
+		} {
+			must(t, s.CreateToken(ctx, tk))
+		}
+		tie := Token(6, "acme", "u1")
+		tie.Created = Token(2, "", "").Created // same Created as token 2; ID breaks the tie
+		must(t, s.CreateToken(ctx, tie))
+		all, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme"})
+		must(t, err)
+		if got, want := fmt.Sprint(ids(all)), fmt.Sprint([]string{"tok0000000000002", "tok0000000000006", "tok0000000000003", "tok0000000000004", "tok0000000000005"}); got != want {
+			t.Fatalf("account listing %s, want %s", got, want)
+		}
+		mine, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", UserID: "u1"})
+		must(t, err)
+		if got, want := fmt.Sprint(ids(mine)), fmt.Sprint([]string{"tok0000000000002", "tok0000000000006", "tok0000000000005"}); got != want {
+			t.Fatalf("user listing %s, want %s", got, want)
+		}
+		none, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "nobody"})
+		must(t, err)
+		if len(none) != 0 {
+			t.Fatalf("unknown account listed %d tokens", len(none))
+		}
+	}},
+	{"UpdateToken with the current Version replaces the record and increments Version", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, tk))
+		tk.Description = "renamed"
+		tk.Privilege = apitoken.ReadOnly
+		tk.Apps = append(tk.Apps, apitoken.App{Name: "ci", State: apitoken.Deny, FirstSeen: base, LastSeen: base})
+		must(t, s.UpdateToken(ctx, tk))
+		if tk.Version != 2 {
+			t.Fatalf("Version after update %d, want 2", tk.Version)
+		}
+		got, err := s.TokenByHash(ctx, tk.Hash)
+		must(t, err)
+		sameToken(t, got, tk)
+	}},
+	{"UpdateToken with a stale Version returns ErrConflict and changes nothing", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, tk))
+		stale := tk.Clone()
+		tk.Description = "first"
+		must(t, s.UpdateToken(ctx, tk))
+		stale.Description = "second"
+		wantErr(t, s.UpdateToken(ctx, stale), apitoken.ErrConflict)
+		got, err := s.TokenByID(ctx, tk.ID)
+		must(t, err)
+		sameToken(t, got, tk)
+	}},
+	{"UpdateToken of a missing ID returns ErrNotFound and creates nothing", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		tk.Version = 1
+		wantErr(t, s.UpdateToken(ctx, tk), apitoken.ErrNotFound)
+		_, err := s.TokenByHash(ctx, tk.Hash)
+		wantErr(t, err, apitoken.ErrNotFound)
+	}},
+	{"UpdateToken that changes Hash, Kind or Account returns ErrImmutable", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, tk))
+		for name, mutate := range map[string]func(*apitoken.Token){
+			"hash":    func(c *apitoken.Token) { c.Hash = sha256.Sum256([]byte("new")) },
+			"kind":    func(c *apitoken.Token) { c.Kind = apitoken.KindSession },
+			"account": func(c *apitoken.Token) { c.Account = "other" },
+		} {
+			c := tk.Clone()
+			mutate(c)
+			if err := s.UpdateToken(ctx, c); !errors.Is(err, apitoken.ErrImmutable) {
+				t.Fatalf("changing %s: got %v, want ErrImmutable", name, err)
+			}
+		}
+		got, err := s.TokenByHash(ctx, tk.Hash)
+		must(t, err)
+		sameToken(t, got, tk)
+	}},
+	{"UpdateToken that moves a token to the account moves it out of the user listing", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, tk))
+		tk.Owner, tk.UserID = apitoken.OwnerAccount, ""
+		must(t, s.UpdateToken(ctx, tk))
+		mine, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", UserID: "u1"})
+		must(t, err)
+		if len(mine) != 0 {
+			t.Fatalf("user listing still has %v", ids(mine))
+		}
+		all, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme"})
+		must(t, err)
+		if len(all) != 1 || all[0].Owner != apitoken.OwnerAccount {
+			t.Fatalf("account listing %v", ids(all))
+		}
+	}},
+	{"Exactly one of 64 concurrent UpdateTokens from one Version succeeds", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, tk))
+		var wins, conflicts atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 64 {
+			c := tk.Clone()
+			c.Description = fmt.Sprint("writer ", i)
+			wg.Go(func() {
+				switch err := s.UpdateToken(ctx, c); {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, apitoken.ErrConflict):
+					conflicts.Add(1)
+				default:
+					t.Errorf("unexpected error %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 || conflicts.Load() != 63 {
+			t.Fatalf("%d wins and %d conflicts, want 1 and 63", wins.Load(), conflicts.Load())
+		}
+	}},
+	{"DeleteToken removes the record and its hash; deleting a missing ID is not an error", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, tk))
+		must(t, s.DeleteToken(ctx, tk.ID))
+		_, err := s.TokenByHash(ctx, tk.Hash)
+		wantErr(t, err, apitoken.ErrNotFound)
+		_, err = s.TokenByID(ctx, tk.ID)
+		wantErr(t, err, apitoken.ErrNotFound)
+		list, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", UserID: "u1"})
+		must(t, err)
+		if len(list) != 0 {
+			t.Fatalf("deleted token still listed")
+		}
+		must(t, s.DeleteToken(ctx, tk.ID))
+		must(t, s.CreateToken(ctx, tk)) // the hash is free again
+	}},
+	{"TouchTokens moves LastUsed and app LastSeen forward only and keeps Version", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		tk.Apps = []apitoken.App{{Name: "ci", State: apitoken.Allow, FirstSeen: base, LastSeen: base}}
+		must(t, s.CreateToken(ctx, tk))
+		later := base.Add(time.Hour)
+		must(t, s.TouchTokens(ctx, []apitoken.Touch{
+			{ID: tk.ID, At: later, App: "ci"},
+			{ID: tk.ID, At: base.Add(time.Minute), App: "ci"}, // older: ignored
+			{ID: "missing", At: later},
+			{ID: tk.ID, At: later, App: "unknown-app"},
+		}))
+		got, err := s.TokenByID(ctx, tk.ID)
+		must(t, err)
+		if !got.LastUsed.Equal(later) || !got.Apps[0].LastSeen.Equal(later) {
+			t.Fatalf("LastUsed %v, app LastSeen %v, want both %v", got.LastUsed, got.Apps[0].LastSeen, later)
+		}
+		if got.Version != tk.Version || len(got.Apps) != 1 {
+			t.Fatalf("touch changed Version (%d→%d) or apps (%d)", tk.Version, got.Version, len(got.Apps))
+		}
+		tk.Description = "update after touch still succeeds"
+		must(t, s.UpdateToken(ctx, tk))
+	}},
+	{"CreateUser then UserByID and UserByName return an equal user with Version 1", func(t *testing.T, s apitoken.Store) {
+		u := User(1, "acme")
+		u.MFASecret = []byte("12345678901234567890")
+		u.MFALastStep = 42
+		u.SessionsValidAfter = base
+		must(t, s.CreateUser(ctx, u))
+		if u.Version != 1 {
+			t.Fatalf("Version %d, want 1", u.Version)
+		}
+		got, err := s.UserByID(ctx, u.ID)
+		must(t, err)
+		sameUser(t, got, u)
+		got, err = s.UserByName(ctx, u.Name)
+		must(t, err)
+		sameUser(t, got, u)
+	}},
+	{"UserByID and UserByName of missing users return ErrNotFound", func(t *testing.T, s apitoken.Store) {
+		_, err := s.UserByID(ctx, "missing")
+		wantErr(t, err, apitoken.ErrNotFound)
+		_, err = s.UserByName(ctx, "missing@example.com")
+		wantErr(t, err, apitoken.ErrNotFound)
+	}},
+	{"CreateUser with a taken ID or name returns ErrDuplicate", func(t *testing.T, s apitoken.Store) {
+		u := User(1, "acme")
+		must(t, s.CreateUser(ctx, u))
+		sameID := User(2, "acme")
+		sameID.ID = u.ID
+		wantErr(t, s.CreateUser(ctx, sameID), apitoken.ErrDuplicate)
+		sameName := User(3, "other")
+		sameName.Name = u.Name
+		wantErr(t, s.CreateUser(ctx, sameName), apitoken.ErrDuplicate)
+		_, err := s.UserByID(ctx, sameName.ID)
+		wantErr(t, err, apitoken.ErrNotFound)
+	}},
+	{"ListUsers returns one account's users in creation order", func(t *testing.T, s apitoken.Store) {
+		for _, u := range []*apitoken.User{User(3, "acme"), User(1, "acme"), User(2, "other")} {
+			must(t, s.CreateUser(ctx, u))
+		}
+		us, err := s.ListUsers(ctx, "acme")
+		must(t, err)
+		if len(us) != 2 || us[0].ID != User(1, "").ID || us[1].ID != User(3, "").ID {
+			t.Fatalf("ListUsers gave %d users", len(us))
+		}
+	}},
+	{"UpdateUser is a compare-and-update that keeps the name index right", func(t *testing.T, s apitoken.Store) {
+		u := User(1, "acme")
+		must(t, s.CreateUser(ctx, u))
+		other := User(2, "acme")
+		must(t, s.CreateUser(ctx, other))
+		stale := u.Clone()
+		u.Name, u.Role, u.Disabled = "renamed@example.com", apitoken.Admin, true
+		must(t, s.UpdateUser(ctx, u))
+		if u.Version != 2 {
+			t.Fatalf("Version %d, want 2", u.Version)
+		}
+		wantErr(t, s.UpdateUser(ctx, stale), apitoken.ErrConflict)
+		got, err := s.UserByName(ctx, "renamed@example.com")
+		must(t, err)
+		sameUser(t, got, u)
+		_, err = s.UserByName(ctx, User(1, "").Name)
+		wantErr(t, err, apitoken.ErrNotFound)
+		taken := u.Clone()
+		taken.Name = other.Name
+		wantErr(t, s.UpdateUser(ctx, taken), apitoken.ErrDuplicate)
+		moved := u.Clone()
+		moved.Account = "other"
+		wantErr(t, s.UpdateUser(ctx, moved), apitoken.ErrImmutable)
+		missing := User(9, "acme")
+		missing.Version = 1
+		wantErr(t, s.UpdateUser(ctx, missing), apitoken.ErrNotFound)
+	}},
+	{"DeleteUser removes the user and frees the name; deleting a missing ID is not an error", func(t *testing.T, s apitoken.Store) {
+		u := User(1, "acme")
+		must(t, s.CreateUser(ctx, u))
+		must(t, s.DeleteUser(ctx, u.ID))
+		_, err := s.UserByID(ctx, u.ID)
+		wantErr(t, err, apitoken.ErrNotFound)
+		_, err = s.UserByName(ctx, u.Name)
+		wantErr(t, err, apitoken.ErrNotFound)
+		must(t, s.DeleteUser(ctx, u.ID))
+		must(t, s.CreateUser(ctx, User(1, "acme")))
+	}},
+	{"Calls with a cancelled context fail with its error", func(t *testing.T, s apitoken.Store) {
+		c, cancel := context.WithCancel(ctx)
+		cancel()
+		wantErr(t, s.CreateToken(c, Token(1, "acme", "u1")), context.Canceled)
+		_, err := s.TokenByID(c, "x")
+		wantErr(t, err, context.Canceled)
+		_, err = s.TokenByID(ctx, Token(1, "", "").ID)
+		wantErr(t, err, apitoken.ErrNotFound)
+	}},
+	{"Calls after Close fail with ErrClosed and Close is idempotent", func(t *testing.T, s apitoken.Store) {
+		must(t, s.Close())
+		wantErr(t, s.CreateToken(ctx, Token(1, "acme", "u1")), apitoken.ErrClosed)
+		_, err := s.TokenByHash(ctx, Token(1, "", "").Hash)
+		wantErr(t, err, apitoken.ErrClosed)
+		_, err = s.UserByName(ctx, "x")
+		wantErr(t, err, apitoken.ErrClosed)
+		must(t, s.Close())
+	}},
+}
+
+// Benchmark measures the store's hot read (TokenByHash, in parallel over
+// 10,000 tokens) and its create path, with allocations reported.
+func Benchmark(b *testing.B, newStore NewStoreFunc) {
+	b.Run("TokenByHash", func(b *testing.B) {
+		s := newStore(b)
+		const n = 10_000
+		hashes := make([]apitoken.Hash, n)
+		for i := range n {
+			tk := Token(i, "acme", "u1")
+			if err := s.CreateToken(ctx, tk); err != nil {
+				b.Fatal(err)
+			}
+			hashes[i] = tk.Hash
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		var next atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(next.Add(7919))
+			for pb.Next() {
+				i++
+				if _, err := s.TokenByHash(ctx, hashes[i%n]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("CreateToken", func(b *testing.B) {
+		s := newStore(b)
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.CreateToken(ctx, Token(int(next.Add(1)), "acme", "u1")); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
