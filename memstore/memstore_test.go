@@ -17,3 +17,5 @@ func newStore(tb testing.TB) apitoken.Store {
 func TestStore(t *testing.T) { storetest.Run(t, newStore) }
 
 func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newStore) }
+
+func TestLifecycle(t *testing.T) { storetest.RunLifecycle(t, newStore, nil) }

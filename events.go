@@ -1,0 +1,112 @@
+package apitoken
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// EventType names what happened. The zero value is unused.
+type EventType uint8
+
+// The event types.
+const (
+	EventCreated          EventType = iota + 1 // an API token was issued
+	EventRevoked                               // a token was revoked (by ID or by possession)
+	EventPromoted                              // a user token became an account token
+	EventRotated                               // a token was rotated; TokenID is the new one, OldTokenID the old
+	EventUpdated                               // description or default app state changed
+	EventPrivilegeChanged                      // a token's privilege changed
+	EventAppRecorded                           // an application name was recorded on a token
+	EventAppAllowed                            // an application was set to allow
+	EventAppDenied                             // an application was set to deny
+	EventVerifyFailed                          // a verification failed; Err says why
+	EventLogin                                 // a password login succeeded
+	EventLoginFailed                           // a password login failed; Err says why
+	EventLogout                                // a session ended by logout
+	EventUnlocked                              // a session was unlocked with MFA
+	EventUserChanged                           // a user was created, changed, disabled or deleted
+	EventFlushFailed                           // writing last-used data failed; it will be retried
+)
+
+var eventNames = [...]string{
+	EventCreated: "token.created", EventRevoked: "token.revoked", EventPromoted: "token.promoted",
+	EventRotated: "token.rotated", EventUpdated: "token.updated", EventPrivilegeChanged: "token.privilege_changed",
+	EventAppRecorded: "app.recorded", EventAppAllowed: "app.allowed", EventAppDenied: "app.denied",
+	EventVerifyFailed: "verify.failed", EventLogin: "session.login", EventLoginFailed: "session.login_failed",
+	EventLogout: "session.logout", EventUnlocked: "session.unlocked", EventUserChanged: "user.changed",
+	EventFlushFailed: "usage.flush_failed",
+}
+
+// String returns a stable dotted name such as "token.revoked".
+func (t EventType) String() string {
+	if int(t) < len(eventNames) && eventNames[t] != "" {
+		return eventNames[t]
+	}
+	return "unknown"
+}
+
+// Event reports something the Manager did or refused. It carries IDs and
+// names, never a secret.
+type Event struct {
+	Type EventType
+	Time time.Time
+	// TokenID is the token concerned, when known.
+	TokenID string
+	// OldTokenID is the rotated-out token of EventRotated.
+	OldTokenID string
+	// Account and UserID say whose token it is, when known.
+	Account string
+	UserID  string
+	// ActorID is the ID of the credential that made the change.
+	ActorID string
+	// App is the application name concerned.
+	App string
+	// State is the app state set or recorded.
+	State AppState
+	// Privilege is the new privilege of EventPrivilegeChanged.
+	Privilege Privilege
+	// Err is why a verification or login failed.
+	Err error
+}
+
+func (m *Manager) emit(e Event) {
+	if m.opts.OnEvent == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = m.now()
+	}
+	m.opts.OnEvent(e)
+}
+
+// SlogEvents returns an Options.OnEvent function that logs each event to l:
+// failures at Warn, the rest at Info, with only non-secret attributes.
+func SlogEvents(l *slog.Logger) func(Event) {
+	return func(e Event) {
+		attrs := make([]slog.Attr, 0, 8)
+		add := func(k, v string) {
+			if v != "" {
+				attrs = append(attrs, slog.String(k, v))
+			}
+		}
+		add("token_id", e.TokenID)
+		add("old_token_id", e.OldTokenID)
+		add("account", e.Account)
+		add("user_id", e.UserID)
+		add("actor_id", e.ActorID)
+		add("app", e.App)
+		if e.State.Valid() {
+			add("state", e.State.String())
+		}
+		if e.Privilege.Valid() {
+			add("privilege", e.Privilege.String())
+		}
+		level := slog.LevelInfo
+		if e.Err != nil {
+			level = slog.LevelWarn
+			add("reason", e.Err.Error())
+		}
+		l.LogAttrs(context.Background(), level, e.Type.String(), attrs...)
+	}
+}

@@ -1,0 +1,402 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// IssueRequest describes an API token to issue. Fields left zero take the
+// defaults given on each. There is deliberately no way to set the owner's
+// identity, the ID, the hash or any timestamp but the expiry.
+type IssueRequest struct {
+	// Description is free text, at most Options.MaxDescription bytes.
+	Description string
+	// Privilege defaults to the caller's effective privilege and may not
+	// exceed it.
+	Privilege Privilege
+	// Expires defaults to now + Options.DefaultExpiry; it must be in the
+	// future and at most now + Options.MaxExpiry.
+	Expires time.Time
+	// DefaultAppState defaults to Allow.
+	DefaultAppState AppState
+	// Owner defaults to OwnerUser (OwnerAccount when the caller is an
+	// account token). OwnerAccount needs an Admin caller.
+	Owner Owner
+	// Type is the type label (apiKeyType); default "generic". At most 32
+	// bytes.
+	Type string
+}
+
+// Issued is a newly issued token: the secret, shown exactly once, and its
+// record.
+type Issued struct {
+	// Secret is the token string. It is not stored anywhere; hand it to
+	// the user now.
+	Secret string
+	// Token is the stored record.
+	Token *Token
+}
+
+const maxTypeLabel = 32
+
+// Issue creates an API token for the caller (SPEC 6-7). The caller needs an
+// effective privilege of at least Normal and an unlocked session if it is a
+// session.
+func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest) (Issued, error) {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := a.canWrite(); err != nil {
+		return Issued{}, err
+	}
+	now := m.now()
+	t := &Token{
+		Kind: KindAPI, Account: a.account, CreatedBy: a.userID, Parent: a.tokenID,
+		Description: req.Description, Type: req.Type, Privilege: req.Privilege,
+		DefaultAppState: req.DefaultAppState, Owner: req.Owner,
+		Created: now, Expires: req.Expires,
+	}
+	if t.Privilege == 0 {
+		t.Privilege = a.priv
+	}
+	if err := a.grant(t.Privilege); err != nil {
+		return Issued{}, fmt.Errorf("%w: privilege %v for a caller with %v", err, t.Privilege, a.priv)
+	}
+	if t.Owner == 0 {
+		t.Owner = OwnerUser
+		if a.userID == "" {
+			t.Owner = OwnerAccount
+		}
+	}
+	switch t.Owner {
+	case OwnerUser:
+		if a.userID == "" {
+			return Issued{}, fmt.Errorf("%w: an account token has no user to own a user token", ErrInvalidArgument)
+		}
+		t.UserID = a.userID
+	case OwnerAccount:
+		if !a.priv.AtLeast(Admin) {
+			return Issued{}, fmt.Errorf("%w: only admins create account tokens", ErrInsufficientPrivilege)
+		}
+	default:
+		return Issued{}, fmt.Errorf("%w: owner %v", ErrInvalidArgument, t.Owner)
+	}
+	if t.DefaultAppState == 0 {
+		t.DefaultAppState = Allow
+	}
+	if !t.DefaultAppState.Valid() {
+		return Issued{}, fmt.Errorf("%w: default app state %v", ErrInvalidArgument, t.DefaultAppState)
+	}
+	if t.Type == "" {
+		t.Type = DefaultTypeLabel
+	}
+	if err := m.checkText(t.Description, t.Type); err != nil {
+		return Issued{}, err
+	}
+	if t.Expires.IsZero() {
+		t.Expires = now.Add(m.opts.DefaultExpiry)
+	}
+	if !t.Expires.After(now) || t.Expires.After(now.Add(m.opts.MaxExpiry)) {
+		return Issued{}, fmt.Errorf("%w: expiry must be in the future and at most %v away", ErrInvalidArgument, m.opts.MaxExpiry)
+	}
+	t.Expires = t.Expires.UTC()
+	iss, err := m.create(ctx, t)
+	if err != nil {
+		return Issued{}, err
+	}
+	m.emit(Event{Type: EventCreated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: a.tokenID, Privilege: t.Privilege})
+	return iss, nil
+}
+
+// checkText bounds descriptions and type labels.
+func (m *Manager) checkText(description, typ string) error {
+	if len(description) > m.opts.MaxDescription {
+		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidArgument, m.opts.MaxDescription)
+	}
+	if len(typ) > maxTypeLabel {
+		return fmt.Errorf("%w: type label longer than %d bytes", ErrInvalidArgument, maxTypeLabel)
+	}
+	return nil
+}
+
+// create gives t a fresh secret and ID and stores it. t.Lineage is kept if
+// set (rotation), else it is the new ID.
+func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
+	secret, err := m.format.generate(t.Kind, m.opts.Rand)
+	if err != nil {
+		return Issued{}, err
+	}
+	if t.ID, err = m.newID(); err != nil {
+		return Issued{}, err
+	}
+	t.Hash = m.hasher.Sum(secret)
+	t.Hint = hint(secret)
+	if t.Lineage == "" {
+		t.Lineage = t.ID
+	}
+	if err := m.store.CreateToken(ctx, t); err != nil {
+		return Issued{}, storeErr(err)
+	}
+	return Issued{Secret: secret, Token: t.Clone()}, nil
+}
+
+// List returns the active API tokens the caller may see (SPEC 8): its own
+// user tokens, or every token of the account for an admin.
+func (m *Manager) List(ctx context.Context, caller Principal) ([]*Token, error) {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	q := TokenQuery{Account: a.account}
+	if !a.priv.AtLeast(Admin) {
+		if a.userID == "" {
+			return nil, nil // a non-admin account token owns no user tokens
+		}
+		q.UserID = a.userID
+	}
+	all, err := m.store.ListTokens(ctx, q)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	now := m.now()
+	out := all[:0]
+	for _, t := range all {
+		if a.sees(t) && active(t, now) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// Get returns one active API token the caller may see; any other ID gives
+// ErrNotFound.
+func (m *Manager) Get(ctx context.Context, caller Principal, id string) (*Token, error) {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	return m.loadVisible(ctx, a, id)
+}
+
+// Revoke retires token id (SPEC 9): by its owner or an admin of its
+// account, effective before Revoke returns, irreversibly. Revoking a token
+// the caller revoked before is not an error; a token the caller may not see
+// is ErrNotFound.
+func (m *Manager) Revoke(ctx context.Context, caller Principal, id string) error {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return err
+	}
+	t, err := m.store.TokenByID(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && !a.sees(t)) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := a.canWrite(); err != nil {
+		return err
+	}
+	return m.revoke(ctx, id, a.tokenID)
+}
+
+// revoke marks id revoked if it is not already.
+func (m *Manager) revoke(ctx context.Context, id, actorID string) error {
+	var changed bool
+	t, err := m.updateToken(ctx, id, func(t *Token) error {
+		changed = t.Revoked.IsZero()
+		if changed {
+			t.Revoked = m.now()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		m.usage.forget(t.ID)
+		m.emit(Event{Type: EventRevoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
+	}
+	return nil
+}
+
+// RevokeSecret revokes the token whose full secret is presented, with no
+// other credential (SPEC 9, GitHub's leaked-credential model). It returns
+// nil whether the token was live, already revoked or unknown, so it reveals
+// nothing; only input that is not a token at all (ErrMalformed) or a store
+// failure is an error.
+func (m *Manager) RevokeSecret(ctx context.Context, secret string) error {
+	if _, err := m.format.Parse(secret); err != nil {
+		return err
+	}
+	t, err := m.store.TokenByHash(ctx, m.hasher.Sum(secret))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	err = m.revoke(ctx, t.ID, t.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil // deleted concurrently
+	}
+	return err
+}
+
+// Promote turns user token id into an account token (SPEC 10). Only admins
+// may; it is irreversible; of concurrent promotes exactly one succeeds and
+// the others get ErrAlreadyAccountToken.
+func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*Token, error) {
+	var actorID string
+	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
+		actorID = a.tokenID
+		if !a.priv.AtLeast(Admin) {
+			return ErrInsufficientPrivilege
+		}
+		if t.Owner == OwnerAccount {
+			return ErrAlreadyAccountToken
+		}
+		t.Owner, t.UserID = OwnerAccount, ""
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.emit(Event{Type: EventPromoted, TokenID: t.ID, Account: t.Account, ActorID: actorID})
+	return t, nil
+}
+
+// TokenUpdate lists what an owner or admin may change on a token (SPEC 11).
+// Nil fields stay as they are. Nothing else is changeable: not the owner,
+// ID, hash, account or timestamps.
+type TokenUpdate struct {
+	Description     *string
+	Privilege       *Privilege
+	DefaultAppState *AppState
+}
+
+// Update changes a token's description, privilege (never above the
+// caller's own) or default app state.
+func (m *Manager) Update(ctx context.Context, caller Principal, id string, u TokenUpdate) (*Token, error) {
+	var (
+		actorID     string
+		privChanged bool
+	)
+	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
+		actorID = a.tokenID
+		if u.Privilege != nil {
+			if err := a.grant(*u.Privilege); err != nil {
+				return err
+			}
+			privChanged = t.Privilege != *u.Privilege
+			t.Privilege = *u.Privilege
+		}
+		if u.DefaultAppState != nil {
+			if !u.DefaultAppState.Valid() {
+				return fmt.Errorf("%w: default app state %v", ErrInvalidArgument, *u.DefaultAppState)
+			}
+			t.DefaultAppState = *u.DefaultAppState
+		}
+		if u.Description != nil {
+			if err := m.checkText(*u.Description, ""); err != nil {
+				return err
+			}
+			t.Description = *u.Description
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := Event{Type: EventUpdated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID}
+	if privChanged {
+		e.Type, e.Privilege = EventPrivilegeChanged, t.Privilege
+	}
+	m.emit(e)
+	return t, nil
+}
+
+// SetAppState allows or denies a recorded application of token id (SPEC
+// 19). state must be Allow or Deny; an unrecorded name is ErrNotFound.
+func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app string, state AppState) (*Token, error) {
+	if state != Allow && state != Deny {
+		return nil, fmt.Errorf("%w: an application can be set to allow or deny", ErrInvalidArgument)
+	}
+	var actorID string
+	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
+		actorID = a.tokenID
+		i := t.App(app)
+		if i < 0 {
+			return ErrNotFound
+		}
+		t.Apps[i].State = state
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	typ := EventAppAllowed
+	if state == Deny {
+		typ = EventAppDenied
+	}
+	m.emit(Event{Type: typ, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, App: app, State: state})
+	return t, nil
+}
+
+// Rotate issues a new secret for token id with the same lineage and
+// settings (SPEC 12) and retires the old secret after grace (zero: at
+// once). The caller needs at least the token's privilege. The new record
+// has a new ID; its Lineage names the first token of the chain.
+func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace time.Duration) (Issued, error) {
+	if grace < 0 || grace > m.opts.MaxRotateGrace {
+		return Issued{}, fmt.Errorf("%w: grace must be between 0 and %v", ErrInvalidArgument, m.opts.MaxRotateGrace)
+	}
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return Issued{}, err
+	}
+	old, err := m.loadVisible(ctx, a, id)
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := a.canWrite(); err != nil {
+		return Issued{}, err
+	}
+	if err := a.grant(old.Privilege); err != nil {
+		return Issued{}, err
+	}
+	now := m.now()
+	next := old.Clone()
+	next.Created, next.LastUsed, next.Revoked, next.Parent = now, time.Time{}, time.Time{}, a.tokenID
+	for i := range next.Apps {
+		next.Apps[i].LastSeen = next.Apps[i].FirstSeen
+	}
+	iss, err := m.create(ctx, next)
+	if err != nil {
+		return Issued{}, err
+	}
+	// Retire the old secret; if it changed meanwhile (revoked, promoted),
+	// undo the new one rather than fork the lineage.
+	_, err = m.updateToken(ctx, id, func(t *Token) error {
+		if !active(t, m.now()) || t.Owner != old.Owner || t.Privilege != old.Privilege {
+			return ErrConflict
+		}
+		if grace == 0 {
+			t.Revoked = now
+		} else if end := now.Add(grace); end.Before(t.Expires) {
+			t.Expires = end
+		}
+		return nil
+	})
+	if err != nil {
+		if derr := m.store.DeleteToken(ctx, iss.Token.ID); derr != nil {
+			return Issued{}, storeErr(derr)
+		}
+		return Issued{}, err
+	}
+	m.emit(Event{Type: EventRotated, TokenID: iss.Token.ID, OldTokenID: id, Account: old.Account, UserID: old.UserID, ActorID: a.tokenID})
+	return iss, nil
+}

@@ -1,0 +1,315 @@
+package apitoken
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Defaults for Options fields left at their zero value.
+const (
+	DefaultExpiry          = 10 * 365 * 24 * time.Hour
+	DefaultMaxDescription  = 256
+	DefaultMaxAppName      = 64
+	DefaultMaxApps         = 32
+	DefaultAppName         = "default"
+	DefaultTypeLabel       = "generic"
+	DefaultFlushInterval   = 30 * time.Second
+	DefaultCacheSize       = 100_000
+	DefaultMaxRotateGrace  = 30 * 24 * time.Hour
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultAbsoluteTimeout = 12 * time.Hour
+)
+
+// Options configures a Manager. The zero value means defaults throughout;
+// each field states its own.
+type Options struct {
+	// HashKey keys the HMAC-SHA256 under which token hashes are stored.
+	// Use 32 random bytes from the host's secret configuration. Empty
+	// selects plain SHA-256: see Hasher for what that gives up.
+	HashKey []byte
+	// Format is the token string format. Default: Format{}.
+	Format Format
+	// Users is where verification reads a token owner's current role and
+	// disabled flag. Default: the Store. A host with its own user database
+	// implements Users and calls Manager.InvalidateUser when a user
+	// changes.
+	Users Users
+
+	// DefaultExpiry is the lifetime of an API token issued without an
+	// expiry. Default DefaultExpiry (10 years).
+	DefaultExpiry time.Duration
+	// MaxExpiry is the longest lifetime a caller may ask for. Default
+	// DefaultExpiry.
+	MaxExpiry time.Duration
+	// MaxDescription bounds descriptions in bytes. Default 256.
+	MaxDescription int
+	// MaxAppName bounds application names in bytes. Default 64.
+	MaxAppName int
+	// MaxApps bounds the application names recorded per token; further new
+	// names are refused with ErrTooManyApps. Default 32.
+	MaxApps int
+	// DefaultApp is the application name of a verification that names
+	// none. Default "default".
+	DefaultApp string
+	// MaxRotateGrace bounds the grace period of Rotate. Default 30 days.
+	MaxRotateGrace time.Duration
+
+	// FlushInterval is how often last-used data is written to the store
+	// (it is also written on Close). Default 30 s.
+	FlushInterval time.Duration
+	// CacheSize bounds the verification cache in tokens. Default 100,000;
+	// negative disables the cache (every verification reads the store).
+	CacheSize int
+
+	// Sessions configures password login and session tokens.
+	Sessions SessionOptions
+
+	// OnEvent receives every Event synchronously; it must not block. See
+	// SlogEvents for a log/slog adapter. Default: events are dropped.
+	OnEvent func(Event)
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// Rand is the entropy source for secrets and IDs. Default
+	// crypto/rand.Reader. Replace it only in tests.
+	Rand io.Reader
+}
+
+// Users is what verification needs to know of a token's owner. The Store
+// implements it; a host with its own user database can supply its own.
+type Users interface {
+	// UserByID returns the user with ID id, or an error wrapping
+	// ErrNotFound if there is none.
+	UserByID(ctx context.Context, id string) (*User, error)
+}
+
+// Manager issues, verifies and manages tokens over a Store. All policy
+// (privileges, visibility, expiry, app approval, sessions) lives here, so
+// every store behaves the same. It is safe for concurrent use. Close it to
+// stop its background flush and write pending last-used data.
+type Manager struct {
+	store  Store
+	users  Users
+	opts   Options
+	format Format
+	hasher *Hasher
+	cache  *cache
+	usage  *usageTracker
+	logins *loginGuard
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// New returns a Manager over store. A nil opts means defaults. It starts
+// one goroutine (the last-used flush) that Close stops.
+func New(store Store, opts *Options) (*Manager, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil Store", ErrInvalidArgument)
+	}
+	f, err := o.Format.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	setDefault(&o.DefaultExpiry, DefaultExpiry)
+	setDefault(&o.MaxExpiry, o.DefaultExpiry)
+	setDefault(&o.MaxDescription, DefaultMaxDescription)
+	setDefault(&o.MaxAppName, DefaultMaxAppName)
+	setDefault(&o.MaxApps, DefaultMaxApps)
+	setDefault(&o.DefaultApp, DefaultAppName)
+	setDefault(&o.MaxRotateGrace, DefaultMaxRotateGrace)
+	setDefault(&o.FlushInterval, DefaultFlushInterval)
+	setDefault(&o.CacheSize, DefaultCacheSize)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.DefaultExpiry > o.MaxExpiry {
+		return nil, fmt.Errorf("%w: DefaultExpiry above MaxExpiry", ErrInvalidArgument)
+	}
+	if len(o.DefaultApp) > o.MaxAppName {
+		return nil, fmt.Errorf("%w: DefaultApp longer than MaxAppName", ErrInvalidArgument)
+	}
+	if err := o.Sessions.setDefaults(); err != nil {
+		return nil, err
+	}
+	users := o.Users
+	if users == nil {
+		users = store
+	}
+	m := &Manager{
+		store:  store,
+		users:  users,
+		opts:   o,
+		format: f,
+		hasher: NewHasher(o.HashKey),
+		cache:  newCache(o.CacheSize),
+		usage:  newUsageTracker(),
+		logins: newLoginGuard(o.Sessions),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go m.flushLoop()
+	return m, nil
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// Close stops the background flush and writes pending last-used data. It
+// does not close the Store, which the caller owns. Calling it twice is safe.
+func (m *Manager) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		<-m.done
+		err = m.Flush(context.Background())
+	})
+	return err
+}
+
+func (m *Manager) flushLoop() {
+	defer close(m.done)
+	t := time.NewTicker(m.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
+			if err := m.Flush(ctx); err != nil {
+				m.emit(Event{Type: EventFlushFailed, Err: err})
+			}
+			cancel()
+		}
+	}
+}
+
+// Flush writes pending last-used data to the store in one batch. On
+// failure the batch is kept and retried by the next flush.
+func (m *Manager) Flush(ctx context.Context) error {
+	batch := m.usage.take()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := m.store.TouchTokens(ctx, batch); err != nil {
+		m.usage.putBack(batch)
+		return fmt.Errorf("apitoken: flushing last-used data: %w", err)
+	}
+	return nil
+}
+
+// HashOf returns the stored hash of token under this Manager's key. It is
+// for tests and migrations; stores index tokens by it.
+func (m *Manager) HashOf(token string) Hash { return m.hasher.Sum(token) }
+
+// InvalidateUser drops what the verification cache holds about user id.
+// The Manager calls it itself for changes it makes; a host with its own
+// Users must call it, before the change is reported done, whenever a user's
+// role, disabled flag or existence changes.
+func (m *Manager) InvalidateUser(id string) { m.cache.invalidateUser(id) }
+
+func (m *Manager) now() time.Time { return m.opts.Now() }
+
+func (m *Manager) newID() (string, error) {
+	var b [16]byte
+	if err := randomBase62(m.opts.Rand, b[:]); err != nil {
+		return "", err
+	}
+	return string(b[:]), nil
+}
+
+// maxUpdateAttempts bounds compare-and-update retries under contention.
+const maxUpdateAttempts = 32
+
+// updateToken applies fn to the current record of id and stores it with a
+// compare-and-update, retrying on ErrConflict. fn sees a private copy and
+// may refuse with an error. The cache entry is dropped before returning,
+// whatever the outcome, so no later verification sees the old record.
+func (m *Manager) updateToken(ctx context.Context, id string, fn func(*Token) error) (*Token, error) {
+	for range maxUpdateAttempts {
+		t, err := m.store.TokenByID(ctx, id)
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		if err := fn(t); err != nil {
+			return nil, err
+		}
+		err = m.store.UpdateToken(ctx, t)
+		m.cache.invalidateToken(t.Hash)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		return t, nil
+	}
+	return nil, ErrConflict
+}
+
+// updateUser is updateToken for users.
+func (m *Manager) updateUser(ctx context.Context, id string, fn func(*User) error) (*User, error) {
+	for range maxUpdateAttempts {
+		u, err := m.store.UserByID(ctx, id)
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		if err := fn(u); err != nil {
+			return nil, err
+		}
+		err = m.store.UpdateUser(ctx, u)
+		m.cache.invalidateUser(id)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		return u, nil
+	}
+	return nil, ErrConflict
+}
+
+// StoreError marks an error that came from the Store (an outage, a full
+// disk) rather than from policy. HTTP layers answer it with 500 and never
+// show its text.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return "apitoken: store: " + e.Err.Error() }
+
+// Unwrap returns the store's error.
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// storeErr passes the library's own sentinels through and wraps anything
+// else as a StoreError.
+func storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDuplicate), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrImmutable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	var se *StoreError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &StoreError{Err: err}
+}

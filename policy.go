@@ -1,0 +1,171 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// This file holds every authorisation rule of the library. Stores persist,
+// handlers translate, and the rules below decide.
+
+// effectivePrivilege is a token's privilege capped by its owner's current
+// role (SPEC 13). Account tokens have no owner to cap them. A user who is
+// missing, disabled, in another account, or whose sessions were ended gives
+// an error. An unset value anywhere gives 0, which authorises nothing.
+func effectivePrivilege(t *Token, u *User) (Privilege, error) {
+	if t.Owner == OwnerAccount && t.Kind == KindAPI {
+		return t.Privilege, nil
+	}
+	if t.Owner != OwnerUser {
+		return 0, ErrUnknown // an impossible record: fail closed
+	}
+	if u == nil || u.Disabled || u.Account != t.Account || u.ID != t.UserID {
+		return 0, ErrUserDisabled
+	}
+	if t.Kind == KindSession && !t.Created.After(u.SessionsValidAfter) {
+		return 0, ErrRevoked // password changed or user re-enabled after disable
+	}
+	return minPrivilege(t.Privilege, u.Role), nil
+}
+
+// checkLive refuses revoked and expired records (SPEC 14). lastActive is a
+// session's latest activity, for its idle timeout.
+func (m *Manager) checkLive(t *Token, now, lastActive time.Time) error {
+	switch {
+	case !t.Revoked.IsZero():
+		return ErrRevoked
+	case !now.Before(t.Expires):
+		return ErrExpired
+	case t.Kind == KindSession && !now.Before(lastActive.Add(m.opts.Sessions.IdleTimeout)):
+		return ErrExpired
+	}
+	return nil
+}
+
+// actor is an authenticated caller of a management operation, re-derived
+// from the store at the time of the call.
+type actor struct {
+	tokenID string
+	account string
+	userID  string // empty for account tokens
+	priv    Privilege
+}
+
+// authorize re-reads the caller's credential and owner, so a management
+// call never acts on stale rights: a caller demoted, disabled or revoked
+// since its Principal was made gets the new answer. Locked sessions are
+// refused.
+func (m *Manager) authorize(ctx context.Context, p Principal) (actor, error) {
+	if p.TokenID == "" {
+		return actor{}, ErrUnknown
+	}
+	t, err := m.store.TokenByID(ctx, p.TokenID)
+	if errors.Is(err, ErrNotFound) {
+		return actor{}, ErrUnknown
+	}
+	if err != nil {
+		return actor{}, storeErr(err)
+	}
+	now := m.now()
+	if err := m.checkLive(t, now, m.lastActive(t)); err != nil {
+		return actor{}, err
+	}
+	u, err := m.ownerOf(ctx, t)
+	if err != nil {
+		return actor{}, err
+	}
+	priv, err := effectivePrivilege(t, u)
+	if err != nil {
+		return actor{}, err
+	}
+	if t.Kind == KindSession && !t.Unlocked {
+		return actor{}, ErrSessionLocked
+	}
+	return actor{tokenID: t.ID, account: t.Account, userID: t.UserID, priv: priv}, nil
+}
+
+// ownerOf returns the owning user of a user token or session (nil for
+// account tokens). A missing user is not an error here: effectivePrivilege
+// turns it into ErrUserDisabled.
+func (m *Manager) ownerOf(ctx context.Context, t *Token) (*User, error) {
+	if t.Owner != OwnerUser {
+		return nil, nil
+	}
+	u, err := m.users.UserByID(ctx, t.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return u, storeErr(err)
+}
+
+// canWrite is the floor for every change: read-only credentials read.
+func (a actor) canWrite() error {
+	if !a.priv.AtLeast(Normal) {
+		return ErrInsufficientPrivilege
+	}
+	return nil
+}
+
+// sees reports whether a may see t at all (SPEC 8). Admins see every API
+// token of their account; anyone else sees only their own user tokens.
+// Sessions are never listed or managed through this path.
+func (a actor) sees(t *Token) bool {
+	if t.Kind != KindAPI || t.Account != a.account {
+		return false
+	}
+	if a.priv.AtLeast(Admin) {
+		return true
+	}
+	return a.userID != "" && t.Owner == OwnerUser && t.UserID == a.userID
+}
+
+// active reports whether t is neither revoked nor expired.
+func active(t *Token, now time.Time) bool {
+	return t.Revoked.IsZero() && now.Before(t.Expires)
+}
+
+// grant checks that a may give a credential privilege p: a real value, never
+// above a's own (SPEC 6, 11).
+func (a actor) grant(p Privilege) error {
+	if !p.Valid() {
+		return ErrInvalidArgument
+	}
+	if p > a.priv {
+		return ErrInsufficientPrivilege
+	}
+	return nil
+}
+
+// loadVisible returns the API token id if a may see it and it is active;
+// otherwise ErrNotFound, the same answer as for an ID that does not exist.
+func (m *Manager) loadVisible(ctx context.Context, a actor, id string) (*Token, error) {
+	t, err := m.store.TokenByID(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && (!a.sees(t) || !active(t, m.now()))) {
+		return nil, ErrNotFound
+	}
+	return t, storeErr(err)
+}
+
+// manage wraps updateToken with the visibility and write rules shared by
+// every change to an existing token: invisible or inactive tokens are
+// ErrNotFound and read-only callers get ErrInsufficientPrivilege. Rules
+// about what may be granted are the operation's own (see actor.grant).
+func (m *Manager) manage(ctx context.Context, p Principal, id string, fn func(a actor, t *Token) error) (*Token, error) {
+	a, err := m.authorize(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.loadVisible(ctx, a, id); err != nil {
+		return nil, err
+	}
+	if err := a.canWrite(); err != nil {
+		return nil, err
+	}
+	return m.updateToken(ctx, id, func(t *Token) error {
+		if !a.sees(t) || !active(t, m.now()) {
+			return ErrNotFound
+		}
+		return fn(a, t)
+	})
+}

@@ -1,0 +1,360 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// SessionOptions configures password login and sessions. The zero value
+// means defaults; each field states its own.
+type SessionOptions struct {
+	// IdleTimeout ends a session unused this long. Default 30 min.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after login, however busy.
+	// Default 12 h.
+	AbsoluteTimeout time.Duration
+	// Argon2 sets the password hashing cost. Default: OWASP's minimum.
+	Argon2 Argon2Params
+	// MaxPasswordLength bounds passwords in bytes; longer ones are an
+	// error, never silently truncated. Default 1024.
+	MaxPasswordLength int
+	// MinPasswordLength is the least length of a new password. Default 8.
+	MinPasswordLength int
+	// MaxConcurrentHashes bounds argon2id runs at once; further logins
+	// wait (each run holds Argon2.MemoryKiB). Default 4.
+	MaxConcurrentHashes int
+	// MaxFailures is how many consecutive failed logins for one name (or
+	// failed MFA codes for one user) start a back-off. Default 10.
+	MaxFailures int
+	// Backoff is how long attempts are refused, without checking the
+	// password, once MaxFailures is reached. Default 5 min.
+	Backoff time.Duration
+	// Issuer names the service in MFA enrolment URLs. Default "apitoken".
+	Issuer string
+}
+
+func (o *SessionOptions) setDefaults() error {
+	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&o.AbsoluteTimeout, DefaultAbsoluteTimeout)
+	setDefault(&o.MaxPasswordLength, 1024)
+	setDefault(&o.MinPasswordLength, 8)
+	setDefault(&o.MaxConcurrentHashes, 4)
+	setDefault(&o.MaxFailures, 10)
+	setDefault(&o.Backoff, 5*time.Minute)
+	setDefault(&o.Issuer, "apitoken")
+	if o.MinPasswordLength > o.MaxPasswordLength {
+		return fmt.Errorf("%w: MinPasswordLength above MaxPasswordLength", ErrInvalidArgument)
+	}
+	return o.Argon2.setDefaults()
+}
+
+// loginGuard throttles repeated failures per key (a login name, or an MFA
+// user) and bounds concurrent password hashing.
+type loginGuard struct {
+	opts  SessionOptions
+	slots hashSlots
+	mu    sync.Mutex
+	fails map[string]*failures
+	dummy struct {
+		once sync.Once
+		hash string
+		err  error
+	}
+	// hashes counts argon2id runs, for tests of throttling.
+	hashes int64
+}
+
+// failures counts consecutive failures; a gap longer than the back-off
+// starts the count again.
+type failures struct {
+	count int
+	last  time.Time
+	until time.Time
+}
+
+// maxTrackedNames bounds the failure map; past it, entries whose back-off
+// is over are dropped first.
+const maxTrackedNames = 100_000
+
+func newLoginGuard(o SessionOptions) *loginGuard {
+	return &loginGuard{opts: o, slots: make(hashSlots, max(o.MaxConcurrentHashes, 1)), fails: make(map[string]*failures)}
+}
+
+func (g *loginGuard) throttled(key string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.fails[key]
+	return f != nil && now.Before(f.until)
+}
+
+func (g *loginGuard) fail(key string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.fails[key]
+	if f == nil {
+		if len(g.fails) >= maxTrackedNames {
+			for k, v := range g.fails {
+				if !now.Before(v.until) {
+					delete(g.fails, k)
+				}
+			}
+			if len(g.fails) >= maxTrackedNames {
+				clear(g.fails)
+			}
+		}
+		f = &failures{}
+		g.fails[key] = f
+	}
+	if now.Sub(f.last) > g.opts.Backoff {
+		f.count = 0
+	}
+	f.last = now
+	f.count++
+	if f.count >= g.opts.MaxFailures {
+		f.until = now.Add(g.opts.Backoff)
+		f.count = 0
+	}
+}
+
+func (g *loginGuard) succeed(key string) {
+	g.mu.Lock()
+	delete(g.fails, key)
+	g.mu.Unlock()
+}
+
+// Login is a successful password login.
+type Login struct {
+	// Secret is the session token, shown once.
+	Secret string
+	// Session is the stored session record.
+	Session *Token
+	// User is the user who logged in.
+	User *User
+}
+
+// Unlocked reports whether the session may act (false while MFA is due).
+func (l Login) Unlocked() bool { return l.Session.Unlocked }
+
+// Login checks name and password and starts a session (SPEC 21-22). An
+// unknown name, a wrong password and a disabled user all give
+// ErrBadCredentials after the same argon2id work. After MaxFailures
+// failures for a name, attempts get ErrThrottled without hashing until the
+// back-off ends. A user enrolled in MFA gets a locked session.
+func (m *Manager) Login(ctx context.Context, name, password string) (Login, error) {
+	l, err := m.login(ctx, name, password)
+	if err != nil {
+		m.emit(Event{Type: EventLoginFailed, Err: err})
+		return Login{}, err
+	}
+	m.emit(Event{Type: EventLogin, TokenID: l.Session.ID, Account: l.User.Account, UserID: l.User.ID})
+	return l, nil
+}
+
+func (m *Manager) login(ctx context.Context, name, password string) (Login, error) {
+	so := &m.opts.Sessions
+	if len(password) > so.MaxPasswordLength || len(name) > 256 {
+		return Login{}, fmt.Errorf("%w: password longer than %d bytes", ErrBadCredentials, so.MaxPasswordLength)
+	}
+	key := "login:" + name
+	if m.logins.throttled(key, m.now()) {
+		return Login{}, ErrThrottled
+	}
+	u, err := m.store.UserByName(ctx, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Login{}, storeErr(err)
+	}
+	stored := ""
+	if u != nil {
+		stored = u.PasswordHash
+	}
+	ok, err := m.checkPasswordBounded(ctx, stored, password)
+	if err != nil {
+		return Login{}, err
+	}
+	if !ok || u == nil || u.Disabled {
+		m.logins.fail(key, m.now())
+		return Login{}, ErrBadCredentials
+	}
+	m.logins.succeed(key)
+	return m.startSession(ctx, u)
+}
+
+// StartSession starts a session for user id with no password check. It is
+// for hosts that authenticate users themselves (single sign-on) and for
+// tests; a disabled or missing user is ErrUserDisabled. The session is
+// locked if the user is enrolled in MFA.
+func (m *Manager) StartSession(ctx context.Context, userID string) (Login, error) {
+	u, err := m.store.UserByID(ctx, userID)
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+		return Login{}, ErrUserDisabled
+	}
+	if err != nil {
+		return Login{}, storeErr(err)
+	}
+	return m.startSession(ctx, u)
+}
+
+func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
+	now := m.now()
+	s := &Token{
+		Kind: KindSession, Owner: OwnerUser, Account: u.Account, UserID: u.ID, CreatedBy: u.ID,
+		Type: "session", Privilege: u.Role, DefaultAppState: Allow,
+		Created: now, Expires: now.Add(m.opts.Sessions.AbsoluteTimeout), Unlocked: len(u.MFASecret) == 0,
+	}
+	iss, err := m.create(ctx, s)
+	if err != nil {
+		return Login{}, err
+	}
+	return Login{Secret: iss.Secret, Session: iss.Token, User: u}, nil
+}
+
+// checkPasswordBounded runs argon2id under the concurrency bound. An empty
+// stored hash (unknown user, or one without a password) is checked against
+// a dummy hash so that the time taken does not tell the cases apart.
+func (m *Manager) checkPasswordBounded(ctx context.Context, stored, password string) (bool, error) {
+	g := m.logins
+	if stored == "" {
+		g.dummy.once.Do(func() {
+			g.dummy.hash, g.dummy.err = hashPassword(m.opts.Sessions.Argon2, "dummy password for timing", m.opts.Rand)
+		})
+		if g.dummy.err != nil {
+			return false, g.dummy.err
+		}
+	}
+	if err := g.slots.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer g.slots.release()
+	g.mu.Lock()
+	g.hashes++
+	g.mu.Unlock()
+	if stored == "" {
+		_, err := checkPassword(g.dummy.hash, password)
+		return false, err
+	}
+	ok, err := checkPassword(stored, password)
+	if err != nil {
+		// A corrupt stored hash fails closed, looking like a wrong password.
+		return false, nil
+	}
+	return ok, nil
+}
+
+// Unlock completes MFA for a locked session with a TOTP code (SPEC 22).
+// Each code is accepted once per user; codes from one step either side of
+// now are accepted. Wrong codes count towards the same back-off as logins.
+func (m *Manager) Unlock(ctx context.Context, session Principal, code string) error {
+	now := m.now()
+	t, err := m.store.TokenByID(ctx, session.TokenID)
+	if errors.Is(err, ErrNotFound) {
+		return ErrUnknown
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	if t.Kind != KindSession {
+		return fmt.Errorf("%w: only sessions unlock", ErrInvalidArgument)
+	}
+	if err := m.checkLive(t, now, m.lastActive(t)); err != nil {
+		return err
+	}
+	if t.Unlocked {
+		return nil
+	}
+	key := "mfa:" + t.UserID
+	if m.logins.throttled(key, now) {
+		return ErrThrottled
+	}
+	_, err = m.updateUser(ctx, t.UserID, func(u *User) error {
+		if u.Disabled || len(u.MFASecret) == 0 {
+			return ErrBadMFACode
+		}
+		step := matchTOTP(u.MFASecret, code, now)
+		if step < 0 || step <= u.MFALastStep {
+			return ErrBadMFACode
+		}
+		u.MFALastStep = step
+		return nil
+	})
+	if errors.Is(err, ErrBadMFACode) || errors.Is(err, ErrNotFound) {
+		m.logins.fail(key, now)
+		return ErrBadMFACode
+	}
+	if err != nil {
+		return err
+	}
+	m.logins.succeed(key)
+	if _, err := m.updateToken(ctx, t.ID, func(t *Token) error {
+		if !t.Revoked.IsZero() {
+			return ErrRevoked
+		}
+		t.Unlocked = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	m.emit(Event{Type: EventUnlocked, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
+	return nil
+}
+
+// Logout ends the caller's session only (SPEC 23): API tokens stay. Locked
+// sessions may log out. Logging out twice is not an error.
+func (m *Manager) Logout(ctx context.Context, session Principal) error {
+	t, err := m.store.TokenByID(ctx, session.TokenID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	if t.Kind != KindSession {
+		return fmt.Errorf("%w: only sessions log out; revoke API tokens", ErrInvalidArgument)
+	}
+	err = m.store.DeleteToken(ctx, t.ID)
+	m.cache.invalidateToken(t.Hash)
+	m.usage.forget(t.ID)
+	if err != nil {
+		return storeErr(err)
+	}
+	m.emit(Event{Type: EventLogout, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
+	return nil
+}
+
+// MFAEnrolment is a new TOTP secret for the caller's authenticator app.
+type MFAEnrolment struct {
+	// Secret is the base32 TOTP secret (shown once).
+	Secret string
+	// URL is the otpauth:// provisioning URI (for a QR code).
+	URL string
+}
+
+// EnrollMFA gives the caller's user a new TOTP secret (replacing any old
+// one). From the next login on, their sessions start locked. It needs an
+// unlocked session or a user token of the user.
+func (m *Manager) EnrollMFA(ctx context.Context, caller Principal) (MFAEnrolment, error) {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return MFAEnrolment{}, err
+	}
+	if a.userID == "" {
+		return MFAEnrolment{}, fmt.Errorf("%w: account tokens have no user to enrol", ErrInvalidArgument)
+	}
+	secret := make([]byte, totpSecret)
+	if _, err := io.ReadFull(m.opts.Rand, secret); err != nil {
+		return MFAEnrolment{}, fmt.Errorf("apitoken: reading randomness: %w", err)
+	}
+	u, err := m.updateUser(ctx, a.userID, func(u *User) error {
+		u.MFASecret, u.MFALastStep = secret, 0
+		return nil
+	})
+	if err != nil {
+		return MFAEnrolment{}, err
+	}
+	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	url := otpauthURL(m.opts.Sessions.Issuer, u.Name, secret)
+	return MFAEnrolment{Secret: base32Secret(secret), URL: url}, nil
+}

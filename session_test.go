@@ -1,0 +1,235 @@
+package apitoken_test
+
+import (
+	"encoding/base32"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/storetest"
+)
+
+func TestTOTPMatchesRFC6238AppendixBSHA1Vectors(t *testing.T) {
+	secret := []byte("12345678901234567890")
+	for _, v := range []struct {
+		unix int64
+		want string
+	}{
+		{59, "94287082"}, {1111111109, "07081804"}, {1111111111, "14050471"},
+		{1234567890, "89005924"}, {2000000000, "69279037"}, {20000000000, "65353130"},
+	} {
+		if got := apitoken.TOTPCode(secret, v.unix/30, 8); got != v.want {
+			t.Errorf("T=%d: %s, want %s", v.unix, got, v.want)
+		}
+	}
+}
+
+type sessionEnv struct {
+	m     *apitoken.Manager
+	clock *storetest.Clock
+	user  *apitoken.User
+}
+
+const password = "correct horse battery staple"
+
+func newSessionEnv(t *testing.T) *sessionEnv {
+	clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	m, _ := newManager(t, &apitoken.Options{Now: clock.Now})
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "mary@example.com", Password: password, Role: apitoken.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sessionEnv{m: m, clock: clock, user: u}
+}
+
+func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
+	t.Helper()
+	l, err := e.m.Login(ctx, e.user.Name, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.m.Verify(ctx, l.Secret, "")
+	if err != nil && !errors.Is(err, apitoken.ErrSessionLocked) {
+		t.Fatal(err)
+	}
+	return l, p
+}
+
+func TestLoginAndPasswordRules(t *testing.T) {
+	e := newSessionEnv(t)
+	l, p := e.login(t)
+	if !l.Unlocked() || l.User.Account != "default" || p.Kind != apitoken.KindSession || p.Privilege != apitoken.Normal {
+		t.Fatalf("login %+v, principal %+v", l.Session, p)
+	}
+	if !strings.HasPrefix(l.Secret, "ats_") || !strings.HasPrefix(l.User.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("session %q, hash %q", l.Secret[:4], l.User.PasswordHash[:20])
+	}
+	for name, pw := range map[string]string{"a wrong password": "wrong password", "an over-long password": strings.Repeat("x", 1025)} {
+		if _, err := e.m.Login(ctx, e.user.Name, pw); !errors.Is(err, apitoken.ErrBadCredentials) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "short@example.com", Password: "short", Role: apitoken.Normal}); !errors.Is(err, apitoken.ErrInvalidArgument) {
+		t.Errorf("a 5-byte password was accepted: %v", err)
+	}
+	if _, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "long@example.com", Password: strings.Repeat("x", 1025), Role: apitoken.Normal}); !errors.Is(err, apitoken.ErrInvalidArgument) {
+		t.Errorf("a 1025-byte password was accepted: %v", err)
+	}
+}
+
+func TestUnknownNameAndWrongPasswordLookTheSame(t *testing.T) {
+	e := newSessionEnv(t)
+	const rounds = 15
+	var unknown, wrong []time.Duration
+	for i := range rounds * 2 {
+		name := e.user.Name
+		if i%2 == 0 {
+			name = "nobody@example.com"
+		}
+		if i%8 == 7 {
+			e.clock.Advance(time.Hour) // a long gap restarts the failure count: stay clear of the throttle
+		}
+		start := time.Now()
+		_, err := e.m.Login(ctx, name, "wrong password")
+		d := time.Since(start)
+		if err != apitoken.ErrBadCredentials {
+			t.Fatalf("login as %s: %v, want exactly ErrBadCredentials", name, err)
+		}
+		if i%2 == 0 {
+			unknown = append(unknown, d)
+		} else {
+			wrong = append(wrong, d)
+		}
+	}
+	slices.Sort(unknown)
+	slices.Sort(wrong)
+	mu, mw := unknown[rounds/2], wrong[rounds/2]
+	ratio := float64(mu) / float64(mw)
+	t.Logf("median login time: unknown name %v, wrong password %v (ratio %.2f)", mu, mw, ratio)
+	if ratio < 0.5 || ratio > 2 {
+		t.Fatalf("unknown-name logins take %.2fx the time of wrong-password logins", ratio)
+	}
+}
+
+func TestFailedLoginsAreThrottledWithoutHashing(t *testing.T) {
+	e := newSessionEnv(t)
+	for range 10 {
+		if _, err := e.m.Login(ctx, e.user.Name, "wrong password"); !errors.Is(err, apitoken.ErrBadCredentials) {
+			t.Fatal(err)
+		}
+	}
+	runs := e.m.HashRuns()
+	if _, err := e.m.Login(ctx, e.user.Name, password); !errors.Is(err, apitoken.ErrThrottled) {
+		t.Fatalf("the attempt after the limit: %v, want ErrThrottled", err)
+	}
+	if e.m.HashRuns() != runs {
+		t.Fatal("a throttled attempt ran the hash")
+	}
+	e.clock.Advance(5*time.Minute - time.Nanosecond)
+	if _, err := e.m.Login(ctx, e.user.Name, password); !errors.Is(err, apitoken.ErrThrottled) {
+		t.Fatalf("inside the back-off: %v", err)
+	}
+	e.clock.Advance(time.Nanosecond)
+	e.login(t)
+	// Success reset the count: nine failures do not throttle.
+	for range 9 {
+		e.m.Login(ctx, e.user.Name, "wrong password")
+	}
+	e.login(t)
+}
+
+func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
+	e := newSessionEnv(t)
+	_, p := e.login(t)
+	enr, err := e.m.EnrollMFA(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(enr.URL)
+	if err != nil || u.Scheme != "otpauth" || u.Query().Get("secret") != enr.Secret {
+		t.Fatalf("enrolment URL %q", enr.URL)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enr.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := func(stepOffset int64) string {
+		return apitoken.TOTPCode(secret, e.clock.Now().Unix()/30+stepOffset, 6)
+	}
+	l, locked := e.login(t)
+	if l.Unlocked() || locked.Unlocked {
+		t.Fatal("an enrolled user's session starts unlocked")
+	}
+	if _, err := e.m.Verify(ctx, l.Secret, ""); !errors.Is(err, apitoken.ErrSessionLocked) {
+		t.Fatalf("locked session verifies with %v", err)
+	}
+	if _, err := e.m.Issue(ctx, locked, apitoken.IssueRequest{}); !errors.Is(err, apitoken.ErrSessionLocked) {
+		t.Fatalf("a locked session issued a token: %v", err)
+	}
+	if err := e.m.Unlock(ctx, locked, code(-2)); !errors.Is(err, apitoken.ErrBadMFACode) {
+		t.Fatalf("a code two steps old: %v", err)
+	}
+	if err := e.m.Unlock(ctx, locked, "12345"); !errors.Is(err, apitoken.ErrBadMFACode) {
+		t.Fatalf("a 5-digit code: %v", err)
+	}
+	c := code(-1) // one step of drift is allowed
+	if err := e.m.Unlock(ctx, locked, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Issue(ctx, locked, apitoken.IssueRequest{}); err != nil {
+		t.Fatalf("unlocked session: %v", err)
+	}
+	_, locked2 := e.login(t)
+	if err := e.m.Unlock(ctx, locked2, c); !errors.Is(err, apitoken.ErrBadMFACode) {
+		t.Fatalf("a replayed code: %v", err)
+	}
+	if err := e.m.Unlock(ctx, locked2, code(0)); err != nil {
+		t.Fatalf("a fresh code: %v", err)
+	}
+	if err := e.m.Logout(ctx, locked2); err != nil {
+		t.Fatal(err)
+	}
+	_, locked3 := e.login(t)
+	if err := e.m.Logout(ctx, locked3); err != nil {
+		t.Fatalf("a locked session could not log out: %v", err)
+	}
+}
+
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	e := newSessionEnv(t)
+	l, p := e.login(t)
+	tok, err := e.m.Issue(ctx, p, apitoken.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	newPW := "another long password"
+	if _, err := e.m.UpdateUser(ctx, p, e.user.ID, apitoken.UserUpdate{Password: &newPW}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Verify(ctx, l.Secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
+		t.Fatalf("session after password change: %v", err)
+	}
+	if _, err := e.m.Verify(ctx, tok.Secret, ""); err != nil {
+		t.Fatalf("API token after password change: %v", err)
+	}
+	e.clock.Advance(time.Second)
+	if _, err := e.m.Login(ctx, e.user.Name, newPW); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkLogin(b *testing.B) {
+	m, _ := newManager(b, nil)
+	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "bench@example.com", Password: password, Role: apitoken.Normal})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Login(ctx, u.Name, password); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

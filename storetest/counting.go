@@ -1,0 +1,109 @@
+package storetest
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/apitoken/apitoken"
+)
+
+// Counting wraps a Store and counts its calls, so tests can prove what a
+// code path does not do (no store call for a malformed token, no write per
+// verification).
+type Counting struct {
+	apitoken.Store
+	reads, writes atomic.Int64
+}
+
+// NewCounting wraps s.
+func NewCounting(s apitoken.Store) *Counting { return &Counting{Store: s} }
+
+// Reads returns the number of read calls so far.
+func (c *Counting) Reads() int64 { return c.reads.Load() }
+
+// Writes returns the number of write calls so far.
+func (c *Counting) Writes() int64 { return c.writes.Load() }
+
+// Calls returns reads plus writes.
+func (c *Counting) Calls() int64 { return c.Reads() + c.Writes() }
+
+func (c *Counting) read()  { c.reads.Add(1) }
+func (c *Counting) write() { c.writes.Add(1) }
+
+// CreateToken counts a write.
+func (c *Counting) CreateToken(ctx context.Context, t *apitoken.Token) error {
+	c.write()
+	return c.Store.CreateToken(ctx, t)
+}
+
+// TokenByHash counts a read.
+func (c *Counting) TokenByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	c.read()
+	return c.Store.TokenByHash(ctx, h)
+}
+
+// TokenByID counts a read.
+func (c *Counting) TokenByID(ctx context.Context, id string) (*apitoken.Token, error) {
+	c.read()
+	return c.Store.TokenByID(ctx, id)
+}
+
+// ListTokens counts a read.
+func (c *Counting) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apitoken.Token, error) {
+	c.read()
+	return c.Store.ListTokens(ctx, q)
+}
+
+// UpdateToken counts a write.
+func (c *Counting) UpdateToken(ctx context.Context, t *apitoken.Token) error {
+	c.write()
+	return c.Store.UpdateToken(ctx, t)
+}
+
+// DeleteToken counts a write.
+func (c *Counting) DeleteToken(ctx context.Context, id string) error {
+	c.write()
+	return c.Store.DeleteToken(ctx, id)
+}
+
+// TouchTokens counts a write.
+func (c *Counting) TouchTokens(ctx context.Context, ts []apitoken.Touch) error {
+	c.write()
+	return c.Store.TouchTokens(ctx, ts)
+}
+
+// CreateUser counts a write.
+func (c *Counting) CreateUser(ctx context.Context, u *apitoken.User) error {
+	c.write()
+	return c.Store.CreateUser(ctx, u)
+}
+
+// UserByID counts a read.
+func (c *Counting) UserByID(ctx context.Context, id string) (*apitoken.User, error) {
+	c.read()
+	return c.Store.UserByID(ctx, id)
+}
+
+// UserByName counts a read.
+func (c *Counting) UserByName(ctx context.Context, name string) (*apitoken.User, error) {
+	c.read()
+	return c.Store.UserByName(ctx, name)
+}
+
+// ListUsers counts a read.
+func (c *Counting) ListUsers(ctx context.Context, account string) ([]*apitoken.User, error) {
+	c.read()
+	return c.Store.ListUsers(ctx, account)
+}
+
+// UpdateUser counts a write.
+func (c *Counting) UpdateUser(ctx context.Context, u *apitoken.User) error {
+	c.write()
+	return c.Store.UpdateUser(ctx, u)
+}
+
+// DeleteUser counts a write.
+func (c *Counting) DeleteUser(ctx context.Context, id string) error {
+	c.write()
+	return c.Store.DeleteUser(ctx, id)
+}

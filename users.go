@@ -1,0 +1,185 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// NewUser describes a user to create.
+type NewUser struct {
+	// Account is the user's account. CreateUser ignores it and uses the
+	// admin's own account.
+	Account string
+	// Name is the unique login name, 1 to 256 bytes.
+	Name string
+	// Password is the initial password; empty creates a user who cannot
+	// log in with a password.
+	Password string
+	// Role is the user's privilege; required.
+	Role Privilege
+}
+
+// UserUpdate lists what an admin may change on a user; nil fields stay.
+type UserUpdate struct {
+	Role     *Privilege
+	Disabled *bool
+	Password *string
+}
+
+// AddUser creates a user with no authorisation check. It is for the host's
+// own set-up code (the first admin of an account); requests from users go
+// through CreateUser.
+func (m *Manager) AddUser(ctx context.Context, nu NewUser) (*User, error) {
+	if nu.Account == "" || nu.Name == "" || len(nu.Name) > 256 || strings.TrimSpace(nu.Name) != nu.Name {
+		return nil, fmt.Errorf("%w: a user needs an account and a name of 1 to 256 bytes without surrounding space", ErrInvalidArgument)
+	}
+	if !nu.Role.Valid() {
+		return nil, fmt.Errorf("%w: a user needs a role", ErrInvalidArgument)
+	}
+	id, err := m.newID()
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: id, Account: nu.Account, Name: nu.Name, Role: nu.Role, Created: m.now()}
+	if nu.Password != "" {
+		if u.PasswordHash, err = m.hashNewPassword(ctx, nu.Password); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, ErrDuplicate) {
+			return nil, fmt.Errorf("%w: the name is taken", ErrDuplicate)
+		}
+		return nil, storeErr(err)
+	}
+	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID})
+	return u, nil
+}
+
+// hashNewPassword checks a new password's length and hashes it under the
+// concurrency bound.
+func (m *Manager) hashNewPassword(ctx context.Context, password string) (string, error) {
+	so := &m.opts.Sessions
+	if len(password) < so.MinPasswordLength || len(password) > so.MaxPasswordLength {
+		return "", fmt.Errorf("%w: a password needs %d to %d bytes", ErrInvalidArgument, so.MinPasswordLength, so.MaxPasswordLength)
+	}
+	if err := m.logins.slots.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer m.logins.slots.release()
+	return hashPassword(so.Argon2, password, m.opts.Rand)
+}
+
+// adminOf authorises an admin caller for user management.
+func (m *Manager) adminOf(ctx context.Context, caller Principal) (actor, error) {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return actor{}, err
+	}
+	if !a.priv.AtLeast(Admin) {
+		return actor{}, ErrInsufficientPrivilege
+	}
+	return a, nil
+}
+
+// CreateUser creates a user in the admin caller's account.
+func (m *Manager) CreateUser(ctx context.Context, caller Principal, nu NewUser) (*User, error) {
+	a, err := m.adminOf(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	nu.Account = a.account
+	return m.AddUser(ctx, nu)
+}
+
+// ListUsers returns the users of the admin caller's account.
+func (m *Manager) ListUsers(ctx context.Context, caller Principal) ([]*User, error) {
+	a, err := m.adminOf(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	us, err := m.store.ListUsers(ctx, a.account)
+	return us, storeErr(err)
+}
+
+// UpdateUser changes a user's role, disabled flag or password. Admins may
+// change any user of their account; a user may change only their own
+// password. Disabling a user or changing a password ends all the user's
+// sessions at once; disabling also stops their user tokens (SPEC 13, 23).
+// Users of other accounts are ErrNotFound.
+func (m *Manager) UpdateUser(ctx context.Context, caller Principal, id string, up UserUpdate) (*User, error) {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	self := a.userID != "" && a.userID == id
+	isAdmin := a.priv.AtLeast(Admin)
+	if !isAdmin && !self {
+		return nil, ErrNotFound
+	}
+	if !isAdmin && (up.Role != nil || up.Disabled != nil) {
+		return nil, ErrInsufficientPrivilege
+	}
+	if err := a.canWrite(); err != nil {
+		return nil, err
+	}
+	if up.Role != nil && !up.Role.Valid() {
+		return nil, fmt.Errorf("%w: role %v", ErrInvalidArgument, *up.Role)
+	}
+	var hash string
+	if up.Password != nil {
+		if hash, err = m.hashNewPassword(ctx, *up.Password); err != nil {
+			return nil, err
+		}
+	}
+	u, err := m.updateUser(ctx, id, func(u *User) error {
+		if u.Account != a.account {
+			return ErrNotFound
+		}
+		now := m.now()
+		if up.Role != nil {
+			u.Role = *up.Role
+		}
+		if up.Disabled != nil {
+			u.Disabled = *up.Disabled
+			if u.Disabled {
+				u.SessionsValidAfter = now
+			}
+		}
+		if up.Password != nil {
+			u.PasswordHash = hash
+			u.SessionsValidAfter = now
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	return u, nil
+}
+
+// DeleteUser removes a user of the admin caller's account. Their sessions
+// and user tokens fail at once; account tokens they created keep working.
+func (m *Manager) DeleteUser(ctx context.Context, caller Principal, id string) error {
+	a, err := m.adminOf(ctx, caller)
+	if err != nil {
+		return err
+	}
+	u, err := m.store.UserByID(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Account != a.account) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	err = m.store.DeleteUser(ctx, id)
+	m.cache.invalidateUser(id)
+	if err != nil {
+		return storeErr(err)
+	}
+	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	return nil
+}

@@ -1,0 +1,223 @@
+package apitoken_test
+
+import (
+	"context"
+	"errors"
+	"hash/crc32"
+	mrand "math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/memstore"
+	"github.com/apitoken/apitoken/storetest"
+)
+
+var ctx = context.Background()
+
+const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+func newManager(tb testing.TB, o *apitoken.Options) (*apitoken.Manager, *storetest.Counting) {
+	tb.Helper()
+	s := storetest.NewCounting(memstore.New())
+	m, err := apitoken.New(s, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m, s
+}
+
+func TestMalformedTokensNeverReachTheStore(t *testing.T) {
+	m, s := newManager(t, nil)
+	n := 1_000_000
+	if testing.Short() {
+		n = 50_000
+	}
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	buf := make([]byte, 0, 64)
+	randomString := func(prefix string, length int) string {
+		buf = append(buf[:0], prefix...)
+		for len(buf) < length {
+			buf = append(buf, alphabet[rng.IntN(62)])
+		}
+		return string(buf)
+	}
+	accepted := 0
+	for i := range n {
+		// Random strings of random length, some with the right prefix.
+		var cand string
+		if i%2 == 0 {
+			cand = randomString("", rng.IntN(80))
+		} else {
+			cand = randomString("atk_", 4+rng.IntN(70))
+		}
+		if _, err := m.Verify(ctx, cand, ""); !errors.Is(err, apitoken.ErrMalformed) {
+			accepted++
+		}
+		// Right prefix and length, checksum wrong by construction.
+		tok := randomString("atk_", 4+43+6)
+		body := tok[:len(tok)-6]
+		if want := checksum(body); tok[len(tok)-6:] == want {
+			continue // one in 5.7e10: a valid checksum by chance
+		}
+		if _, err := m.Verify(ctx, tok, ""); !errors.Is(err, apitoken.ErrMalformed) {
+			accepted++
+		}
+	}
+	if accepted != 0 || s.Calls() != 0 {
+		t.Fatalf("%d of 2x%d bad strings passed the parser; %d store calls, want 0", accepted, n, s.Calls())
+	}
+}
+
+func checksum(s string) string {
+	v := uint64(crc32.ChecksumIEEE([]byte(s)))
+	var out [6]byte
+	for i := 5; i >= 0; i-- {
+		out[i] = alphabet[v%62]
+		v /= 62
+	}
+	return string(out[:])
+}
+
+func TestVerifyOfHugeInputAllocatesNothingProportional(t *testing.T) {
+	m, s := newManager(t, nil)
+	huge := "atk_" + string(make([]byte, 1<<20))
+	allocs := testing.AllocsPerRun(50, func() { m.Verify(ctx, huge, "") })
+	if allocs != 0 || s.Calls() != 0 {
+		t.Fatalf("1 MiB token: %v allocations, %d store calls", allocs, s.Calls())
+	}
+}
+
+func TestVerifyFailureReasonsAreDistinct(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	m, _ := newManager(t, &apitoken.Options{Now: clock.Now})
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.StartSession(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, _ := m.Verify(ctx, l.Secret, "")
+	live, _ := m.Issue(ctx, sess, apitoken.IssueRequest{})
+	revoked, _ := m.Issue(ctx, sess, apitoken.IssueRequest{})
+	m.Revoke(ctx, sess, revoked.Token.ID)
+	expiring, _ := m.Issue(ctx, sess, apitoken.IssueRequest{Expires: clock.Now().Add(time.Minute)})
+	clock.Advance(time.Minute)
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"a malformed token is ErrMalformed", "atk_short", apitoken.ErrMalformed},
+		{"a well-formed unknown token is ErrUnknown", apitoken.GenerateForTest(apitoken.KindAPI), apitoken.ErrUnknown},
+		{"a revoked token is ErrRevoked", revoked.Secret, apitoken.ErrRevoked},
+		{"an expired token is ErrExpired", expiring.Secret, apitoken.ErrExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := m.Verify(ctx, tc.token, ""); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := m.Verify(ctx, live.Secret, ""); err != nil {
+		t.Fatalf("live token: %v", err)
+	}
+}
+
+func TestRevokeBySecretAnswersTheSameWhateverTheState(t *testing.T) {
+	m, _ := newManager(t, nil)
+	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
+	l, _ := m.StartSession(ctx, u.ID)
+	sess, _ := m.Verify(ctx, l.Secret, "")
+	iss, _ := m.Issue(ctx, sess, apitoken.IssueRequest{})
+	for _, name := range []string{"live", "already revoked"} {
+		if err := m.RevokeSecret(ctx, iss.Secret); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if err := m.RevokeSecret(ctx, apitoken.GenerateForTest(apitoken.KindAPI)); err != nil {
+		t.Fatalf("unknown: %v", err)
+	}
+	if _, err := m.Verify(ctx, iss.Secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
+		t.Fatalf("after revoke by possession: %v", err)
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	for name, o := range map[string]*apitoken.Options{
+		"a bad prefix":                    {Format: apitoken.Format{APIPrefix: "Bad"}},
+		"a default expiry over the max":   {DefaultExpiry: 2 * time.Hour, MaxExpiry: time.Hour},
+		"weak argon2 parameters":          {Sessions: apitoken.SessionOptions{Argon2: apitoken.Argon2Params{MemoryKiB: 1024}}},
+		"a default app over the name cap": {DefaultApp: string(make([]byte, 65))},
+	} {
+		if _, err := apitoken.New(memstore.New(), o); !errors.Is(err, apitoken.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// benchEnv returns a manager and a verified API token secret.
+func benchEnv(b *testing.B, cacheSize int) (*apitoken.Manager, string) {
+	m, _ := newManager(b, &apitoken.Options{HashKey: []byte("0123456789abcdef0123456789abcdef"), CacheSize: cacheSize})
+	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "bench@example.com", Role: apitoken.Normal})
+	l, _ := m.StartSession(ctx, u.ID)
+	sess, _ := m.Verify(ctx, l.Secret, "")
+	iss, err := m.Issue(ctx, sess, apitoken.IssueRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 2 {
+		if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return m, iss.Secret
+}
+
+func BenchmarkVerifyHot(b *testing.B) {
+	m, secret := benchEnv(b, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Verify(ctx, secret, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyCold(b *testing.B) {
+	m, secret := benchEnv(b, -1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Verify(ctx, secret, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyHotParallel(b *testing.B) {
+	m, secret := benchEnv(b, 0)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := m.Verify(ctx, secret, ""); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkMemstoreTokenByHash(b *testing.B) {
+	s := memstore.New()
+	tk := storetest.Token(1, "acme", "u1")
+	s.CreateToken(ctx, tk)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.TokenByHash(ctx, tk.Hash); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
