@@ -38,7 +38,8 @@ func Example() {
 
 // Pattern finds tokens in text, for secret scanning.
 func ExamplePattern() {
-	leaked := "config: token=" + apitoken.GenerateForTest(apitoken.KindAPI) + " # oops"
+	token, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
+	leaked := "config: token=" + token + " # oops"
 	fmt.Println(apitoken.Pattern.MatchString(leaked), apitoken.Pattern.MatchString("token=atk_tooShort"))
 	// Output: true false
 }

@@ -1,6 +1,7 @@
 package apitoken
 
 import (
+	"crypto/rand"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -116,6 +117,21 @@ func (f Format) Pattern() (*regexp.Regexp, error) {
 		return nil, err
 	}
 	return regexp.MustCompile(f.patternSource()), nil
+}
+
+// Generate returns a new random token string of kind k in this format,
+// from crypto/rand. It creates no record: the string verifies nowhere. Use
+// Manager.Issue for a usable token; Generate is for testing scanners and
+// log scrubbers.
+func (f Format) Generate(k Kind) (string, error) {
+	f, err := f.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	if k != KindAPI && k != KindSession {
+		return "", fmt.Errorf("%w: kind %v", ErrInvalidArgument, k)
+	}
+	return f.generate(k, rand.Reader)
 }
 
 // prefix returns the prefix for kind.

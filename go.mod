@@ -2,6 +2,12 @@ module github.com/apitoken/apitoken
 
 go 1.26.0
 
-require golang.org/x/crypto v0.58.0
+require (
+	go.etcd.io/bbolt v1.5.0
+	golang.org/x/crypto v0.58.0
+)
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

@@ -1,0 +1,159 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/apitoken/apitoken"
+)
+
+// fixture is a bolt file of n account tokens whose secrets are known.
+type fixture struct {
+	path    string
+	secrets []string
+	hashes  []apitoken.Hash
+}
+
+var (
+	fixturesMu sync.Mutex
+	fixtures   = map[int]*fixture{}
+	benchKey   = []byte("bolt benchmark hash key 32 bytes")
+)
+
+// loadFixture builds (once per process) a file of n tokens, 10,000 per
+// transaction, with the default app already recorded so that verification
+// writes nothing.
+func loadFixture(b *testing.B, n int) *fixture {
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if f, ok := fixtures[n]; ok {
+		return f
+	}
+	dir, err := os.MkdirTemp("", "apitoken-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &fixture{path: filepath.Join(dir, "bench.db")}
+	s, err := Open(f.path, &Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := apitoken.New(s, &apitoken.Options{HashKey: benchKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for start := 0; start < n; start += 10_000 {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			for i := start; i < min(start+10_000, n); i++ {
+				secret, err := apitoken.Format{}.Generate(apitoken.KindAPI)
+				if err != nil {
+					return err
+				}
+				t := &apitoken.Token{
+					ID: fmt.Sprintf("%016d", i), Hash: m.HashOf(secret), Hint: "atk_...abcd",
+					Kind: apitoken.KindAPI, Owner: apitoken.OwnerAccount, Account: "acme", CreatedBy: "usr0000000000001",
+					Parent: "ses0000000000001", Lineage: fmt.Sprintf("%016d", i), Description: "API token for server-to-server authentication",
+					Type: "generic", Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow,
+					Apps:    []apitoken.App{{Name: "default", State: apitoken.Allow, FirstSeen: now, LastSeen: now}},
+					Created: now, Expires: now.Add(apitoken.DefaultExpiry), Version: 1,
+				}
+				if err := putToken(tx, nil, t); err != nil {
+					return err
+				}
+				f.secrets = append(f.secrets, secret)
+				f.hashes = append(f.hashes, t.Hash)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	m.Close()
+	s.Close()
+	fixtures[n] = f
+	return f
+}
+
+var sizes = []int{100_000, 1_000_000}
+
+// BenchmarkColdVerify compares Verify with the cache off (parse, HMAC, two
+// bbolt Gets, decode, policy) to a bare bbolt View+Get of a 32-byte key in
+// the same file.
+func BenchmarkColdVerify(b *testing.B) {
+	for _, n := range sizes {
+		f := loadFixture(b, n)
+		s, err := Open(f.path, &Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fi, _ := os.Stat(f.path)
+		m, _ := apitoken.New(s, &apitoken.Options{HashKey: benchKey, CacheSize: -1})
+		ctx := context.Background()
+		b.Run(fmt.Sprintf("tokens=%d/Verify", n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Verify(ctx, f.secrets[rng.IntN(n)], ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(fi.Size())/float64(n), "file-bytes/token")
+		})
+		b.Run(fmt.Sprintf("tokens=%d/BareViewGet", n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				h := f.hashes[rng.IntN(n)]
+				s.db.View(func(tx *bbolt.Tx) error {
+					if tx.Bucket(bucketTokens).Get(h[:]) == nil {
+						b.Fatal("missing")
+					}
+					return nil
+				})
+			}
+		})
+		m.Close()
+		s.Close()
+	}
+}
+
+// BenchmarkIssue16 issues tokens from 16 goroutines with fsync on, as a
+// server under load would; bbolt's Batch lets them share commits.
+func BenchmarkIssue16(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "issue.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m, _ := apitoken.New(s, &apitoken.Options{HashKey: benchKey})
+	defer m.Close()
+	ctx := context.Background()
+	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "bench@example.com", Role: apitoken.Admin})
+	l, _ := m.StartSession(ctx, u.ID)
+	p, _ := m.Verify(ctx, l.Secret, "")
+	b.ReportAllocs()
+	b.SetParallelism(8) // 8 x GOMAXPROCS(2) = 16 concurrent callers
+	start := time.Now()
+	var issued atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := m.Issue(ctx, p, apitoken.IssueRequest{}); err != nil {
+				b.Error(err)
+				return
+			}
+			issued.Add(1)
+		}
+	})
+	b.ReportMetric(float64(issued.Load())/time.Since(start).Seconds(), "tokens/s")
+}

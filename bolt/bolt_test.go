@@ -1,0 +1,48 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/apitoken/apitoken"
+	tokenbolt "github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/storetest"
+)
+
+var ctx = context.Background()
+
+// newStore opens a fresh file with fsync on, as users run it.
+func newStore(tb testing.TB) apitoken.Store {
+	return openAt(tb, filepath.Join(tb.TempDir(), "apitoken.db"), nil)
+}
+
+func openAt(tb testing.TB, path string, o *tokenbolt.Options) *tokenbolt.Store {
+	tb.Helper()
+	s, err := tokenbolt.Open(path, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Check(ctx); err != nil && !isClosed(err) {
+			tb.Errorf("consistency check after the test: %v", err)
+		}
+		s.Close()
+	})
+	return s
+}
+
+func isClosed(err error) bool { return errors.Is(err, apitoken.ErrClosed) }
+
+func TestStore(t *testing.T) { storetest.Run(t, newStore) }
+
+// The policy suite runs with fsync off: it checks rules, not durability
+// (TestKill9 does that), and 500,000 fsyncs would take an hour here.
+func TestLifecycle(t *testing.T) {
+	storetest.RunLifecycle(t, func(tb testing.TB) apitoken.Store {
+		return openAt(tb, filepath.Join(tb.TempDir(), "apitoken.db"), &tokenbolt.Options{NoSync: true})
+	}, &storetest.LifecycleConfig{Sequences: 300, Rounds: 2000})
+}
+
+func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newStore) }

@@ -1,0 +1,71 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Check verifies the file: bbolt's own page consistency check, then that
+// every record decodes and every index entry agrees with exactly one
+// record, both ways. It returns every problem found, joined.
+func (s *Store) Check(ctx context.Context) error {
+	var errs []error
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			errs = append(errs, fmt.Errorf("bbolt: %w", err))
+		}
+		want := map[string]map[string]bool{
+			string(bucketTokenIDs): {}, string(bucketByAccount): {}, string(bucketByUser): {},
+			string(bucketUserNames): {}, string(bucketUsersByAcct): {},
+		}
+		tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+			t, err := decodeToken(v)
+			if err != nil || string(t.Hash[:]) != string(k) {
+				errs = append(errs, fmt.Errorf("token under %x: %w", k, errors.Join(ErrCorrupt, err)))
+				return nil
+			}
+			want[string(bucketTokenIDs)][t.ID+"\x00"+string(t.Hash[:])] = true
+			acct, user := indexKeys(t)
+			want[string(bucketByAccount)][string(acct)] = true
+			if user != nil {
+				want[string(bucketByUser)][string(user)] = true
+			}
+			return nil
+		})
+		tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+			u, err := decodeUser(v)
+			if err != nil || u.ID != string(k) {
+				errs = append(errs, fmt.Errorf("user %q: %w", k, errors.Join(ErrCorrupt, err)))
+				return nil
+			}
+			want[string(bucketUserNames)][u.Name+"\x00"+u.ID] = true
+			want[string(bucketUsersByAcct)][string(userAcctKey(u))] = true
+			return nil
+		})
+		for name, keys := range want {
+			valued := name == string(bucketTokenIDs) || name == string(bucketUserNames)
+			tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+				key := string(k)
+				if valued {
+					key += "\x00" + string(v)
+				} else if len(v) != 0 {
+					errs = append(errs, fmt.Errorf("%w: %s entry with a value", ErrCorrupt, name))
+				}
+				if !keys[key] {
+					errs = append(errs, fmt.Errorf("%w: dangling %s entry %x", ErrCorrupt, name, bytes.TrimSpace(k)))
+				}
+				delete(keys, key)
+				return nil
+			})
+			for k := range keys {
+				errs = append(errs, fmt.Errorf("%w: %s lacks entry %x", ErrCorrupt, name, k))
+			}
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
+}

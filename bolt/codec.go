@@ -1,0 +1,331 @@
+package bolt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/apitoken/apitoken"
+)
+
+// Records are stored in a compact binary form, one version byte first.
+// Decoding is strict: every length is bounded by what remains and by a
+// fixed cap, every enum is range-checked, and trailing bytes are an error,
+// so a corrupt file yields ErrCorrupt, never a panic or a half-read record.
+
+const (
+	recordVersion = 1
+	maxField      = 4096 // bytes in any one string field
+	maxApps       = 4096
+)
+
+// ErrCorrupt means a stored record or index entry could not be decoded or
+// contradicts another. Operations touching it fail; nothing is accepted.
+var ErrCorrupt = errors.New("bolt: corrupt record")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) byte(v byte)      { e.b = append(e.b, v) }
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bytes(s []byte)   { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bool(v bool) {
+	if v {
+		e.byte(1)
+	} else {
+		e.byte(0)
+	}
+}
+
+// time stores 0 for the zero time, else 1 and Unix nanoseconds.
+func (e *encoder) time(t time.Time) {
+	if t.IsZero() {
+		e.byte(0)
+		return
+	}
+	e.byte(1)
+	e.varint(t.UnixNano())
+}
+
+// decoder reads a record. Strings are views into one private copy of the
+// value (made by newDecoder), so they outlive the transaction and cost one
+// allocation per record instead of one per field. The copy is never
+// written after decoding starts.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func newDecoder(v []byte) decoder { return decoder{b: bytes.Clone(v)} }
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrCorrupt, what)
+	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) < 1 {
+		d.fail("short record")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) raw() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > maxField || n > uint64(len(d.b)) {
+		d.fail("field length out of range")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// str returns a view of the private copy (see decoder).
+func (d *decoder) str() string {
+	b := d.raw()
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("bad bool")
+	return false
+}
+
+func (d *decoder) time() time.Time {
+	switch d.byte() {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.Unix(0, d.varint()).UTC()
+	}
+	d.fail("bad time")
+	return time.Time{}
+}
+
+func (d *decoder) privilege(allowUnset bool) apitoken.Privilege {
+	p := apitoken.Privilege(d.byte())
+	if !p.Valid() && !(allowUnset && p == 0) {
+		d.fail("bad privilege")
+	}
+	return p
+}
+
+func (d *decoder) appState() apitoken.AppState {
+	s := apitoken.AppState(d.byte())
+	if !s.Valid() {
+		d.fail("bad app state")
+	}
+	return s
+}
+
+func (d *decoder) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+func encodeToken(t *apitoken.Token) []byte {
+	e := encoder{b: make([]byte, 0, 256)}
+	e.byte(recordVersion)
+	e.str(t.ID)
+	e.b = append(e.b, t.Hash[:]...)
+	e.str(t.Hint)
+	e.byte(byte(t.Kind))
+	e.byte(byte(t.Owner))
+	e.str(t.Account)
+	e.str(t.UserID)
+	e.str(t.CreatedBy)
+	e.str(t.Parent)
+	e.str(t.Lineage)
+	e.str(t.Description)
+	e.str(t.Type)
+	e.byte(byte(t.Privilege))
+	e.byte(byte(t.DefaultAppState))
+	e.uvarint(uint64(len(t.Apps)))
+	for _, a := range t.Apps {
+		e.str(a.Name)
+		e.byte(byte(a.State))
+		e.time(a.FirstSeen)
+		e.time(a.LastSeen)
+	}
+	e.time(t.Created)
+	e.time(t.LastUsed)
+	e.time(t.Expires)
+	e.time(t.Revoked)
+	e.bool(t.Unlocked)
+	e.uvarint(t.Version)
+	return e.b
+}
+
+// decodeToken parses a stored token. Impossible records (unknown kind or
+// owner, a user token with no user, an account session) are ErrCorrupt.
+func decodeToken(b []byte) (*apitoken.Token, error) {
+	d := newDecoder(b)
+	if v := d.byte(); v != recordVersion {
+		d.fail(fmt.Sprintf("unknown record version %d", v))
+	}
+	t := &apitoken.Token{ID: d.str()}
+	if d.err == nil {
+		if len(d.b) < len(t.Hash) {
+			d.fail("short hash")
+		} else {
+			copy(t.Hash[:], d.b)
+			d.b = d.b[len(t.Hash):]
+		}
+	}
+	t.Hint = d.str()
+	t.Kind = apitoken.Kind(d.byte())
+	t.Owner = apitoken.Owner(d.byte())
+	t.Account = d.str()
+	t.UserID = d.str()
+	t.CreatedBy = d.str()
+	t.Parent = d.str()
+	t.Lineage = d.str()
+	t.Description = d.str()
+	t.Type = d.str()
+	t.Privilege = d.privilege(false)
+	t.DefaultAppState = d.appState()
+	n := d.uvarint()
+	if n > maxApps || n > uint64(len(d.b)) {
+		d.fail("app count out of range")
+		n = 0
+	}
+	if n > 0 {
+		t.Apps = make([]apitoken.App, 0, n)
+	}
+	for range n {
+		a := apitoken.App{Name: d.str(), State: d.appState(), FirstSeen: d.time(), LastSeen: d.time()}
+		if d.err != nil {
+			break
+		}
+		t.Apps = append(t.Apps, a)
+	}
+	t.Created = d.time()
+	t.LastUsed = d.time()
+	t.Expires = d.time()
+	t.Revoked = d.time()
+	t.Unlocked = d.bool()
+	t.Version = d.uvarint()
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	switch {
+	case t.ID == "" || t.Account == "":
+		return nil, fmt.Errorf("%w: token without ID or account", ErrCorrupt)
+	case t.Kind != apitoken.KindAPI && t.Kind != apitoken.KindSession:
+		return nil, fmt.Errorf("%w: token kind %d", ErrCorrupt, t.Kind)
+	case t.Owner == apitoken.OwnerUser && t.UserID == "",
+		t.Owner == apitoken.OwnerAccount && (t.UserID != "" || t.Kind == apitoken.KindSession),
+		t.Owner != apitoken.OwnerUser && t.Owner != apitoken.OwnerAccount:
+		return nil, fmt.Errorf("%w: token owner inconsistent", ErrCorrupt)
+	}
+	return t, nil
+}
+
+func encodeUser(u *apitoken.User) []byte {
+	e := encoder{b: make([]byte, 0, 192)}
+	e.byte(recordVersion)
+	e.str(u.ID)
+	e.str(u.Account)
+	e.str(u.Name)
+	e.byte(byte(u.Role))
+	e.bool(u.Disabled)
+	e.str(u.PasswordHash)
+	e.bytes(u.MFASecret)
+	e.varint(u.MFALastStep)
+	e.time(u.SessionsValidAfter)
+	e.time(u.Created)
+	e.uvarint(u.Version)
+	return e.b
+}
+
+func decodeUser(b []byte) (*apitoken.User, error) {
+	d := newDecoder(b)
+	if v := d.byte(); v != recordVersion {
+		d.fail(fmt.Sprintf("unknown record version %d", v))
+	}
+	u := &apitoken.User{ID: d.str(), Account: d.str(), Name: d.str(), Role: d.privilege(false), Disabled: d.bool(), PasswordHash: d.str()}
+	if s := d.raw(); len(s) > 0 {
+		u.MFASecret = append([]byte(nil), s...)
+	}
+	u.MFALastStep = d.varint()
+	u.SessionsValidAfter = d.time()
+	u.Created = d.time()
+	u.Version = d.uvarint()
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	if u.ID == "" || u.Account == "" || u.Name == "" {
+		return nil, fmt.Errorf("%w: user without ID, account or name", ErrCorrupt)
+	}
+	return u, nil
+}
+
+// Index keys: length-prefixed parts, then the creation time (sortable) and
+// the ID, so prefix scans return records in Created-then-ID order.
+
+func appendPart(k []byte, s string) []byte {
+	k = binary.AppendUvarint(k, uint64(len(s)))
+	return append(k, s...)
+}
+
+func appendTimeID(k []byte, t time.Time, id string) []byte {
+	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano())^(1<<63))
+	return append(k, id...)
+}
+
+func accountKey(account string, created time.Time, id string) []byte {
+	return appendTimeID(appendPart(nil, account), created, id)
+}
+
+func userKey(account, userID string, created time.Time, id string) []byte {
+	return appendTimeID(appendPart(appendPart(nil, account), userID), created, id)
+}
