@@ -1,7 +1,9 @@
 package apitoken_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	mrand "math/rand/v2"
@@ -228,4 +230,10 @@ func mustGenerate() string {
 		panic(err)
 	}
 	return s
+}
+
+func jsonDecode(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }

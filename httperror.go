@@ -1,0 +1,110 @@
+package apitoken
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+)
+
+// Stable machine codes of HTTP failures. Clients switch on these, never on
+// messages.
+const (
+	CodeInvalidToken          = "invalid_token"
+	CodeSessionLocked         = "session_locked"
+	CodeAppPending            = "app_pending"
+	CodeAppDenied             = "app_denied"
+	CodeTooManyApps           = "too_many_apps"
+	CodeInsufficientPrivilege = "insufficient_privilege"
+	CodeAmbiguousCredentials  = "ambiguous_credentials"
+	CodeInvalidRequest        = "invalid_request"
+	CodeNotFound              = "not_found"
+	CodeConflict              = "conflict"
+	CodeInvalidCredentials    = "invalid_credentials"
+	CodeInvalidMFACode        = "invalid_mfa_code"
+	CodeThrottled             = "throttled"
+	CodeInternal              = "internal_error"
+)
+
+// ErrAmbiguousCredentials means one request carried two different tokens.
+var ErrAmbiguousCredentials = errors.New("apitoken: request carries two different tokens")
+
+// HTTPError is how the library answers a failure over HTTP: a status, a
+// stable code and a message safe to show (it never contains a secret or a
+// store's error text).
+type HTTPError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// ErrorBody is the JSON shape of every failure response:
+// {"error": {"code": "...", "message": "..."}}.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// HTTPErrorOf maps an error from this library to its HTTP answer. Missing,
+// malformed, unknown, revoked and expired tokens, and tokens of disabled
+// users, all map to the same 401, so a client cannot tell them apart.
+// Anything unrecognised is a 500 whose message says nothing more.
+func HTTPErrorOf(err error) HTTPError {
+	switch {
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknown), errors.Is(err, ErrRevoked),
+		errors.Is(err, ErrExpired), errors.Is(err, ErrUserDisabled), errors.Is(err, errMissingToken):
+		return HTTPError{http.StatusUnauthorized, CodeInvalidToken, "missing or invalid token"}
+	case errors.Is(err, ErrSessionLocked):
+		return HTTPError{http.StatusUnauthorized, CodeSessionLocked, "session locked: complete MFA or log out"}
+	case errors.Is(err, ErrAppPending):
+		return HTTPError{http.StatusUnauthorized, CodeAppPending, "application pending approval by the token's owner"}
+	case errors.Is(err, ErrAppDenied):
+		return HTTPError{http.StatusForbidden, CodeAppDenied, "application denied for this token"}
+	case errors.Is(err, ErrTooManyApps):
+		return HTTPError{http.StatusForbidden, CodeTooManyApps, "this token has reached its limit of applications"}
+	case errors.Is(err, ErrInsufficientPrivilege):
+		return HTTPError{http.StatusForbidden, CodeInsufficientPrivilege, "insufficient privilege"}
+	case errors.Is(err, ErrAmbiguousCredentials):
+		return HTTPError{http.StatusBadRequest, CodeAmbiguousCredentials, "the request carries two different tokens"}
+	case errors.Is(err, ErrInvalidArgument):
+		return HTTPError{http.StatusBadRequest, CodeInvalidRequest, safeMessage(err)}
+	case errors.Is(err, ErrNotFound):
+		return HTTPError{http.StatusNotFound, CodeNotFound, "not found"}
+	case errors.Is(err, ErrDuplicate), errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
+		return HTTPError{http.StatusConflict, CodeConflict, safeMessage(err)}
+	case errors.Is(err, ErrBadCredentials):
+		return HTTPError{http.StatusUnauthorized, CodeInvalidCredentials, "invalid name or password"}
+	case errors.Is(err, ErrBadMFACode):
+		return HTTPError{http.StatusUnauthorized, CodeInvalidMFACode, "invalid MFA code"}
+	case errors.Is(err, ErrThrottled):
+		return HTTPError{http.StatusTooManyRequests, CodeThrottled, "too many failed attempts, try later"}
+	}
+	return HTTPError{http.StatusInternalServerError, CodeInternal, "internal error"}
+}
+
+// safeMessage returns the text of a policy error. Policy errors are built
+// by this package from fixed text and bounded, quoted input; a StoreError is
+// never passed here.
+func safeMessage(err error) string {
+	var se *StoreError
+	if errors.As(err, &se) {
+		return "internal error"
+	}
+	return err.Error()
+}
+
+// WriteError writes e as the JSON failure body. A 401 also gets a
+// WWW-Authenticate challenge naming realm.
+func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if e.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+	}
+	var body ErrorBody
+	body.Error.Code, body.Error.Message = e.Code, e.Message
+	w.WriteHeader(e.Status)
+	json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,311 @@
+package apitoken
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Verifier is what the middleware needs: *Manager implements it.
+type Verifier interface {
+	// Verify checks token for application app; see Manager.Verify.
+	Verify(ctx context.Context, token, app string) (Principal, error)
+}
+
+// GuardOptions configures a Guard. The zero value means defaults.
+type GuardOptions struct {
+	// Headers are extra request headers that may carry the token as their
+	// whole value, e.g. "X-Circonus-Auth-Token". Authorization (Bearer,
+	// and Basic when enabled) is always read.
+	Headers []string
+	// QueryToken enables the token query parameter (?token=...). Off by
+	// default: URLs end up in logs and Referer headers. When a token comes
+	// this way the parameter is removed from the request the next handler
+	// sees and the response gets Cache-Control: no-store and
+	// Referrer-Policy: no-referrer.
+	QueryToken bool
+	// Basic enables HTTP Basic with the application name as user and the
+	// token as password, as Circonus clients send it.
+	Basic bool
+	// AppHeaders name the application, first non-empty wins. Default
+	// "X-App-Name". A Basic user name is used when no header names one;
+	// with neither, the Verifier's default name applies.
+	AppHeaders []string
+	// Realm is named in WWW-Authenticate. Default "api".
+	Realm string
+	// OnDeny writes 4xx refusals; default WriteError. FailureReason(r)
+	// gives the reason inside it.
+	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError)
+	// OnError writes 5xx failures (a store outage); default WriteError.
+	// The response must not include the error's text.
+	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError)
+}
+
+// Guard authenticates requests with tokens. Build it with NewGuard, wrap
+// handlers with Handler (or AllowLocked for unlock and logout routes), and
+// add privilege gates with Require and RequireWriteUnlessSafe.
+type Guard struct {
+	v    Verifier
+	opts GuardOptions
+}
+
+// NewGuard returns a Guard over v. A nil opts means defaults.
+func NewGuard(v Verifier, opts *GuardOptions) *Guard {
+	var o GuardOptions
+	if opts != nil {
+		o = *opts
+	}
+	if len(o.AppHeaders) == 0 {
+		o.AppHeaders = []string{"X-App-Name"}
+	}
+	setDefault(&o.Realm, "api")
+	o.Headers = append([]string(nil), o.Headers...)
+	for i, h := range o.Headers {
+		o.Headers[i] = http.CanonicalHeaderKey(h)
+	}
+	return &Guard{v: v, opts: o}
+}
+
+type ctxKey int
+
+const (
+	principalKey ctxKey = iota
+	reasonKey
+)
+
+// FromContext returns the Principal the Guard put in ctx.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey).(Principal)
+	return p, ok
+}
+
+// FailureReason returns why the Guard refused r (inside OnDeny and OnError),
+// or nil. It wraps one of the library's sentinels; its text never holds a
+// secret.
+func FailureReason(r *http.Request) error {
+	err, _ := r.Context().Value(reasonKey).(error)
+	return err
+}
+
+// errMissingToken means the request carried no token at all.
+var errMissingToken = errors.New("apitoken: no token in request")
+
+// credentials is what extract finds in a request.
+type credentials struct {
+	token     string
+	app       string
+	fromQuery bool
+}
+
+// extract finds the request's token and application name without
+// verifying anything. Every place a token can be is read; two different
+// tokens are ErrAmbiguousCredentials.
+func (g *Guard) extract(r *http.Request) (credentials, error) {
+	var c credentials
+	var basicUser string
+	add := func(tok string) error {
+		tok = strings.TrimSpace(tok)
+		switch {
+		case tok == "":
+			return nil
+		case c.token == "":
+			c.token = tok
+		case c.token != tok:
+			return ErrAmbiguousCredentials
+		}
+		return nil
+	}
+	for _, v := range r.Header.Values("Authorization") {
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
+		switch {
+		case strings.EqualFold(scheme, "Bearer"):
+			if err := add(rest); err != nil {
+				return c, err
+			}
+		case strings.EqualFold(scheme, "Basic") && g.opts.Basic:
+			user, pass, ok := parseBasic(strings.TrimSpace(rest))
+			if !ok {
+				return c, ErrMalformed
+			}
+			basicUser = user
+			if err := add(pass); err != nil {
+				return c, err
+			}
+		default:
+			return c, ErrMalformed // an Authorization scheme we do not take
+		}
+	}
+	for _, h := range g.opts.Headers {
+		for _, v := range r.Header.Values(h) {
+			if err := add(v); err != nil {
+				return c, err
+			}
+		}
+	}
+	if g.opts.QueryToken {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil && !q.Has("token") {
+			q = nil // an unparsable query without a token is the handler's business
+		}
+		for _, v := range q["token"] {
+			c.fromQuery = true
+			if err := add(v); err != nil {
+				return c, err
+			}
+		}
+	}
+	if c.token == "" {
+		return c, errMissingToken
+	}
+	for _, h := range g.opts.AppHeaders {
+		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
+			c.app = v
+			break
+		}
+	}
+	if c.app == "" {
+		c.app = basicUser
+	}
+	return c, nil
+}
+
+func parseBasic(s string) (user, pass string, ok bool) {
+	if len(s) > 4*MaxTokenLength {
+		return "", "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(b), ":")
+}
+
+// Check authenticates r without writing a response or changing r: it
+// extracts the token and application name and verifies them. It is the
+// Guard's whole decision, for tests and custom integrations. A locked
+// session returns its Principal with ErrSessionLocked.
+func (g *Guard) Check(r *http.Request) (Principal, error) {
+	c, err := g.extract(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	return g.v.Verify(r.Context(), c.token, c.app)
+}
+
+// Handler returns middleware that lets through only requests with a valid
+// token (and an unlocked session), with the Principal in the context.
+func (g *Guard) Handler(next http.Handler) http.Handler { return g.handler(next, false) }
+
+// AllowLocked is Handler for the routes a locked session may use: MFA
+// unlock and logout.
+func (g *Guard) AllowLocked(next http.Handler) http.Handler { return g.handler(next, true) }
+
+func (g *Guard) handler(next http.Handler, allowLocked bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := g.extract(r)
+		if c.fromQuery {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Referrer-Policy", "no-referrer")
+		}
+		var p Principal
+		if err == nil {
+			p, err = g.v.Verify(r.Context(), c.token, c.app)
+			if allowLocked && errors.Is(err, ErrSessionLocked) {
+				err = nil
+			}
+		}
+		if err != nil {
+			g.fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, g.downstream(r, p, c.fromQuery))
+	})
+}
+
+// downstream is the request the next handler sees: the Principal in its
+// context and every credential removed, so no secret travels further.
+func (g *Guard) downstream(r *http.Request, p Principal, fromQuery bool) *http.Request {
+	r2 := r.WithContext(context.WithValue(r.Context(), principalKey, p))
+	r2.Header = r.Header.Clone()
+	r2.Header.Del("Authorization")
+	for _, h := range g.opts.Headers {
+		r2.Header.Del(h)
+	}
+	if fromQuery {
+		u := *r.URL
+		u.RawQuery = removeQueryParam(u.RawQuery, "token")
+		r2.URL = &u
+		r2.RequestURI = u.RequestURI()
+		r2.Form, r2.PostForm = nil, nil
+	}
+	return r2
+}
+
+// removeQueryParam drops every name=... pair from a raw query, keeping the
+// rest byte for byte.
+func removeQueryParam(raw, name string) string {
+	var kept []string
+	for _, pair := range strings.Split(raw, "&") {
+		k, _, _ := strings.Cut(pair, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name || k == name {
+			continue
+		}
+		if pair != "" {
+			kept = append(kept, pair)
+		}
+	}
+	return strings.Join(kept, "&")
+}
+
+// fail answers a refused request through OnDeny or OnError.
+func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := HTTPErrorOf(err)
+	r = r.WithContext(context.WithValue(r.Context(), reasonKey, err))
+	switch {
+	case e.Status >= 500 && g.opts.OnError != nil:
+		g.opts.OnError(w, r, e)
+	case e.Status < 500 && g.opts.OnDeny != nil:
+		g.opts.OnDeny(w, r, e)
+	default:
+		WriteError(w, e, g.opts.Realm)
+	}
+}
+
+// Require returns a gate that lets through only principals with at least
+// privilege min; others get 403 insufficient_privilege. Use it inside
+// Handler.
+func (g *Guard) Require(min Privilege) func(http.Handler) http.Handler {
+	return g.gate(func(*http.Request) Privilege { return min })
+}
+
+// RequireWriteUnlessSafe returns a gate that lets read-only credentials
+// through on GET, HEAD and OPTIONS only; other methods need Normal.
+func (g *Guard) RequireWriteUnlessSafe() func(http.Handler) http.Handler {
+	return g.gate(func(r *http.Request) Privilege {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return ReadOnly
+		}
+		return Normal
+	})
+}
+
+func (g *Guard) gate(min func(*http.Request) Privilege) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := FromContext(r.Context())
+			if !ok {
+				g.fail(w, r, errMissingToken) // a gate outside Handler fails closed
+				return
+			}
+			if !p.Privilege.AtLeast(min(r)) {
+				g.fail(w, r, ErrInsufficientPrivilege)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

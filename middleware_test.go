@@ -1,0 +1,418 @@
+package apitoken_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/memstore"
+	"github.com/apitoken/apitoken/storetest"
+)
+
+// httpEnv is a Manager with an admin, a normal user, tokens in every state,
+// and a Guard configured as the example server uses it.
+type httpEnv struct {
+	m                                          *apitoken.Manager
+	g                                          *apitoken.Guard
+	clock                                      *storetest.Clock
+	live, readOnly, revoked, expired, disabled string
+	pending, denied, locked                    string
+	logs                                       *bytes.Buffer
+}
+
+func newHTTPEnv(t *testing.T, store apitoken.Store, gopts *apitoken.GuardOptions) *httpEnv {
+	t.Helper()
+	e := &httpEnv{clock: storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)), logs: &bytes.Buffer{}}
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, e.logs}, nil))
+	m, err := apitoken.New(store, &apitoken.Options{Now: e.clock.Now, OnEvent: apitoken.SlogEvents(logger)})
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	e.m = m
+	if gopts == nil {
+		gopts = &apitoken.GuardOptions{Headers: []string{"X-Circonus-Auth-Token"}, QueryToken: true, Basic: true,
+			AppHeaders: []string{"X-Circonus-App-Name", "X-App-Name"}}
+	}
+	e.g = apitoken.NewGuard(m, gopts)
+	mk := func(role apitoken.Privilege, name string) apitoken.Principal {
+		u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: name, Role: role})
+		require.NoError(t, err)
+		l, err := m.StartSession(ctx, u.ID)
+		require.NoError(t, err)
+		p, err := m.Verify(ctx, l.Secret, "")
+		require.NoError(t, err)
+		return p
+	}
+	issue := func(p apitoken.Principal, req apitoken.IssueRequest) apitoken.Issued {
+		iss, err := m.Issue(ctx, p, req)
+		require.NoError(t, err)
+		return iss
+	}
+	admin := mk(apitoken.Admin, "admin@example.com")
+	user := mk(apitoken.Normal, "user@example.com")
+	e.live = issue(user, apitoken.IssueRequest{}).Secret
+	e.readOnly = issue(user, apitoken.IssueRequest{Privilege: apitoken.ReadOnly}).Secret
+	rev := issue(user, apitoken.IssueRequest{})
+	require.NoError(t, m.Revoke(ctx, user, rev.Token.ID))
+	e.revoked = rev.Secret
+	e.expired = issue(user, apitoken.IssueRequest{Expires: e.clock.Now().Add(time.Second)}).Secret
+	e.pending = issue(user, apitoken.IssueRequest{DefaultAppState: apitoken.Pending}).Secret
+	e.denied = issue(user, apitoken.IssueRequest{DefaultAppState: apitoken.Deny}).Secret
+	doomed := mk(apitoken.Normal, "leaver@example.com")
+	e.disabled = issue(doomed, apitoken.IssueRequest{}).Secret
+	_, err = m.UpdateUser(ctx, admin, doomed.UserID, apitoken.UserUpdate{Disabled: ptr(true)})
+	require.NoError(t, err)
+	mfaUser, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mfa@example.com", Role: apitoken.Normal})
+	require.NoError(t, err)
+	l, _ := m.StartSession(ctx, mfaUser.ID)
+	mp, _ := m.Verify(ctx, l.Secret, "")
+	_, err = m.EnrollMFA(ctx, mp)
+	require.NoError(t, err)
+	ml, err := m.StartSession(ctx, mfaUser.ID)
+	require.NoError(t, err)
+	e.locked = ml.Secret
+	e.clock.Advance(time.Second) // the expiring token is now expired
+	return e
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// seen records what the next handler got.
+type seen struct {
+	principal apitoken.Principal
+	url       string
+	header    http.Header
+}
+
+func (e *httpEnv) handler(s *seen) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.principal, _ = apitoken.FromContext(r.Context())
+		s.url = r.URL.String() + " " + r.RequestURI
+		s.header = r.Header.Clone()
+		w.Write([]byte("ok"))
+	})
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+func TestGuardExtraction(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), nil)
+	other := e.readOnly
+	for _, tc := range []struct {
+		name    string
+		url     string
+		headers map[string]string
+		status  int
+		code    string
+		app     string
+	}{
+		{"a Bearer header is accepted", "/", map[string]string{"Authorization": "Bearer " + e.live}, 200, "", "default"},
+		{"a lower-case bearer scheme is accepted", "/", map[string]string{"Authorization": "bearer " + e.live}, 200, "", "default"},
+		{"extra spaces around the token are accepted", "/", map[string]string{"Authorization": "  Bearer    " + e.live + "  "}, 200, "", "default"},
+		{"the token query parameter is accepted", "/?token=" + e.live, nil, 200, "", "default"},
+		{"the same token in a header and the query is accepted", "/?token=" + e.live, map[string]string{"Authorization": "Bearer " + e.live}, 200, "", "default"},
+		{"two different tokens in a header and the query are refused", "/?token=" + other, map[string]string{"Authorization": "Bearer " + e.live}, 400, "ambiguous_credentials", ""},
+		{"duplicate query values that agree are accepted", "/?token=" + e.live + "&token=" + e.live, nil, 200, "", "default"},
+		{"duplicate query values that differ are refused", "/?token=" + e.live + "&token=" + other, nil, 400, "ambiguous_credentials", ""},
+		{"a token in the extra header is accepted with its app header", "/", map[string]string{"X-Circonus-Auth-Token": e.live, "X-Circonus-App-Name": "grafana"}, 200, "", "grafana"},
+		{"Basic with the app as user and the token as password is accepted", "/", map[string]string{"Authorization": basic("collector", e.live)}, 200, "", "collector"},
+		{"an app header wins over the Basic user", "/", map[string]string{"Authorization": basic("collector", e.live), "X-App-Name": "cli"}, 200, "", "cli"},
+		{"Basic that is not base64 is refused", "/", map[string]string{"Authorization": "Basic !!!"}, 401, "invalid_token", ""},
+		{"a wrong scheme is refused", "/", map[string]string{"Authorization": "Token " + e.live}, 401, "invalid_token", ""},
+		{"an empty Bearer is refused", "/", map[string]string{"Authorization": "Bearer "}, 401, "invalid_token", ""},
+		{"an empty query token is refused", "/?token=", nil, 401, "invalid_token", ""},
+		{"no token at all is refused", "/", nil, 401, "invalid_token", ""},
+		{"an over-long app name is refused", "/", map[string]string{"Authorization": "Bearer " + e.live, "X-App-Name": strings.Repeat("a", 65)}, 400, "invalid_request", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s seen
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", tc.url, nil)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			e.g.Handler(e.handler(&s)).ServeHTTP(rec, req)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+			if tc.status != 200 {
+				assertErrorBody(t, rec, tc.code)
+				return
+			}
+			assert.Equal(t, tc.app, s.principal.App)
+			assert.NotContains(t, s.url, e.live, "the next handler saw the token in the URL")
+			for k, vs := range s.header {
+				for _, v := range vs {
+					assert.NotContains(t, v, e.live, "the next handler saw the token in %s", k)
+				}
+			}
+		})
+	}
+}
+
+func assertErrorBody(t *testing.T, rec *httptest.ResponseRecorder, code string) {
+	t.Helper()
+	var body apitoken.ErrorBody
+	require.NoError(t, jsonDecode(rec.Body.Bytes(), &body))
+	assert.Equal(t, code, body.Error.Code)
+	assert.NotEmpty(t, body.Error.Message)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	if rec.Code == 401 {
+		assert.Equal(t, `Bearer realm="api"`, rec.Header().Get("WWW-Authenticate"))
+	}
+}
+
+func TestGuardFailureReasons(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), nil)
+	unknown, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
+	writeGate := e.g.Handler(e.g.RequireWriteUnlessSafe()(e.handler(&seen{})))
+	adminGate := e.g.Handler(e.g.Require(apitoken.Admin)(e.handler(&seen{})))
+	plain := e.g.Handler(e.handler(&seen{}))
+	var invalidBody []byte
+	for _, tc := range []struct {
+		name   string
+		h      http.Handler
+		method string
+		token  string
+		app    string
+		status int
+		code   string
+	}{
+		{"a missing token is 401 invalid_token", plain, "GET", "", "", 401, "invalid_token"},
+		{"a malformed token is 401 invalid_token", plain, "GET", "atk_nonsense", "", 401, "invalid_token"},
+		{"an unknown token is 401 invalid_token", plain, "GET", unknown, "", 401, "invalid_token"},
+		{"a revoked token is 401 invalid_token", plain, "GET", e.revoked, "", 401, "invalid_token"},
+		{"an expired token is 401 invalid_token", plain, "GET", e.expired, "", 401, "invalid_token"},
+		{"a disabled user's token is 401 invalid_token", plain, "GET", e.disabled, "", 401, "invalid_token"},
+		{"a locked session is 401 session_locked", plain, "GET", e.locked, "", 401, "session_locked"},
+		{"a pending app is 401 app_pending", plain, "GET", e.pending, "new-app", 401, "app_pending"},
+		{"a denied app is 403 app_denied", plain, "GET", e.denied, "new-app", 403, "app_denied"},
+		{"a read-only token may GET through the write gate", writeGate, "GET", e.readOnly, "", 200, ""},
+		{"a read-only token may not POST through the write gate", writeGate, "POST", e.readOnly, "", 403, "insufficient_privilege"},
+		{"a normal token may POST through the write gate", writeGate, "POST", e.live, "", 200, ""},
+		{"a normal token is refused by an admin gate", adminGate, "GET", e.live, "", 403, "insufficient_privilege"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(tc.method, "/", nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			if tc.app != "" {
+				req.Header.Set("X-App-Name", tc.app)
+			}
+			tc.h.ServeHTTP(rec, req)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+			if tc.status == 200 {
+				return
+			}
+			assertErrorBody(t, rec, tc.code)
+			if tc.code == "invalid_token" {
+				if invalidBody == nil {
+					invalidBody = rec.Body.Bytes()
+				}
+				assert.Equal(t, string(invalidBody), rec.Body.String(), "invalid-token bodies differ")
+			}
+		})
+	}
+	t.Run("a locked session reaches a route marked AllowLocked", func(t *testing.T) {
+		var s seen
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/unlock", nil)
+		req.Header.Set("Authorization", "Bearer "+e.locked)
+		e.g.AllowLocked(e.handler(&s)).ServeHTTP(rec, req)
+		require.Equal(t, 200, rec.Code)
+		assert.False(t, s.principal.Unlocked)
+	})
+	t.Run("a gate without the Guard fails closed", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		e.g.Require(apitoken.ReadOnly)(e.handler(&seen{})).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		assert.Equal(t, 401, rec.Code)
+	})
+}
+
+// failingStore fails every read with a message that must not reach clients.
+type failingStore struct{ apitoken.Store }
+
+var errDisk = errors.New("disk on fire at /var/lib/secret-path")
+
+func (failingStore) TokenByHash(context.Context, apitoken.Hash) (*apitoken.Token, error) {
+	return nil, errDisk
+}
+
+func TestGuardStoreFailureIs500WithoutStoreText(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), nil)
+	m, err := apitoken.New(failingStore{memstore.New()}, &apitoken.Options{CacheSize: -1})
+	require.NoError(t, err)
+	defer m.Close()
+	var reason error
+	g := apitoken.NewGuard(m, &apitoken.GuardOptions{OnError: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError) {
+		reason = apitoken.FailureReason(r)
+		apitoken.WriteError(w, he, "api")
+	}})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+e.live)
+	g.Handler(e.handler(&seen{})).ServeHTTP(rec, req)
+	assert.Equal(t, 500, rec.Code)
+	assertErrorBody(t, rec, "internal_error")
+	assert.NotContains(t, rec.Body.String(), "disk")
+	require.ErrorIs(t, reason, errDisk)
+	var se *apitoken.StoreError
+	assert.ErrorAs(t, reason, &se)
+}
+
+func TestGuardHostReplacesDenyResponses(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), nil)
+	g := apitoken.NewGuard(e.m, &apitoken.GuardOptions{OnDeny: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError) {
+		w.Header().Set("X-Reason", apitoken.FailureReason(r).Error())
+		w.WriteHeader(he.Status)
+		w.Write([]byte("custom " + he.Code))
+	}})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+e.revoked)
+	g.Handler(e.handler(&seen{})).ServeHTTP(rec, req)
+	assert.Equal(t, 401, rec.Code)
+	assert.Equal(t, "custom invalid_token", rec.Body.String())
+	assert.Equal(t, apitoken.ErrRevoked.Error(), rec.Header().Get("X-Reason"))
+}
+
+func TestQueryTokenResponsesAreNotCachedOrReferred(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), nil)
+	var s seen
+	rec := httptest.NewRecorder()
+	e.g.Handler(e.handler(&s)).ServeHTTP(rec, httptest.NewRequest("GET", "/search?from=0&token="+e.live+"&size=10", nil))
+	require.Equal(t, 200, rec.Code)
+	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	assert.Equal(t, "no-referrer", rec.Header().Get("Referrer-Policy"))
+	assert.Equal(t, "/search?from=0&size=10 /search?from=0&size=10", s.url)
+	rec = httptest.NewRecorder()
+	e.g.Handler(e.handler(&s)).ServeHTTP(rec, httptest.NewRequest("GET", "/?token="+e.revoked, nil))
+	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"), "refusals of query tokens are not cached either")
+}
+
+// TestNoSecretLeaks sends a table of requests through the Guard with an
+// access logger inside it and the slog event adapter, then searches every
+// log line, error string and URL the next handler saw for any secret.
+func TestNoSecretLeaks(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), nil)
+	var access bytes.Buffer
+	var reasons []string
+	var mu sync.Mutex
+	accessLog := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			access.WriteString(r.Method + " " + r.RequestURI + " " + r.URL.String() + " ")
+			for k, v := range r.Header {
+				access.WriteString(k + "=" + strings.Join(v, ",") + " ")
+			}
+			access.WriteString("\n")
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	}
+	g := apitoken.NewGuard(e.m, &apitoken.GuardOptions{Headers: []string{"X-Circonus-Auth-Token"}, QueryToken: true, Basic: true,
+		OnDeny: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError) {
+			mu.Lock()
+			reasons = append(reasons, apitoken.FailureReason(r).Error())
+			mu.Unlock()
+			apitoken.WriteError(w, he, "api")
+		}})
+	h := g.Handler(accessLog(e.handler(&seen{})))
+	secrets := []string{e.live, e.readOnly, e.revoked, e.expired, e.disabled, e.pending, e.denied, e.locked}
+	var bodies bytes.Buffer
+	for _, sec := range secrets {
+		for _, build := range []func() *http.Request{
+			func() *http.Request { return httptest.NewRequest("GET", "/x?token="+sec, nil) },
+			func() *http.Request {
+				r := httptest.NewRequest("POST", "/x?a=1", nil)
+				r.Header.Set("Authorization", "Bearer "+sec)
+				r.Header.Set("X-App-Name", "leaky")
+				return r
+			},
+			func() *http.Request {
+				r := httptest.NewRequest("GET", "/x", nil)
+				r.Header.Set("X-Circonus-Auth-Token", sec)
+				return r
+			},
+			func() *http.Request {
+				r := httptest.NewRequest("GET", "/x", nil)
+				r.Header.Set("Authorization", basic("app", sec))
+				return r
+			},
+			func() *http.Request { return httptest.NewRequest("GET", "/x?token="+sec+"&token="+e.live, nil) },
+		} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, build())
+			bodies.Write(rec.Body.Bytes())
+		}
+	}
+	all := access.String() + "\n" + e.logs.String() + "\n" + strings.Join(reasons, "\n") + "\n" + bodies.String()
+	require.NotEmpty(t, access.String())
+	require.NotEmpty(t, e.logs.String())
+	require.NotEmpty(t, reasons)
+	hits := 0
+	for _, sec := range secrets {
+		hits += strings.Count(all, sec) + strings.Count(all, sec[4:len(sec)-6])
+	}
+	assert.Zero(t, hits, "secrets found in logs, errors, URLs or bodies")
+	assert.Empty(t, apitoken.Pattern.FindAllString(all, -1), "token-shaped strings in the output")
+}
+
+func BenchmarkMiddleware(b *testing.B) {
+	m, secret := benchEnv(b, 0)
+	g := apitoken.NewGuard(m, &apitoken.GuardOptions{Headers: []string{"X-Circonus-Auth-Token"}})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := apitoken.FromContext(r.Context())
+		_ = p
+		w.WriteHeader(204)
+	})
+	run := func(b *testing.B, h http.Handler) {
+		req := httptest.NewRequest("GET", "/search", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		w := &discardWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			h.ServeHTTP(w, req)
+		}
+		if w.code != 204 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+	b.Run("bare", func(b *testing.B) { run(b, bare) })
+	b.Run("guarded", func(b *testing.B) { run(b, g.Handler(g.RequireWriteUnlessSafe()(bare))) })
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(c int)           { d.code = c }
