@@ -9,7 +9,7 @@ func (m *Manager) HashRuns() int64 {
 	return m.logins.hashes
 }
 
-// TOTPCode exposes the RFC 6238 code function to external tests.
-func TOTPCode(secret []byte, counter int64, digits int) string {
+// TOTPCodeDigits exposes the RFC 6238 code function with any digit count.
+func TOTPCodeDigits(secret []byte, counter int64, digits int) string {
 	return totpCode(secret, counter, digits)
 }

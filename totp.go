@@ -70,3 +70,10 @@ func otpauthURL(issuer, account string, secret []byte) string {
 func base32Secret(secret []byte) string {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
 }
+
+// TOTPCode returns the 6-digit RFC 6238 code of secret at time t, as an
+// authenticator app shows it. It is for hosts' end-to-end tests and tools;
+// verification uses Manager.Unlock.
+func TOTPCode(secret []byte, t time.Time) string {
+	return totpCode(secret, totpStepAt(t), totpDigits)
+}

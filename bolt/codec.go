@@ -83,8 +83,8 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
+	if n <= 0 || n != uvarintLen(v) {
+		d.fail("bad or over-long varint")
 		return 0
 	}
 	d.b = d.b[n:]
@@ -96,13 +96,22 @@ func (d *decoder) varint() int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
+	if n <= 0 || n != uvarintLen(zigzag(v)) {
+		d.fail("bad or over-long varint")
 		return 0
 	}
 	d.b = d.b[n:]
 	return v
 }
+
+// uvarintLen is the minimal encoded length of v; longer encodings are
+// refused so that every record has exactly one encoding.
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
+
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
 func (d *decoder) raw() []byte {
 	n := d.uvarint()

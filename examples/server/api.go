@@ -1,0 +1,543 @@
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/apitoken/apitoken"
+)
+
+// server is the HTTP API over one Manager.
+type server struct {
+	m       *apitoken.Manager
+	store   apitoken.Store
+	guard   *apitoken.Guard
+	docs    []document
+	log     *slog.Logger
+	maxBody int64
+}
+
+func newServer(m *apitoken.Manager, store apitoken.Store, logger *slog.Logger, maxBody int64) *server {
+	return &server{
+		m:     m,
+		store: store,
+		guard: apitoken.NewGuard(m, &apitoken.GuardOptions{
+			Headers:    []string{"X-Circonus-Auth-Token"},
+			QueryToken: true, // the seeds pass ?token= on every call
+			Basic:      true, // Circonus clients send app:token
+			AppHeaders: []string{"X-Circonus-App-Name", "X-App-Name"},
+		}),
+		docs:    demoDocuments(),
+		log:     logger,
+		maxBody: maxBody,
+	}
+}
+
+// close flushes last-used data and closes the database.
+func (s *server) close() {
+	if err := s.m.Close(); err != nil {
+		s.log.Error("flushing last-used data", "err", err)
+	}
+	s.store.Close()
+}
+
+// route is one registered endpoint; the OpenAPI test walks this table.
+type route struct {
+	method, path string
+	auth         authMode
+	h            func(w http.ResponseWriter, r *http.Request) error
+}
+
+type authMode int
+
+const (
+	public      authMode = iota // no token
+	authed                      // a token, an unlocked session
+	lockedOK                    // a token, locked sessions too (unlock, logout)
+	authHandled                 // the handler decides (revoke by possession)
+)
+
+const base = "/api/v1"
+
+func (s *server) routeTable() []route {
+	return []route{
+		{"POST", "/login", public, s.login},
+		{"POST", "/login/unlock", lockedOK, s.unlock},
+		{"GET", "/logout", lockedOK, s.logout},
+		{"POST", "/api/key", authed, s.createKey},
+		{"GET", "/api/key", authed, s.listKeys},
+		{"DELETE", "/api/key/{id}", authHandled, s.deleteKey},
+		{"PATCH", "/api/key/{id}", authed, s.updateKey},
+		{"POST", "/api/key/{id}/promote", authed, s.promoteKey},
+		{"PUT", "/api/key/{id}/apps/{name}", authed, s.setAppState},
+		{"POST", "/api/key/{id}/rotate", authed, s.rotateKey},
+		{"POST", "/users", authed, s.createUser},
+		{"GET", "/users", authed, s.listUsers},
+		{"PATCH", "/users/{id}", authed, s.updateUser},
+		{"POST", "/mfa", authed, s.enrollMFA},
+		{"POST", "/search", authed, s.search},
+		{"GET", "/openapi.json", public, s.openAPI},
+	}
+}
+
+// routes returns the server's handler: every route under /api/v1, wrapped
+// by the Guard as its table says, with errors answered in the library's
+// JSON shape and an access log that never records query strings or token
+// strings.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		h := s.handle(rt.h)
+		switch rt.auth {
+		case authed:
+			h = s.guard.Handler(h)
+		case lockedOK:
+			h = s.guard.AllowLocked(h)
+		}
+		mux.Handle(rt.method+" "+base+rt.path, h)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: apitoken.CodeNotFound, Message: "no such endpoint"}, "api")
+	})
+	return s.accessLog(mux)
+}
+
+// handle adapts a handler that returns an error.
+func (s *server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeErr(w, r, err)
+		}
+	})
+}
+
+// writeErr answers err: body problems with their own status, everything
+// else through the library's mapping. 5xx causes are logged, not sent.
+func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var be *errBody
+	if errors.As(err, &be) {
+		apitoken.WriteError(w, apitoken.HTTPError{Status: be.status, Code: be.code, Message: be.msg}, "api")
+		return
+	}
+	e := apitoken.HTTPErrorOf(err)
+	if e.Status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", redactPath(r.URL.Path), "err", err)
+	}
+	apitoken.WriteError(w, e, "api")
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		next.ServeHTTP(rec, r)
+		s.log.Info("request", "method", r.Method, "path", redactPath(r.URL.Path), "status", rec.status, "ms", time.Since(start).Milliseconds())
+	})
+}
+
+// redactPath hides token strings in a path (DELETE /api/key/<token>).
+func redactPath(p string) string { return apitoken.Pattern.ReplaceAllString(p, "[token]") }
+
+func principal(r *http.Request) apitoken.Principal {
+	p, _ := apitoken.FromContext(r.Context())
+	return p
+}
+
+// --- sessions ---
+
+type loginRequest struct {
+	Name        string `json:"name"`
+	Password    string `json:"password"`
+	ReturnToken bool   `json:"returnToken"`
+}
+
+type userView struct {
+	ID        string             `json:"id"`
+	Name      string             `json:"name"`
+	Privilege apitoken.Privilege `json:"privilege"`
+	Disabled  bool               `json:"disabled"`
+	MFA       bool               `json:"mfa"`
+	Created   time.Time          `json:"created"`
+}
+
+func viewUser(u *apitoken.User) userView {
+	return userView{ID: u.ID, Name: u.Name, Privilege: u.Role, Disabled: u.Disabled, MFA: len(u.MFASecret) > 0, Created: u.Created.UTC()}
+}
+
+// rights lists what a role may do, as the seed's login response does.
+func rights(p apitoken.Privilege) []string {
+	r := []string{"documents.read"}
+	if p.AtLeast(apitoken.Normal) {
+		r = append(r, "documents.write", "apiKeys.manage")
+	}
+	if p.AtLeast(apitoken.Admin) {
+		r = append(r, "apiKeys.account", "users.manage")
+	}
+	return r
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	l, err := s.m.Login(r.Context(), req.Name, req.Password)
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{
+		"logged": true, "isUnlocked": l.Unlocked(), "tenant": l.User.Account, "user": viewUser(l.User),
+		"settings": map[string]any{"idleTimeoutSeconds": int(apitoken.DefaultIdleTimeout.Seconds())},
+		"rights":   rights(l.User.Role),
+	}
+	if req.ReturnToken {
+		resp["token"] = l.Secret
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *server) unlock(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	if err := s.m.Unlock(r.Context(), principal(r), req.Code); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"isUnlocked": true})
+	return nil
+}
+
+func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r)
+	if p.Kind != apitoken.KindSession {
+		return fmt.Errorf("%w: only a session token logs out; revoke API tokens with DELETE /api/key/{id}", apitoken.ErrInvalidArgument)
+	}
+	if err := s.m.Logout(r.Context(), p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"logged": false})
+	return nil
+}
+
+func (s *server) enrollMFA(w http.ResponseWriter, r *http.Request) error {
+	enr, err := s.m.EnrollMFA(r.Context(), principal(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"secret": enr.Secret, "otpauthUrl": enr.URL})
+	return nil
+}
+
+// --- API keys ---
+
+// keyView is a token as listings show it: the ID, never the secret.
+type keyView struct {
+	ID              string             `json:"id"`
+	Description     string             `json:"description"`
+	Created         time.Time          `json:"created"`
+	LastUsed        *time.Time         `json:"lastUsed"`
+	Expires         time.Time          `json:"expires"`
+	APIKeyType      string             `json:"apiKeyType"`
+	Privilege       apitoken.Privilege `json:"privilege"`
+	Owner           apitoken.Owner     `json:"owner"`
+	Hint            string             `json:"hint"`
+	DefaultAppState apitoken.AppState  `json:"defaultAppState"`
+	Lineage         string             `json:"lineage"`
+	Apps            []appView          `json:"apps"`
+}
+
+type appView struct {
+	Name      string            `json:"name"`
+	State     apitoken.AppState `json:"state"`
+	FirstSeen time.Time         `json:"firstSeen"`
+	LastSeen  time.Time         `json:"lastSeen"`
+}
+
+func viewKey(t *apitoken.Token) keyView {
+	v := keyView{
+		ID: t.ID, Description: t.Description, Created: t.Created.UTC(), Expires: t.Expires.UTC(),
+		APIKeyType: t.Type, Privilege: t.Privilege, Owner: t.Owner, Hint: t.Hint,
+		DefaultAppState: t.DefaultAppState, Lineage: t.Lineage, Apps: []appView{},
+	}
+	if !t.LastUsed.IsZero() {
+		lu := t.LastUsed.UTC()
+		v.LastUsed = &lu
+	}
+	for _, a := range t.Apps {
+		v.Apps = append(v.Apps, appView{a.Name, a.State, a.FirstSeen.UTC(), a.LastSeen.UTC()})
+	}
+	return v
+}
+
+// issuedView is a new token: the seed's {id: <the token>} plus its record.
+type issuedView struct {
+	ID              string             `json:"id"`
+	KeyID           string             `json:"keyId"`
+	Description     string             `json:"description"`
+	Privilege       apitoken.Privilege `json:"privilege"`
+	Owner           apitoken.Owner     `json:"owner"`
+	DefaultAppState apitoken.AppState  `json:"defaultAppState"`
+	Created         time.Time          `json:"created"`
+	Expires         time.Time          `json:"expires"`
+	APIKeyType      string             `json:"apiKeyType"`
+	Hint            string             `json:"hint"`
+}
+
+func viewIssued(iss apitoken.Issued) issuedView {
+	t := iss.Token
+	return issuedView{
+		ID: iss.Secret, KeyID: t.ID, Description: t.Description, Privilege: t.Privilege, Owner: t.Owner,
+		DefaultAppState: t.DefaultAppState, Created: t.Created.UTC(), Expires: t.Expires.UTC(), APIKeyType: t.Type, Hint: t.Hint,
+	}
+}
+
+type createKeyRequest struct {
+	Description     string             `json:"description"`
+	Privilege       apitoken.Privilege `json:"privilege"`
+	Expires         time.Time          `json:"expires"`
+	DefaultAppState apitoken.AppState  `json:"defaultAppState"`
+	Owner           apitoken.Owner     `json:"owner"`
+	APIKeyType      string             `json:"apiKeyType"`
+}
+
+func (s *server) createKey(w http.ResponseWriter, r *http.Request) error {
+	var req createKeyRequest
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	iss, err := s.m.Issue(r.Context(), principal(r), apitoken.IssueRequest{
+		Description: req.Description, Privilege: req.Privilege, Expires: req.Expires,
+		DefaultAppState: req.DefaultAppState, Owner: req.Owner, Type: req.APIKeyType,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewIssued(iss))
+	return nil
+}
+
+func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.m.List(r.Context(), principal(r))
+	if err != nil {
+		return err
+	}
+	results := make([]keyView, 0, len(ts))
+	for _, t := range ts {
+		results = append(results, viewKey(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	return nil
+}
+
+// deleteKey revokes by ID (the owner or an admin, authenticated) or, when
+// the path holds a full token, by possession: that answer is 204 whether
+// the token was live, revoked or unknown.
+func (s *server) deleteKey(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := s.m.RevokeSecret(r.Context(), id); err == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	} else if !errors.Is(err, apitoken.ErrMalformed) {
+		return err
+	}
+	var err error
+	s.guard.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err = s.m.Revoke(r.Context(), principal(r), id); err == nil {
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})).ServeHTTP(w, r)
+	return err
+}
+
+type updateKeyRequest struct {
+	Description     *string             `json:"description"`
+	Privilege       *apitoken.Privilege `json:"privilege"`
+	DefaultAppState *apitoken.AppState  `json:"defaultAppState"`
+}
+
+func (s *server) updateKey(w http.ResponseWriter, r *http.Request) error {
+	var req updateKeyRequest
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	t, err := s.m.Update(r.Context(), principal(r), r.PathValue("id"), apitoken.TokenUpdate{
+		Description: req.Description, Privilege: req.Privilege, DefaultAppState: req.DefaultAppState,
+	})
+	return s.writeKey(w, t, err)
+}
+
+func (s *server) writeKey(w http.ResponseWriter, t *apitoken.Token, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewKey(t))
+	return nil
+}
+
+func (s *server) promoteKey(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.m.Promote(r.Context(), principal(r), r.PathValue("id"))
+	return s.writeKey(w, t, err)
+}
+
+func (s *server) setAppState(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		State apitoken.AppState `json:"state"`
+	}
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	t, err := s.m.SetAppState(r.Context(), principal(r), r.PathValue("id"), r.PathValue("name"), req.State)
+	return s.writeKey(w, t, err)
+}
+
+// grace is a rotation grace period: a Go duration string ("1h30m") or a
+// number of seconds.
+type grace time.Duration
+
+func (g *grace) UnmarshalJSON(b []byte) error {
+	var secs json.Number
+	if err := json.Unmarshal(b, &secs); err == nil {
+		n, err := strconv.ParseInt(string(secs), 10, 64)
+		if err != nil || n < 0 || n > 1<<31 {
+			return fmt.Errorf("%w: grace must be whole seconds or a duration like \"1h\"", apitoken.ErrInvalidArgument)
+		}
+		*g = grace(time.Duration(n) * time.Second)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return fmt.Errorf("%w: grace must be whole seconds or a duration like \"1h\"", apitoken.ErrInvalidArgument)
+	}
+	d, err := time.ParseDuration(str)
+	if err != nil {
+		return fmt.Errorf("%w: grace must be whole seconds or a duration like \"1h\"", apitoken.ErrInvalidArgument)
+	}
+	*g = grace(d)
+	return nil
+}
+
+func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Grace grace `json:"grace"`
+	}
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	iss, err := s.m.Rotate(r.Context(), principal(r), r.PathValue("id"), time.Duration(req.Grace))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewIssued(iss))
+	return nil
+}
+
+// --- users ---
+
+type createUserRequest struct {
+	Name      string             `json:"name"`
+	Password  string             `json:"password"`
+	Privilege apitoken.Privilege `json:"privilege"`
+}
+
+func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
+	var req createUserRequest
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	u, err := s.m.CreateUser(r.Context(), principal(r), apitoken.NewUser{Name: req.Name, Password: req.Password, Role: req.Privilege})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, viewUser(u))
+	return nil
+}
+
+func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
+	us, err := s.m.ListUsers(r.Context(), principal(r))
+	if err != nil {
+		return err
+	}
+	results := make([]userView, 0, len(us))
+	for _, u := range us {
+		results = append(results, viewUser(u))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	return nil
+}
+
+type updateUserRequest struct {
+	Privilege *apitoken.Privilege `json:"privilege"`
+	Disabled  *bool               `json:"disabled"`
+	Password  *string             `json:"password"`
+}
+
+func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	var req updateUserRequest
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	u, err := s.m.UpdateUser(r.Context(), principal(r), r.PathValue("id"), apitoken.UserUpdate{
+		Role: req.Privilege, Disabled: req.Disabled, Password: req.Password,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewUser(u))
+	return nil
+}
+
+// --- documents ---
+
+type searchRequest struct {
+	From int `json:"from"`
+	Size int `json:"size"`
+}
+
+const maxSearchSize = 100
+
+func (s *server) search(w http.ResponseWriter, r *http.Request) error {
+	req := searchRequest{Size: 10}
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	if req.From < 0 || req.From > 1_000_000 || req.Size < 0 || req.Size > maxSearchSize {
+		return badRequest("from must be between 0 and 1000000 and size between 0 and %d", maxSearchSize)
+	}
+	docs := visibleDocuments(s.docs, principal(r))
+	page := docs[min(req.From, len(docs)):min(req.From+req.Size, len(docs))]
+	users := map[string]any{}
+	for _, d := range page {
+		users[d.Author] = map[string]string{"name": d.Author}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"from": req.From, "total": len(docs), "results": page, "users": users})
+	return nil
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+func (s *server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPIDoc)
+	return nil
+}

@@ -1,0 +1,186 @@
+// Command server runs the HTTP API of the source documents (Circularo's
+// login, session and API tokens; Circonus's account and user tokens,
+// privileges and application approval) on the apitoken library, over one
+// bbolt file.
+//
+//	go run ./examples/server
+//
+// On first start it creates an admin user (-admin-name; the password comes
+// from APITOKEN_ADMIN_PASSWORD or is generated and printed once), a hash key
+// file beside the database, and a deterministic set of demo documents for
+// /api/v1/search.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	tokenbolt "github.com/apitoken/apitoken/bolt"
+)
+
+// config is everything the server takes from its command line and
+// environment.
+type config struct {
+	addr          string
+	dbPath        string
+	keyPath       string
+	adminName     string
+	adminPassword string
+	account       string
+	flush         time.Duration
+	maxBody       int64
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	flag.StringVar(&c.dbPath, "db", "./apitoken.db", "bbolt database file")
+	flag.StringVar(&c.keyPath, "key-file", "", "hash key file (default: the database path + .key; created if missing)")
+	flag.StringVar(&c.adminName, "admin-name", "admin@example.com", "name of the admin user created on first start")
+	flag.StringVar(&c.account, "account", "default", "account (tenant) of the first admin")
+	flag.DurationVar(&c.flush, "flush", 30*time.Second, "how often last-used data is written")
+	flag.Int64Var(&c.maxBody, "max-body", 64<<10, "largest accepted request body in bytes")
+	flag.Parse()
+	c.adminPassword = os.Getenv("APITOKEN_ADMIN_PASSWORD")
+	if c.keyPath == "" {
+		c.keyPath = c.dbPath + ".key"
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then shuts down gracefully: in-flight requests
+// finish, last-used data is flushed and the database is closed.
+func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	app, err := open(ctx, c, stdout, logger)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "listening on http://%s/api/v1 (database %s)\n", ln.Addr(), c.dbPath)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "shut down cleanly")
+	return nil
+}
+
+// open opens the store and the manager and makes sure the first admin and
+// the hash key exist.
+func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) (*server, error) {
+	key, err := loadOrCreateKey(c.keyPath)
+	if err != nil {
+		return nil, err
+	}
+	store, err := tokenbolt.Open(c.dbPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	m, err := apitoken.New(store, &apitoken.Options{
+		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := newServer(m, store, logger, c.maxBody)
+	if err := s.bootstrap(ctx, c, stdout); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadOrCreateKey reads the 32-byte hash key, creating it (mode 0600) on
+// first start. Losing it makes every stored token unverifiable; keep it
+// apart from database backups.
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil {
+		if len(key) != 32 {
+			return nil, fmt.Errorf("hash key file %s must hold 32 bytes, has %d", path, len(key))
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
+}
+
+// bootstrap creates the first admin if the store has no user of that name.
+func (s *server) bootstrap(ctx context.Context, c config, stdout io.Writer) error {
+	if _, err := s.store.UserByName(ctx, c.adminName); err == nil {
+		return nil
+	} else if !errors.Is(err, apitoken.ErrNotFound) {
+		return err
+	}
+	password, generated := c.adminPassword, false
+	if password == "" {
+		p, err := apitoken.Format{}.Generate(apitoken.KindSession)
+		if err != nil {
+			return err
+		}
+		password, generated = p[4:28], true // 24 random base62 characters
+	}
+	if _, err := s.m.AddUser(ctx, apitoken.NewUser{Account: c.account, Name: c.adminName, Password: password, Role: apitoken.Admin}); err != nil {
+		return fmt.Errorf("creating the first admin: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(stdout, "created admin %s with password %s (shown once; set APITOKEN_ADMIN_PASSWORD to choose it)\n", c.adminName, password)
+	} else {
+		fmt.Fprintf(stdout, "created admin %s with the password from APITOKEN_ADMIN_PASSWORD\n", c.adminName)
+	}
+	return nil
+}
