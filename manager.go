@@ -243,48 +243,42 @@ const maxUpdateAttempts = 32
 // may refuse with an error. The cache entry is dropped before returning,
 // whatever the outcome, so no later verification sees the old record.
 func (m *Manager) updateToken(ctx context.Context, id string, fn func(*Token) error) (*Token, error) {
-	for range maxUpdateAttempts {
-		t, err := m.store.TokenByID(ctx, id)
-		if err != nil {
-			return nil, storeErr(err)
-		}
-		if err := fn(t); err != nil {
-			return nil, err
-		}
-		err = m.store.UpdateToken(ctx, t)
-		m.cache.invalidateToken(t.Hash)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, storeErr(err)
-		}
-		return t, nil
-	}
-	return nil, ErrConflict
+	return compareAndUpdate(ctx, id, m.store.TokenByID, fn, m.store.UpdateToken,
+		func(t *Token) { m.cache.invalidateToken(t.Hash) })
 }
 
 // updateUser is updateToken for users.
 func (m *Manager) updateUser(ctx context.Context, id string, fn func(*User) error) (*User, error) {
+	return compareAndUpdate(ctx, id, m.store.UserByID, fn, m.store.UpdateUser,
+		func(*User) { m.cache.invalidateUser(id) })
+}
+
+// compareAndUpdate is the read-modify-write loop behind every change: load,
+// apply fn, store if the version is unchanged, invalidate, and retry a
+// bounded number of times when another writer won.
+func compareAndUpdate[T any](ctx context.Context, id string,
+	load func(context.Context, string) (T, error), fn func(T) error,
+	store func(context.Context, T) error, invalidate func(T)) (T, error) {
+	var zero T
 	for range maxUpdateAttempts {
-		u, err := m.store.UserByID(ctx, id)
+		rec, err := load(ctx, id)
 		if err != nil {
-			return nil, storeErr(err)
+			return zero, storeErr(err)
 		}
-		if err := fn(u); err != nil {
-			return nil, err
+		if err := fn(rec); err != nil {
+			return zero, err
 		}
-		err = m.store.UpdateUser(ctx, u)
-		m.cache.invalidateUser(id)
+		err = store(ctx, rec)
+		invalidate(rec)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return nil, storeErr(err)
+			return zero, storeErr(err)
 		}
-		return u, nil
+		return rec, nil
 	}
-	return nil, ErrConflict
+	return zero, ErrConflict
 }
 
 // StoreError marks an error that came from the Store (an outage, a full
