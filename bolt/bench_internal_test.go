@@ -59,13 +59,14 @@ func loadFixture(b *testing.B, n int) *fixture {
 				if err != nil {
 					return err
 				}
+				id := secret[4:20] // random base62, like real IDs
 				t := &apitoken.Token{
-					ID: fmt.Sprintf("%016d", i), Hash: m.HashOf(secret), Hint: "atk_...abcd",
+					ID: id, Hash: m.HashOf(secret), Hint: "atk_...abcd",
 					Kind: apitoken.KindAPI, Owner: apitoken.OwnerAccount, Account: "acme", CreatedBy: "usr0000000000001",
-					Parent: "ses0000000000001", Lineage: fmt.Sprintf("%016d", i), Description: "API token for server-to-server authentication",
+					Parent: "ses0000000000001", Lineage: id, Description: "API token for server-to-server authentication",
 					Type: "generic", Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow,
 					Apps:    []apitoken.App{{Name: "default", State: apitoken.Allow, FirstSeen: now, LastSeen: now}},
-					Created: now, Expires: now.Add(apitoken.DefaultExpiry), Version: 1,
+					Created: now.Add(time.Duration(i) * time.Millisecond), Expires: now.Add(apitoken.DefaultExpiry), Version: 1,
 				}
 				if err := putToken(tx, nil, t); err != nil {
 					return err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/apitoken/apitoken"
 )
 
 // Check verifies the file: bbolt's own page consistency check, then that
@@ -23,8 +25,12 @@ func (s *Store) Check(ctx context.Context) error {
 			string(bucketUserNames): {}, string(bucketUsersByAcct): {},
 		}
 		tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
-			t, err := decodeToken(v)
-			if err != nil || string(t.Hash[:]) != string(k) {
+			if len(k) != len(apitoken.Hash{}) {
+				errs = append(errs, fmt.Errorf("%w: token key %x is not a hash", ErrCorrupt, k))
+				return nil
+			}
+			t, err := decodeToken(apitoken.Hash(k), v)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("token under %x: %w", k, errors.Join(ErrCorrupt, err)))
 				return nil
 			}

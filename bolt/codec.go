@@ -184,8 +184,7 @@ func (d *decoder) end() error {
 func encodeToken(t *apitoken.Token) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
 	e.byte(recordVersion)
-	e.str(t.ID)
-	e.b = append(e.b, t.Hash[:]...)
+	e.str(t.ID) // the hash is the record's key, not repeated here
 	e.str(t.Hint)
 	e.byte(byte(t.Kind))
 	e.byte(byte(t.Owner))
@@ -193,7 +192,12 @@ func encodeToken(t *apitoken.Token) []byte {
 	e.str(t.UserID)
 	e.str(t.CreatedBy)
 	e.str(t.Parent)
-	e.str(t.Lineage)
+	if t.Lineage == t.ID { // the common case: never rotated
+		e.byte(0)
+	} else {
+		e.byte(1)
+		e.str(t.Lineage)
+	}
 	e.str(t.Description)
 	e.str(t.Type)
 	e.byte(byte(t.Privilege))
@@ -214,22 +218,15 @@ func encodeToken(t *apitoken.Token) []byte {
 	return e.b
 }
 
-// decodeToken parses a stored token. Impossible records (unknown kind or
-// owner, a user token with no user, an account session) are ErrCorrupt.
-func decodeToken(b []byte) (*apitoken.Token, error) {
+// decodeToken parses the token stored under hash h. Impossible records
+// (unknown kind or owner, a user token with no user, an account session)
+// are ErrCorrupt.
+func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	d := newDecoder(b)
 	if v := d.byte(); v != recordVersion {
 		d.fail(fmt.Sprintf("unknown record version %d", v))
 	}
-	t := &apitoken.Token{ID: d.str()}
-	if d.err == nil {
-		if len(d.b) < len(t.Hash) {
-			d.fail("short hash")
-		} else {
-			copy(t.Hash[:], d.b)
-			d.b = d.b[len(t.Hash):]
-		}
-	}
+	t := &apitoken.Token{ID: d.str(), Hash: h}
 	t.Hint = d.str()
 	t.Kind = apitoken.Kind(d.byte())
 	t.Owner = apitoken.Owner(d.byte())
@@ -237,7 +234,16 @@ func decodeToken(b []byte) (*apitoken.Token, error) {
 	t.UserID = d.str()
 	t.CreatedBy = d.str()
 	t.Parent = d.str()
-	t.Lineage = d.str()
+	switch d.byte() {
+	case 0:
+		t.Lineage = t.ID
+	case 1:
+		if t.Lineage = d.str(); t.Lineage == t.ID {
+			d.fail("non-canonical lineage")
+		}
+	default:
+		d.fail("bad lineage flag")
+	}
 	t.Description = d.str()
 	t.Type = d.str()
 	t.Privilege = d.privilege(false)

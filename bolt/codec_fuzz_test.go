@@ -23,8 +23,13 @@ func FuzzDecodeToken(f *testing.F) {
 	f.Add([]byte{recordVersion})          // version only
 	f.Add([]byte{2})                      // an unknown version
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 7}) // a huge length
+	overlong := append([]byte{recordVersion, 0x82, 0x00}, enc[2:]...)
+	f.Add(overlong) // the ID length as an over-long varint (a past find)
+	if _, err := decodeToken(apitoken.Hash{1}, overlong); err == nil {
+		f.Fatal("an over-long varint was accepted")
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tk, err := decodeToken(b)
+		tk, err := decodeToken(apitoken.Hash{1}, b)
 		if err != nil {
 			return
 		}
