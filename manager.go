@@ -97,6 +97,7 @@ type Manager struct {
 	opts   Options
 	format Format
 	hasher *Hasher
+	sealer *sealer
 	cache  *cache
 	usage  *usageTracker
 	logins *loginGuard
@@ -154,6 +155,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		opts:   o,
 		format: f,
 		hasher: NewHasher(o.HashKey),
+		sealer: newSealer(o.HashKey),
 		cache:  newCache(o.CacheSize),
 		usage:  newUsageTracker(),
 		logins: newLoginGuard(o.Sessions),

@@ -156,8 +156,12 @@ func (m *Manager) Login(ctx context.Context, name, password string) (Login, erro
 
 func (m *Manager) login(ctx context.Context, name, password string) (Login, error) {
 	so := &m.opts.Sessions
-	if len(password) > so.MaxPasswordLength || len(name) > 256 {
-		return Login{}, fmt.Errorf("%w: password longer than %d bytes", ErrBadCredentials, so.MaxPasswordLength)
+	if len(password) > so.MaxPasswordLength {
+		// Explicit, never truncated; it says nothing about the account.
+		return Login{}, fmt.Errorf("%w: password longer than %d bytes", ErrInvalidArgument, so.MaxPasswordLength)
+	}
+	if len(name) > 256 {
+		return Login{}, ErrBadCredentials // no user can have this name
 	}
 	key := "login:" + name
 	if m.logins.throttled(key, m.now()) {
@@ -273,7 +277,11 @@ func (m *Manager) Unlock(ctx context.Context, session Principal, code string) er
 		if u.Disabled || len(u.MFASecret) == 0 {
 			return ErrBadMFACode
 		}
-		step := matchTOTP(u.MFASecret, code, now)
+		secret, err := m.sealer.open(u.MFASecret, u.ID)
+		if err != nil {
+			return err
+		}
+		step := matchTOTP(secret, code, now)
 		if step < 0 || step <= u.MFALastStep {
 			return ErrBadMFACode
 		}
@@ -347,8 +355,12 @@ func (m *Manager) EnrollMFA(ctx context.Context, caller Principal) (MFAEnrolment
 	if _, err := io.ReadFull(m.opts.Rand, secret); err != nil {
 		return MFAEnrolment{}, fmt.Errorf("apitoken: reading randomness: %w", err)
 	}
+	sealed, err := m.sealer.seal(secret, a.userID, m.opts.Rand)
+	if err != nil {
+		return MFAEnrolment{}, err
+	}
 	u, err := m.updateUser(ctx, a.userID, func(u *User) error {
-		u.MFASecret, u.MFALastStep = secret, 0
+		u.MFASecret, u.MFALastStep = sealed, 0
 		return nil
 	})
 	if err != nil {

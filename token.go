@@ -174,7 +174,8 @@ type User struct {
 	// users who cannot log in with a password.
 	PasswordHash string
 	// MFASecret is the TOTP secret of an enrolled user (nil: not
-	// enrolled). Stores must protect it like the password hash.
+	// enrolled), sealed with AES-256-GCM under a key derived from
+	// Options.HashKey (stored as it is when there is no HashKey).
 	MFASecret []byte
 	// MFALastStep is the last TOTP time step accepted, so that a code is
 	// never accepted twice.
