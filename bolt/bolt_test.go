@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/apitoken/apitoken"
 	tokenbolt "github.com/apitoken/apitoken/bolt"
@@ -46,3 +47,11 @@ func TestLifecycle(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newStore) }
+
+func TestStress(t *testing.T) {
+	d := 30 * time.Second
+	if testing.Short() {
+		d = 2 * time.Second
+	}
+	storetest.Stress(t, newStore, d)
+}

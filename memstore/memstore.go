@@ -6,6 +6,7 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -275,5 +276,26 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	return nil
+}
+
+// Check reports whether the hash and name indexes agree with the records,
+// for stress tests.
+func (s *Store) Check(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.byHash) != len(s.tokens) || len(s.byName) != len(s.users) {
+		return fmt.Errorf("memstore: %d tokens but %d hashes, %d users but %d names", len(s.tokens), len(s.byHash), len(s.users), len(s.byName))
+	}
+	for h, id := range s.byHash {
+		if t, ok := s.tokens[id]; !ok || t.Hash != h {
+			return fmt.Errorf("memstore: hash index entry for %q disagrees", id)
+		}
+	}
+	for name, id := range s.byName {
+		if u, ok := s.users[id]; !ok || u.Name != name {
+			return fmt.Errorf("memstore: name index entry %q disagrees", name)
+		}
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/memstore"
@@ -19,3 +20,12 @@ func TestStore(t *testing.T) { storetest.Run(t, newStore) }
 func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newStore) }
 
 func TestLifecycle(t *testing.T) { storetest.RunLifecycle(t, newStore, nil) }
+
+func TestStress(t *testing.T) { storetest.Stress(t, newStore, stressTime()) }
+
+func stressTime() time.Duration {
+	if testing.Short() {
+		return 2 * time.Second
+	}
+	return 30 * time.Second
+}
