@@ -392,7 +392,11 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 		return nil
 	})
 	if err != nil {
-		if derr := m.store.DeleteToken(ctx, iss.Token.ID); derr != nil {
+		// Undo the new token even if ctx was cancelled: the caller's
+		// cancellation must not leave half a rotation behind.
+		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if derr := m.store.DeleteToken(undoCtx, iss.Token.ID); derr != nil {
 			return Issued{}, storeErr(derr)
 		}
 		return Issued{}, err

@@ -296,7 +296,11 @@ func (m *Manager) Unlock(ctx context.Context, session Principal, code string) er
 		return err
 	}
 	m.logins.succeed(key)
-	if _, err := m.updateToken(ctx, t.ID, func(t *Token) error {
+	// The code is spent; finish the unlock even if ctx is cancelled now,
+	// or the user would lose the code and stay locked.
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := m.updateToken(finishCtx, t.ID, func(t *Token) error {
 		if !t.Revoked.IsZero() {
 			return ErrRevoked
 		}

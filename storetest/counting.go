@@ -13,6 +13,9 @@ import (
 type Counting struct {
 	apitoken.Store
 	reads, writes atomic.Int64
+	// OnCall, when set, runs before every store call (tests use it to
+	// cancel a context at a chosen point).
+	OnCall func()
 }
 
 // NewCounting wraps s.
@@ -27,8 +30,19 @@ func (c *Counting) Writes() int64 { return c.writes.Load() }
 // Calls returns reads plus writes.
 func (c *Counting) Calls() int64 { return c.Reads() + c.Writes() }
 
-func (c *Counting) read()  { c.reads.Add(1) }
-func (c *Counting) write() { c.writes.Add(1) }
+func (c *Counting) read() {
+	c.reads.Add(1)
+	if c.OnCall != nil {
+		c.OnCall()
+	}
+}
+
+func (c *Counting) write() {
+	c.writes.Add(1)
+	if c.OnCall != nil {
+		c.OnCall()
+	}
+}
 
 // CreateToken counts a write.
 func (c *Counting) CreateToken(ctx context.Context, t *apitoken.Token) error {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -561,6 +562,7 @@ var lifecycleCases = []lifecycleCase{
 			t.Fatalf("continuous use at the absolute limit: %v, want ErrExpired", err)
 		}
 	}},
+	{"An operation cancelled at any point is committed fully or not at all", runCancellation},
 	{"Events report changes and failures without secrets", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e := newEnv(t, ns, nil)
 		_, s := e.session(e.user(apitoken.Admin))
@@ -863,4 +865,128 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 		t.Fatalf("%d violations in %d sequences (%d actions)", violations, c.Sequences, actions)
 	}
 	t.Logf("%d sequences, %d actions, 0 violations", c.Sequences, actions)
+}
+
+// runCancellation cancels the context after a random number of store calls
+// inside issue, revoke, rotate and login, and checks that each operation
+// either returned success, committed, and fired its event once, or returned
+// an error and left no trace.
+func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
+	e := newEnv(t, ns, func(o *apitoken.Options) { o.CacheSize = -1 })
+	const pw = "cancellation password"
+	u, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "cancel@example.com", Password: pw, Role: apitoken.Admin})
+	must(t, err)
+	_, s := e.session(u)
+	count := func(ty apitoken.EventType) int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		n := 0
+		for _, ev := range e.evs {
+			if ev.Type == ty {
+				n++
+			}
+		}
+		return n
+	}
+	tokens := func() int {
+		all, err := e.store.ListTokens(ctx, apitoken.TokenQuery{Account: "acme"})
+		must(t, err)
+		return len(all)
+	}
+	committed, aborted := 0, 0
+	for trial := range 120 {
+		cctx, cancel := context.WithCancel(ctx)
+		calls := rand.IntN(6)
+		var n atomic.Int64
+		e.store.OnCall = func() {
+			if n.Add(1) > int64(calls) {
+				cancel()
+			}
+		}
+		before := tokens()
+		switch trial % 4 {
+		case 0:
+			evs := count(apitoken.EventCreated)
+			iss, err := e.m.Issue(cctx, s, apitoken.IssueRequest{})
+			e.store.OnCall = nil
+			if err == nil {
+				committed++
+				if _, verr := e.m.Verify(ctx, iss.Secret, ""); verr != nil || tokens() != before+1 || count(apitoken.EventCreated) != evs+1 {
+					t.Fatalf("issue succeeded but: verify %v, %d→%d tokens, events %d→%d", verr, before, tokens(), evs, count(apitoken.EventCreated))
+				}
+			} else {
+				aborted++
+				if tokens() != before || count(apitoken.EventCreated) != evs {
+					t.Fatalf("issue failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(apitoken.EventCreated))
+				}
+			}
+		case 1:
+			e.store.OnCall = nil
+			victim := e.issue(s, apitoken.IssueRequest{})
+			e.store.OnCall = func() {
+				if n.Add(1) > int64(calls) {
+					cancel()
+				}
+			}
+			evs := count(apitoken.EventRevoked)
+			err := e.m.Revoke(cctx, s, victim.Token.ID)
+			e.store.OnCall = nil
+			_, verr := e.m.Verify(ctx, victim.Secret, "")
+			if err == nil {
+				committed++
+				if !errors.Is(verr, apitoken.ErrRevoked) || count(apitoken.EventRevoked) != evs+1 {
+					t.Fatalf("revoke succeeded but verify %v, events %d→%d", verr, evs, count(apitoken.EventRevoked))
+				}
+			} else {
+				aborted++
+				if verr != nil || count(apitoken.EventRevoked) != evs {
+					t.Fatalf("revoke failed (%v) but verify %v, events %d→%d", err, verr, evs, count(apitoken.EventRevoked))
+				}
+			}
+		case 2:
+			e.store.OnCall = nil
+			old := e.issue(s, apitoken.IssueRequest{})
+			before = tokens()
+			e.store.OnCall = func() {
+				if n.Add(1) > int64(calls) {
+					cancel()
+				}
+			}
+			evs := count(apitoken.EventRotated)
+			iss, err := e.m.Rotate(cctx, s, old.Token.ID, 0)
+			e.store.OnCall = nil
+			_, oldErr := e.m.Verify(ctx, old.Secret, "")
+			if err == nil {
+				committed++
+				_, newErr := e.m.Verify(ctx, iss.Secret, "")
+				if newErr != nil || !errors.Is(oldErr, apitoken.ErrRevoked) || tokens() != before+1 || count(apitoken.EventRotated) != evs+1 {
+					t.Fatalf("rotate succeeded but new %v, old %v, %d→%d tokens", newErr, oldErr, before, tokens())
+				}
+			} else {
+				aborted++
+				if oldErr != nil || tokens() != before || count(apitoken.EventRotated) != evs {
+					t.Fatalf("rotate failed (%v) but old %v, %d→%d tokens, events %d→%d", err, oldErr, before, tokens(), evs, count(apitoken.EventRotated))
+				}
+			}
+		case 3:
+			evs := count(apitoken.EventLogin)
+			l, err := e.m.Login(cctx, u.Name, pw)
+			e.store.OnCall = nil
+			if err == nil {
+				committed++
+				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(apitoken.EventLogin) != evs+1 {
+					t.Fatalf("login succeeded but verify %v, %d→%d tokens", verr, before, tokens())
+				}
+			} else {
+				aborted++
+				if tokens() != before || count(apitoken.EventLogin) != evs {
+					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(apitoken.EventLogin))
+				}
+			}
+		}
+		cancel()
+	}
+	if committed == 0 || aborted == 0 {
+		t.Fatalf("%d committed and %d aborted: the cancellation points did not cover both outcomes", committed, aborted)
+	}
 }
