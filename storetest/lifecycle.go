@@ -898,11 +898,14 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		cctx, cancel := context.WithCancel(ctx)
 		calls := rand.IntN(6)
 		var n atomic.Int64
-		e.store.OnCall = func() {
-			if n.Add(1) > int64(calls) {
-				cancel()
+		arm := func() { // cancel once the operation has made calls store calls
+			e.store.OnCall = func() {
+				if n.Add(1) > int64(calls) {
+					cancel()
+				}
 			}
 		}
+		arm()
 		before := tokens()
 		switch trial % 4 {
 		case 0:
@@ -923,11 +926,7 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		case 1:
 			e.store.OnCall = nil
 			victim := e.issue(s, apitoken.IssueRequest{})
-			e.store.OnCall = func() {
-				if n.Add(1) > int64(calls) {
-					cancel()
-				}
-			}
+			arm()
 			evs := count(apitoken.EventRevoked)
 			err := e.m.Revoke(cctx, s, victim.Token.ID)
 			e.store.OnCall = nil
@@ -947,11 +946,7 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 			e.store.OnCall = nil
 			old := e.issue(s, apitoken.IssueRequest{})
 			before = tokens()
-			e.store.OnCall = func() {
-				if n.Add(1) > int64(calls) {
-					cancel()
-				}
-			}
+			arm()
 			evs := count(apitoken.EventRotated)
 			iss, err := e.m.Rotate(cctx, s, old.Token.ID, 0)
 			e.store.OnCall = nil
