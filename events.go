@@ -27,6 +27,8 @@ const (
 	EventUnlocked                              // a session was unlocked with MFA
 	EventUserChanged                           // a user was created, changed, disabled or deleted
 	EventFlushFailed                           // writing last-used data failed; it will be retried
+	EventChangeFeedDown                        // a shared store's change feed is down: the cache keeps records briefly
+	EventChangeFeedUp                          // the change feed is back: the cache was emptied
 )
 
 var eventNames = [...]string{
@@ -35,7 +37,7 @@ var eventNames = [...]string{
 	EventAppRecorded: "app.recorded", EventAppAllowed: "app.allowed", EventAppDenied: "app.denied",
 	EventVerifyFailed: "verify.failed", EventLogin: "session.login", EventLoginFailed: "session.login_failed",
 	EventLogout: "session.logout", EventUnlocked: "session.unlocked", EventUserChanged: "user.changed",
-	EventFlushFailed: "usage.flush_failed",
+	EventFlushFailed: "usage.flush_failed", EventChangeFeedDown: "cache.feed_down", EventChangeFeedUp: "cache.feed_up",
 }
 
 // String returns a stable dotted name such as "token.revoked".

@@ -12,17 +12,18 @@ import (
 
 // Defaults for Options fields left at their zero value.
 const (
-	DefaultExpiry          = 10 * 365 * 24 * time.Hour
-	DefaultMaxDescription  = 256
-	DefaultMaxAppName      = 64
-	DefaultMaxApps         = 32
-	DefaultAppName         = "default"
-	DefaultTypeLabel       = "generic"
-	DefaultFlushInterval   = 30 * time.Second
-	DefaultCacheSize       = 100_000
-	DefaultMaxRotateGrace  = 30 * 24 * time.Hour
-	DefaultIdleTimeout     = 30 * time.Minute
-	DefaultAbsoluteTimeout = 12 * time.Hour
+	DefaultExpiry           = 10 * 365 * 24 * time.Hour
+	DefaultMaxDescription   = 256
+	DefaultMaxAppName       = 64
+	DefaultMaxApps          = 32
+	DefaultAppName          = "default"
+	DefaultTypeLabel        = "generic"
+	DefaultFlushInterval    = 30 * time.Second
+	DefaultCacheSize        = 100_000
+	DefaultFallbackCacheTTL = time.Second
+	DefaultMaxRotateGrace   = 30 * 24 * time.Hour
+	DefaultIdleTimeout      = 30 * time.Minute
+	DefaultAbsoluteTimeout  = 12 * time.Hour
 )
 
 // Options configures a Manager. The zero value means defaults throughout;
@@ -65,6 +66,10 @@ type Options struct {
 	// CacheSize bounds the verification cache in tokens. Default 100,000;
 	// negative disables the cache (every verification reads the store).
 	CacheSize int
+	// FallbackCacheTTL is how long a cached record may serve while a
+	// shared store's change feed is down (see ChangeFeed), which bounds
+	// how long another process's revoke can go unseen. Default 1 s.
+	FallbackCacheTTL time.Duration
 
 	// Sessions configures password login and session tokens.
 	Sessions SessionOptions
@@ -102,9 +107,10 @@ type Manager struct {
 	usage  *usageTracker
 	logins *loginGuard
 
-	closeOnce sync.Once
-	stop      chan struct{}
-	done      chan struct{}
+	unsubscribe func() // from the store's ChangeFeed, if it has one
+	closeOnce   sync.Once
+	stop        chan struct{}
+	done        chan struct{}
 }
 
 // New returns a Manager over store. A nil opts means defaults. It starts
@@ -130,6 +136,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	setDefault(&o.MaxRotateGrace, DefaultMaxRotateGrace)
 	setDefault(&o.FlushInterval, DefaultFlushInterval)
 	setDefault(&o.CacheSize, DefaultCacheSize)
+	setDefault(&o.FallbackCacheTTL, DefaultFallbackCacheTTL)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -156,11 +163,14 @@ func New(store Store, opts *Options) (*Manager, error) {
 		format: f,
 		hasher: NewHasher(o.HashKey),
 		sealer: newSealer(o.HashKey),
-		cache:  newCache(o.CacheSize),
+		cache:  newCache(o.CacheSize, o.FallbackCacheTTL, o.Now),
 		usage:  newUsageTracker(),
 		logins: newLoginGuard(o.Sessions),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+	}
+	if feed, ok := store.(ChangeFeed); ok {
+		m.unsubscribe = feed.Subscribe(m.applyChange)
 	}
 	go m.flushLoop()
 	return m, nil
@@ -178,6 +188,9 @@ func setDefault[T comparable](p *T, def T) {
 func (m *Manager) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
+		if m.unsubscribe != nil {
+			m.unsubscribe()
+		}
 		close(m.stop)
 		<-m.done
 		err = m.Flush(context.Background())
