@@ -860,6 +860,7 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 			}
 		}
 		e.m.Close()
+		e.store.Close() // release it now, not at the end of the test: a server store holds connections
 	}
 	if violations != 0 {
 		t.Fatalf("%d violations in %d sequences (%d actions)", violations, c.Sequences, actions)
