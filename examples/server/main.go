@@ -1,9 +1,10 @@
 // Command server runs the HTTP API of the source documents (Circularo's
 // login, session and API tokens; Circonus's account and user tokens,
 // privileges and application approval) on the apitoken library, over one
-// bbolt file.
+// bbolt file, or over PostgreSQL when several instances share the data.
 //
 //	go run ./examples/server
+//	go run ./examples/server -store postgres://app@db/app -key-file /etc/app/apitoken.key
 //
 // On first start it creates an admin user (-admin-name; the password comes
 // from APITOKEN_ADMIN_PASSWORD or is generated and printed once), a hash key
@@ -23,11 +24,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/apitoken/apitoken"
 	tokenbolt "github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/pgstore"
 )
 
 // config is everything the server takes from its command line and
@@ -35,6 +38,7 @@ import (
 type config struct {
 	addr          string
 	dbPath        string
+	storeURL      string
 	keyPath       string
 	adminName     string
 	adminPassword string
@@ -47,7 +51,8 @@ func main() {
 	var c config
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
 	flag.StringVar(&c.dbPath, "db", "./apitoken.db", "bbolt database file")
-	flag.StringVar(&c.keyPath, "key-file", "", "hash key file (default: the database path + .key; created if missing)")
+	flag.StringVar(&c.storeURL, "store", "", "postgres://... to keep tokens in PostgreSQL instead of the -db file (every instance needs the same -key-file)")
+	flag.StringVar(&c.keyPath, "key-file", "", "hash key file (default: the database path + .key, or ./apitoken.key with -store; created if missing)")
 	flag.StringVar(&c.adminName, "admin-name", "admin@example.com", "name of the admin user created on first start")
 	flag.StringVar(&c.account, "account", "default", "account (tenant) of the first admin")
 	flag.DurationVar(&c.flush, "flush", 30*time.Second, "how often last-used data is written")
@@ -56,6 +61,9 @@ func main() {
 	c.adminPassword = os.Getenv("APITOKEN_ADMIN_PASSWORD")
 	if c.keyPath == "" {
 		c.keyPath = c.dbPath + ".key"
+		if c.storeURL != "" {
+			c.keyPath = "./apitoken.key"
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -111,7 +119,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := tokenbolt.Open(c.dbPath, nil)
+	store, err := openStore(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +136,17 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 		return nil, err
 	}
 	return s, nil
+}
+
+// openStore opens the bbolt file, or PostgreSQL when -store names it.
+func openStore(ctx context.Context, c config) (apitoken.Store, error) {
+	switch {
+	case c.storeURL == "":
+		return tokenbolt.Open(c.dbPath, nil)
+	case strings.HasPrefix(c.storeURL, "postgres://"), strings.HasPrefix(c.storeURL, "postgresql://"):
+		return pgstore.Open(ctx, c.storeURL, nil)
+	}
+	return nil, errors.New("-store must be a postgres:// URL (leave it out for the bbolt file)")
 }
 
 // loadOrCreateKey reads the 32-byte hash key, creating it (mode 0600) on
@@ -174,7 +193,11 @@ func (s *server) bootstrap(ctx context.Context, c config, stdout io.Writer) erro
 		}
 		password, generated = p[4:28], true // 24 random base62 characters
 	}
-	if _, err := s.m.AddUser(ctx, apitoken.NewUser{Account: c.account, Name: c.adminName, Password: password, Role: apitoken.Admin}); err != nil {
+	_, err := s.m.AddUser(ctx, apitoken.NewUser{Account: c.account, Name: c.adminName, Password: password, Role: apitoken.Admin})
+	if errors.Is(err, apitoken.ErrDuplicate) {
+		return nil // another instance on the same database created it first
+	}
+	if err != nil {
 		return fmt.Errorf("creating the first admin: %w", err)
 	}
 	if generated {

@@ -1,0 +1,164 @@
+package pgstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/jackc/pgx/v5"
+)
+
+// Times are stored as nanoseconds since the Unix epoch, NULL for the zero
+// time. int64 nanoseconds cover the years 1678 to 2262; a time outside is
+// refused rather than stored wrong.
+func nanos(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	n := t.UnixNano()
+	return &n
+}
+
+func checkTime(t time.Time) error {
+	if !t.IsZero() && (t.Year() < 1678 || t.Year() > 2261) {
+		return fmt.Errorf("%w: time %v is outside the years 1678 to 2261 this store keeps", apitoken.ErrInvalidArgument, t)
+	}
+	return nil
+}
+
+func fromNanos(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n).UTC()
+}
+
+// storedApp is an App as kept in the apps jsonb column.
+type storedApp struct {
+	Name      string `json:"n"`
+	State     uint8  `json:"s"`
+	FirstSeen *int64 `json:"f,omitempty"`
+	LastSeen  *int64 `json:"l,omitempty"`
+}
+
+func encodeApps(apps []apitoken.App) ([]byte, error) {
+	out := make([]storedApp, len(apps))
+	for i, a := range apps {
+		if err := checkTime(a.FirstSeen); err != nil {
+			return nil, err
+		}
+		if err := checkTime(a.LastSeen); err != nil {
+			return nil, err
+		}
+		out[i] = storedApp{Name: a.Name, State: uint8(a.State), FirstSeen: nanos(a.FirstSeen), LastSeen: nanos(a.LastSeen)}
+	}
+	return json.Marshal(out)
+}
+
+func decodeApps(b []byte) ([]apitoken.App, error) {
+	var in []storedApp
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("%w: apps: %v", ErrCorrupt, err)
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]apitoken.App, len(in))
+	for i, a := range in {
+		st := apitoken.AppState(a.State)
+		if !st.Valid() || a.Name == "" {
+			return nil, fmt.Errorf("%w: app %d", ErrCorrupt, i)
+		}
+		out[i] = apitoken.App{Name: a.Name, State: st, FirstSeen: fromNanos(a.FirstSeen), LastSeen: fromNanos(a.LastSeen)}
+	}
+	return out, nil
+}
+
+// tokenArgs returns the 21 column values of t in tokenColumns order, with
+// version as the last.
+func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
+	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked} {
+		if err := checkTime(tm); err != nil {
+			return nil, err
+		}
+	}
+	if t.Created.IsZero() {
+		return nil, fmt.Errorf("%w: a token needs a creation time", apitoken.ErrInvalidArgument)
+	}
+	apps, err := encodeApps(t.Apps)
+	if err != nil {
+		return nil, err
+	}
+	return []any{t.ID, t.Hash[:], t.Hint, int16(t.Kind), int16(t.Owner), t.Account, t.UserID,
+		t.CreatedBy, t.Parent, t.Lineage, t.Description, t.Type, int16(t.Privilege),
+		int16(t.DefaultAppState), apps, *nanos(t.Created), nanos(t.LastUsed), nanos(t.Expires),
+		nanos(t.Revoked), t.Unlocked, int64(version)}, nil
+}
+
+func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
+	var (
+		t                                apitoken.Token
+		hash, apps                       []byte
+		kind, owner, privilege, appState int16
+		created                          int64
+		lastUsed, expires, revoked       *int64
+		version                          int64
+	)
+	err := row.Scan(&t.ID, &hash, &t.Hint, &kind, &owner, &t.Account, &t.UserID, &t.CreatedBy,
+		&t.Parent, &t.Lineage, &t.Description, &t.Type, &privilege, &appState, &apps, &created,
+		&lastUsed, &expires, &revoked, &t.Unlocked, &version)
+	if err != nil {
+		return nil, err
+	}
+	if len(hash) != len(t.Hash) || version <= 0 {
+		return nil, fmt.Errorf("%w: token %q", ErrCorrupt, t.ID)
+	}
+	copy(t.Hash[:], hash)
+	t.Kind, t.Owner = apitoken.Kind(kind), apitoken.Owner(owner)
+	t.Privilege, t.DefaultAppState = apitoken.Privilege(privilege), apitoken.AppState(appState)
+	if t.Apps, err = decodeApps(apps); err != nil {
+		return nil, fmt.Errorf("token %q: %w", t.ID, err)
+	}
+	t.Created = time.Unix(0, created).UTC()
+	t.LastUsed, t.Expires, t.Revoked = fromNanos(lastUsed), fromNanos(expires), fromNanos(revoked)
+	t.Version = uint64(version)
+	return &t, nil
+}
+
+// userArgs returns the first 10 column values of u in userColumns order
+// (all but version).
+func userArgs(u *apitoken.User) ([]any, error) {
+	for _, tm := range []time.Time{u.Created, u.SessionsValidAfter} {
+		if err := checkTime(tm); err != nil {
+			return nil, err
+		}
+	}
+	if u.Created.IsZero() {
+		return nil, fmt.Errorf("%w: a user needs a creation time", apitoken.ErrInvalidArgument)
+	}
+	return []any{u.ID, u.Account, u.Name, int16(u.Role), u.Disabled, u.PasswordHash,
+		u.MFASecret, u.MFALastStep, nanos(u.SessionsValidAfter), u.Created.UnixNano()}, nil
+}
+
+func scanUser(row pgx.CollectableRow) (*apitoken.User, error) {
+	var (
+		u                apitoken.User
+		role             int16
+		validAfter       *int64
+		created, version int64
+	)
+	err := row.Scan(&u.ID, &u.Account, &u.Name, &role, &u.Disabled, &u.PasswordHash, &u.MFASecret,
+		&u.MFALastStep, &validAfter, &created, &version)
+	if err != nil {
+		return nil, err
+	}
+	if version <= 0 {
+		return nil, fmt.Errorf("%w: user %q", ErrCorrupt, u.ID)
+	}
+	u.Role = apitoken.Privilege(role)
+	u.SessionsValidAfter = fromNanos(validAfter)
+	u.Created = time.Unix(0, created).UTC()
+	u.Version = uint64(version)
+	return &u, nil
+}

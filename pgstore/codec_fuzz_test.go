@@ -1,0 +1,76 @@
+package pgstore
+
+import (
+	"testing"
+
+	"github.com/apitoken/apitoken"
+)
+
+// FuzzParseChange feeds arbitrary notification payloads (any database user
+// may NOTIFY on the channel) to the parser: it must never panic, and what it
+// accepts must be exactly what this package writes.
+func FuzzParseChange(f *testing.F) {
+	f.Add("t" + apitoken.Hash{1, 2, 3}.String()) // a token change
+	f.Add("uusr0000000000001")                   // a user change
+	f.Add("t" + apitoken.Hash{}.String()[:63])   // one hex digit short
+	f.Add("tzz")                                 // not hex
+	f.Add("u")                                   // no user ID
+	f.Add("")                                    // empty
+	f.Add("x123")                                // unknown kind
+	f.Fuzz(func(t *testing.T, payload string) {
+		c, ok := parseChange(payload)
+		if !ok {
+			return
+		}
+		var back string
+		switch c.Kind {
+		case apitoken.ChangeToken:
+			back = "t" + c.Hash.String()
+		case apitoken.ChangeUser:
+			back = "u" + c.UserID
+		default:
+			t.Fatalf("accepted %q as kind %v", payload, c.Kind)
+		}
+		if back != payload && !(c.Kind == apitoken.ChangeToken && equalFoldASCII(back, payload)) {
+			t.Fatalf("accepted %q, which reads back as %q", payload, back)
+		}
+	})
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= y && y <= 'F' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzDecodeApps feeds arbitrary bytes, as a corrupted apps column would
+// hold, to the decoder: an error or valid apps, never a panic.
+func FuzzDecodeApps(f *testing.F) {
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"n":"ci","s":1,"f":1790000000000000000,"l":1790000000000000001}]`))
+	f.Add([]byte(`[{"n":"","s":1}]`))
+	f.Add([]byte(`[{"n":"ci","s":9}]`))
+	f.Add([]byte(`{"n":"ci"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		apps, err := decodeApps(b)
+		if err != nil {
+			return
+		}
+		for _, a := range apps {
+			if a.Name == "" || !a.State.Valid() {
+				t.Fatalf("accepted an impossible app %+v from %q", a, b)
+			}
+		}
+	})
+}

@@ -1,0 +1,510 @@
+// Package pgstore is an apitoken.Store on PostgreSQL, for hosts that run
+// several instances against one database.
+//
+// Every method is one statement or one transaction. Compare-and-update
+// (and so promote's single winner) is decided by the database, not by
+// process memory. The store is also an apitoken.ChangeFeed: every change
+// that can alter a verification's outcome is announced with NOTIFY in the
+// same statement, so the verify caches of all Managers over the database
+// drop the record when the change commits. While the listening connection
+// is down the Managers keep cached records only for their
+// FallbackCacheTTL.
+//
+// The schema is created and migrated on Open (embedded, versioned SQL files
+// under migrations/), in the connection's search_path schema, under an
+// advisory lock so that instances starting together do not race.
+//
+//	s, err := pgstore.Open(ctx, "postgres://app@db/app", nil)
+//	m, err := apitoken.New(s, &apitoken.Options{HashKey: key})
+package pgstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apitoken/apitoken"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+var (
+	// ErrSchemaTooNew means the database was migrated by a newer version of
+	// this package; the store is not opened, so nothing is damaged.
+	ErrSchemaTooNew = errors.New("pgstore: database schema is newer than this code")
+	// ErrCorrupt means a stored row could not be decoded; the operation
+	// fails closed.
+	ErrCorrupt = errors.New("pgstore: corrupt record")
+)
+
+// Options configures Open. A nil *Options means defaults.
+type Options struct {
+	// Heartbeat is how long the listening connection may be silent before
+	// it is pinged; a failed ping marks the change feed down. It bounds
+	// how long a silently dead connection goes unnoticed. Default 1 s.
+	Heartbeat time.Duration
+	// ReconnectDelay is the longest wait between attempts to re-establish
+	// the listening connection. Default 2 s.
+	ReconnectDelay time.Duration
+	// ListenConnString, when set, is where the listening connection goes
+	// instead of connString: for pools behind a pooler in transaction mode
+	// (PgBouncer), which cannot LISTEN. It must reach the same database.
+	ListenConnString string
+}
+
+// Store is an apitoken.Store and apitoken.ChangeFeed on PostgreSQL. It is
+// safe for concurrent use.
+type Store struct {
+	pool      *pgxpool.Pool
+	listenCfg *pgx.ConnConfig // for the dedicated listening connection
+	channel   string          // NOTIFY channel, derived from the database and schema
+	opts      Options
+
+	feedMu sync.Mutex // serialises subscriber calls and guards the fields below
+	feedUp bool
+	subs   map[int]func(apitoken.Change)
+	nextID int
+
+	closed    atomic.Bool
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var (
+	_ apitoken.Store      = (*Store)(nil)
+	_ apitoken.ChangeFeed = (*Store)(nil)
+)
+
+// Open connects to the database named by connString (a PostgreSQL URL or
+// key=value string, as pgx accepts), applies pending migrations and starts
+// listening for changes. It fails if the database cannot be reached, if the
+// schema is newer than this code (ErrSchemaTooNew), or if the first
+// listening connection cannot be established.
+func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = time.Second
+	}
+	if o.ReconnectDelay <= 0 {
+		o.ReconnectDelay = 2 * time.Second
+	}
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		// pgx's parse errors can quote the connection string, password
+		// included: say only that it did not parse.
+		return nil, errors.New("pgstore: the connection string does not parse")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	s := &Store{pool: pool, listenCfg: cfg.ConnConfig, opts: o, subs: map[int]func(apitoken.Change){}, done: make(chan struct{})}
+	if o.ListenConnString != "" {
+		if s.listenCfg, err = pgx.ParseConfig(o.ListenConnString); err != nil {
+			pool.Close()
+			return nil, errors.New("pgstore: ListenConnString does not parse")
+		}
+	}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	var db, schema string
+	if err := pool.QueryRow(ctx, `SELECT current_database(), current_schema()`).Scan(&db, &schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	sum := sha256.Sum256([]byte(db + "\x00" + schema))
+	s.channel = "apitoken_" + hex.EncodeToString(sum[:8])
+
+	conn, err := s.listenConn(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: listening for changes: %w", err)
+	}
+	s.feedUp = true
+	lctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.listen(lctx, conn)
+	return s, nil
+}
+
+// Close stops listening and closes the connection pool. Calling it twice is
+// safe.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.stop()
+		<-s.done
+		s.pool.Close()
+	})
+	return nil
+}
+
+// migrate applies the embedded migrations the database has not seen, in
+// one transaction under an advisory lock.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('apitoken.migrate.' || current_schema(), 0))`); err != nil {
+			return fmt.Errorf("pgstore: migrating: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS apitoken_schema (version integer PRIMARY KEY, applied bigint NOT NULL)`); err != nil {
+			return fmt.Errorf("pgstore: migrating: %w", err)
+		}
+		var have int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM apitoken_schema`).Scan(&have); err != nil {
+			return fmt.Errorf("pgstore: migrating: %w", err)
+		}
+		if have > len(names) {
+			return fmt.Errorf("%w: database at version %d, this code knows %d", ErrSchemaTooNew, have, len(names))
+		}
+		for i := have; i < len(names); i++ {
+			sql, err := migrationFS.ReadFile(names[i])
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return fmt.Errorf("pgstore: migration %s: %w", names[i], err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO apitoken_schema (version, applied) VALUES ($1, $2)`, i+1, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("pgstore: migrating: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// SchemaVersion is the number of migrations this package carries: the
+// version a database has after Open.
+func SchemaVersion() int {
+	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	return len(names)
+}
+
+// fail maps err for callers: ErrClosed once the store is closed, else
+// mapErr.
+func (s *Store) fail(err error) error {
+	if err != nil && s.closed.Load() {
+		return fmt.Errorf("%w: %v", apitoken.ErrClosed, err)
+	}
+	return mapErr(err)
+}
+
+// mapErr turns database errors into the apitoken sentinels the Store
+// contract names.
+func mapErr(err error) error {
+	var pg *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return apitoken.ErrNotFound
+	case errors.As(err, &pg) && pg.Code == "23505": // unique_violation
+		return apitoken.ErrDuplicate
+	case errors.As(err, &pg) && pg.Code == "23514": // check_violation
+		return fmt.Errorf("%w: %s", apitoken.ErrInvalidArgument, pg.ConstraintName)
+	case errors.Is(err, apitoken.ErrNotFound), errors.Is(err, apitoken.ErrConflict),
+		errors.Is(err, apitoken.ErrImmutable), errors.Is(err, apitoken.ErrDuplicate),
+		errors.Is(err, apitoken.ErrInvalidArgument), errors.Is(err, ErrCorrupt):
+		return err
+	}
+	return fmt.Errorf("pgstore: %w", err)
+}
+
+// tokenColumns lists the token columns in the order scanToken reads them.
+const tokenColumns = `id, hash, hint, kind, owner, account, user_id, created_by, parent, lineage,
+	description, type, privilege, default_app_state, apps, created, last_used, expires, revoked,
+	unlocked, version`
+
+// CreateToken implements apitoken.TokenStore.
+func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
+	args, err := tokenArgs(t, 1)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_tokens (`+tokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`, args...)
+	if err != nil {
+		return s.fail(err)
+	}
+	t.Version = 1
+	return nil
+}
+
+// TokenByHash implements apitoken.TokenStore.
+func (s *Store) TokenByHash(ctx context.Context, h apitoken.Hash) (*apitoken.Token, error) {
+	return s.queryToken(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens WHERE hash = $1`, h[:])
+}
+
+// TokenByID implements apitoken.TokenStore.
+func (s *Store) TokenByID(ctx context.Context, id string) (*apitoken.Token, error) {
+	return s.queryToken(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens WHERE id = $1`, id)
+}
+
+func (s *Store) queryToken(ctx context.Context, sql string, arg any) (*apitoken.Token, error) {
+	rows, err := s.pool.Query(ctx, sql, arg)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	t, err := pgx.CollectExactlyOneRow(rows, scanToken)
+	return t, s.fail(err)
+}
+
+// ListTokens implements apitoken.TokenStore.
+func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apitoken.Token, error) {
+	if q.Account == "" {
+		return nil, fmt.Errorf("%w: ListTokens needs an account", apitoken.ErrInvalidArgument)
+	}
+	var rows pgx.Rows
+	var err error
+	if q.UserID == "" {
+		rows, err = s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens
+			WHERE account = $1 ORDER BY created, id`, q.Account)
+	} else {
+		rows, err = s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens
+			WHERE account = $1 AND user_id = $2 ORDER BY created, id`, q.Account, q.UserID)
+	}
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	ts, err := pgx.CollectRows(rows, scanToken)
+	return ts, s.fail(err)
+}
+
+// UpdateToken implements apitoken.TokenStore: one statement that updates
+// the row only at the expected version and announces the change.
+func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
+	args, err := tokenArgs(t, t.Version)
+	if err != nil {
+		return err
+	}
+	args = append(args, s.channel)
+	var version int64
+	err = s.pool.QueryRow(ctx, `WITH u AS (
+		UPDATE apitoken_tokens SET hint = $3, owner = $5, user_id = $7, created_by = $8, parent = $9,
+			lineage = $10, description = $11, type = $12, privilege = $13, default_app_state = $14,
+			apps = $15, created = $16, last_used = $17, expires = $18, revoked = $19, unlocked = $20,
+			version = version + 1
+		WHERE id = $1 AND version = $21 AND hash = $2 AND kind = $4 AND account = $6
+		RETURNING version, hash)
+		SELECT version, pg_notify($22, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.whyNotUpdated(ctx, t)
+	}
+	if err != nil {
+		return s.fail(err)
+	}
+	t.Version = uint64(version)
+	return nil
+}
+
+// whyNotUpdated tells a missing record from a changed immutable field and
+// from a stale version, after an update matched no row.
+func (s *Store) whyNotUpdated(ctx context.Context, t *apitoken.Token) error {
+	var hash []byte
+	var kind int16
+	var account string
+	err := s.pool.QueryRow(ctx, `SELECT hash, kind, account FROM apitoken_tokens WHERE id = $1`, t.ID).Scan(&hash, &kind, &account)
+	if err != nil {
+		return s.fail(err)
+	}
+	if string(hash) != string(t.Hash[:]) || kind != int16(t.Kind) || account != t.Account {
+		return apitoken.ErrImmutable
+	}
+	return apitoken.ErrConflict
+}
+
+// DeleteToken implements apitoken.TokenStore.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `WITH d AS (DELETE FROM apitoken_tokens WHERE id = $1 RETURNING hash)
+		SELECT pg_notify($2, 't' || encode(hash, 'hex')) FROM d`, id, s.channel)
+	return s.fail(err)
+}
+
+// TouchTokens implements apitoken.TokenStore: one transaction that locks
+// the touched rows in ID order (so concurrent batches cannot deadlock),
+// applies apitoken.ApplyTouch and writes last_used and apps back without
+// changing the version. Usage never changes a verification's outcome, so
+// it is not announced.
+func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error {
+	if len(touches) == 0 {
+		return nil
+	}
+	ids := make([]string, len(touches))
+	for i, tc := range touches {
+		ids[i] = tc.ID
+	}
+	return s.fail(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens
+			WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+		if err != nil {
+			return err
+		}
+		ts, err := pgx.CollectRows(rows, scanToken)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]*apitoken.Token, len(ts))
+		for _, t := range ts {
+			byID[t.ID] = t
+		}
+		for _, tc := range touches {
+			if t := byID[tc.ID]; t != nil {
+				apitoken.ApplyTouch(t, tc)
+			}
+		}
+		batch := &pgx.Batch{}
+		for _, t := range ts {
+			apps, err := encodeApps(t.Apps)
+			if err != nil {
+				return err
+			}
+			batch.Queue(`UPDATE apitoken_tokens SET last_used = $2, apps = $3 WHERE id = $1`,
+				t.ID, nanos(t.LastUsed), apps)
+		}
+		return tx.SendBatch(ctx, batch).Close()
+	}))
+}
+
+// userColumns lists the user columns in the order scanUser reads them.
+const userColumns = `id, account, name, role, disabled, password_hash, mfa_secret, mfa_last_step,
+	sessions_valid_after, created, version`
+
+// CreateUser implements apitoken.UserStore.
+func (s *Store) CreateUser(ctx context.Context, u *apitoken.User) error {
+	args, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_users (`+userColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)`, args...)
+	if err != nil {
+		return s.fail(err)
+	}
+	u.Version = 1
+	return nil
+}
+
+// UserByID implements apitoken.UserStore.
+func (s *Store) UserByID(ctx context.Context, id string) (*apitoken.User, error) {
+	return s.queryUser(ctx, `SELECT `+userColumns+` FROM apitoken_users WHERE id = $1`, id)
+}
+
+// UserByName implements apitoken.UserStore.
+func (s *Store) UserByName(ctx context.Context, name string) (*apitoken.User, error) {
+	return s.queryUser(ctx, `SELECT `+userColumns+` FROM apitoken_users WHERE name = $1`, name)
+}
+
+func (s *Store) queryUser(ctx context.Context, sql string, arg any) (*apitoken.User, error) {
+	rows, err := s.pool.Query(ctx, sql, arg)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+	return u, s.fail(err)
+}
+
+// ListUsers implements apitoken.UserStore.
+func (s *Store) ListUsers(ctx context.Context, account string) ([]*apitoken.User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM apitoken_users
+		WHERE account = $1 ORDER BY created, id`, account)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	us, err := pgx.CollectRows(rows, scanUser)
+	return us, s.fail(err)
+}
+
+// UpdateUser implements apitoken.UserStore: one statement, announced.
+func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
+	args, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	args = append(args, int64(u.Version), s.channel)
+	var version int64
+	err = s.pool.QueryRow(ctx, `WITH u AS (
+		UPDATE apitoken_users SET name = $3, role = $4, disabled = $5, password_hash = $6,
+			mfa_secret = $7, mfa_last_step = $8, sessions_valid_after = $9, created = $10,
+			version = version + 1
+		WHERE id = $1 AND account = $2 AND version = $11
+		RETURNING id, version)
+		SELECT version, pg_notify($12, 'u' || id) IS NULL FROM u`, args...).Scan(&version, new(bool))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var account string
+		if err := s.pool.QueryRow(ctx, `SELECT account FROM apitoken_users WHERE id = $1`, u.ID).Scan(&account); err != nil {
+			return s.fail(err)
+		}
+		if account != u.Account {
+			return apitoken.ErrImmutable
+		}
+		return apitoken.ErrConflict
+	}
+	if err != nil {
+		return s.fail(err)
+	}
+	u.Version = uint64(version)
+	return nil
+}
+
+// DeleteUser implements apitoken.UserStore.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `WITH d AS (DELETE FROM apitoken_users WHERE id = $1 RETURNING id)
+		SELECT pg_notify($2, 'u' || id) FROM d`, id, s.channel)
+	return s.fail(err)
+}
+
+// Payload prefixes of change notifications.
+const (
+	notifyToken = 't' // followed by the token hash in hex
+	notifyUser  = 'u' // followed by the user ID
+)
+
+// parseChange reads a notification payload; ok is false for anything this
+// package did not write.
+func parseChange(payload string) (c apitoken.Change, ok bool) {
+	if payload == "" {
+		return c, false
+	}
+	switch payload[0] {
+	case notifyToken:
+		b, err := hex.DecodeString(payload[1:])
+		if err != nil || len(b) != len(c.Hash) {
+			return c, false
+		}
+		c.Kind = apitoken.ChangeToken
+		copy(c.Hash[:], b)
+		return c, true
+	case notifyUser:
+		if len(payload) == 1 {
+			return c, false
+		}
+		return apitoken.Change{Kind: apitoken.ChangeUser, UserID: payload[1:]}, true
+	}
+	return c, false
+}
+
+// quoteIdent quotes a channel name for LISTEN.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
