@@ -78,7 +78,7 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 		}
 		t.UserID = a.userID
 	case OwnerAccount:
-		if !a.priv.AtLeast(Admin) {
+		if !a.managesAccount() {
 			return Issued{}, fmt.Errorf("%w: only admins create account tokens", ErrInsufficientPrivilege)
 		}
 	default:
@@ -151,7 +151,7 @@ func (m *Manager) List(ctx context.Context, caller Principal) ([]*Token, error) 
 		return nil, err
 	}
 	q := TokenQuery{Account: a.account}
-	if !a.priv.AtLeast(Admin) {
+	if !a.managesAccount() {
 		if a.userID == "" {
 			return nil, nil // a non-admin account token owns no user tokens
 		}
@@ -253,7 +253,7 @@ func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*To
 	var actorID string
 	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
 		actorID = a.tokenID
-		if !a.priv.AtLeast(Admin) {
+		if !a.managesAccount() {
 			return ErrInsufficientPrivilege
 		}
 		if t.Owner == OwnerAccount {

@@ -114,11 +114,38 @@ func (a actor) sees(t *Token) bool {
 	if t.Kind != KindAPI || t.Account != a.account {
 		return false
 	}
-	if a.priv.AtLeast(Admin) {
+	if a.managesAccount() {
 		return true
 	}
 	return a.userID != "" && t.Owner == OwnerUser && t.UserID == a.userID
 }
+
+// managesAccount reports whether a may create, see, promote and manage
+// account tokens and every API token of its account: admins only.
+func (a actor) managesAccount() bool { return a.priv.AtLeast(Admin) }
+
+// Grantable lists, lowest first, the privileges p may give a token it
+// issues or updates: those up to its own effective privilege, and none at
+// all for a read-only credential, which may not write. It is for building
+// choices (a form's menu); every operation checks the same rules itself.
+func (p Principal) Grantable() []Privilege {
+	a := actor{priv: p.Privilege}
+	if a.canWrite() != nil {
+		return nil
+	}
+	var out []Privilege
+	for v := ReadOnly; v <= Admin; v++ {
+		if a.grant(v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ManagesAccount reports whether p may create, promote and manage account
+// tokens and see every API token of its account (admins). Like Grantable it
+// is for presentation; operations check it themselves.
+func (p Principal) ManagesAccount() bool { return actor{priv: p.Privilege}.managesAccount() }
 
 // active reports whether t is neither revoked nor expired.
 func active(t *Token, now time.Time) bool {
