@@ -181,7 +181,7 @@ func TestWhileTheListenerIsDownCachesKeepRecordsOnlyBriefly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cachedOn(t, b.m, iss.Secret) // cached with a deadline
+	cachedOn(t, b.m, iss.Secret)                                 // cached with a deadline
 	if err := a.m.Revoke(ctx, admin, iss.Token.ID); err != nil { // B cannot hear this
 		t.Fatal(err)
 	}
