@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/tokenpage"
 )
 
 // server is the HTTP API over one Manager.
@@ -102,9 +103,11 @@ func (s *server) routes() http.Handler {
 		}
 		mux.Handle(rt.method+" "+base+rt.path, h)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: apitoken.CodeNotFound, Message: "no such endpoint"}, "api")
 	})
+	// The token management page for people, beside the API for programs.
+	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Logger: s.log}))
 	return s.accessLog(mux)
 }
 

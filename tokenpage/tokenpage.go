@@ -1,0 +1,505 @@
+// Package tokenpage is an "API Tokens" page host applications mount: the
+// signed-in user lists the tokens they may see, creates user tokens (account
+// tokens when admin), changes privilege and default app state, allows or
+// denies each application that tried a token, rotates, retires and (admins)
+// promotes. It is server-rendered HTML over a Manager, with one small script
+// for copying a new secret.
+//
+//	mux.Handle("/", tokenpage.New(m, nil))
+//
+// Mounted below the root, strip the prefix and say where it lives:
+//
+//	mux.Handle("/tokens/", http.StripPrefix("/tokens", tokenpage.New(m, &tokenpage.Options{BasePath: "/tokens/"})))
+//
+// Security: the session is a session token in an HttpOnly, SameSite=Strict
+// cookie (Secure under TLS); cross-origin form posts are refused by
+// net/http's CrossOriginProtection; every action goes through the Manager,
+// which checks the policy again; pages are never cached; a new secret is
+// shown once and never stored. Errors are shown as fixed messages.
+package tokenpage
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apitoken/apitoken"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+}).ParseFS(assets, "templates/*.html"))
+
+// Options configures the page. A nil *Options means defaults.
+type Options struct {
+	// BasePath is the URL path the page is mounted at, ending in "/".
+	// Default "/". The handler itself expects paths with the prefix
+	// stripped (see the package example).
+	BasePath string
+	// CookieName names the session cookie. Default "apitoken_session".
+	CookieName string
+	// Title is the page heading. Default "API tokens".
+	Title string
+	// Logger receives unexpected failures (store errors), never a secret.
+	// Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the page. Build it with New.
+type Handler struct {
+	m    *apitoken.Manager
+	opts Options
+	h    http.Handler
+}
+
+// New returns the page over m.
+func New(m *apitoken.Manager, opts *Options) *Handler {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BasePath == "" {
+		o.BasePath = "/"
+	}
+	if !strings.HasSuffix(o.BasePath, "/") {
+		o.BasePath += "/"
+	}
+	if o.CookieName == "" {
+		o.CookieName = "apitoken_session"
+	}
+	if o.Title == "" {
+		o.Title = "API tokens"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	p := &Handler{m: m, opts: o}
+	static, _ := fs.Sub(assets, "static")
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", p.home)
+	mux.HandleFunc("POST /login", p.login)
+	mux.HandleFunc("POST /unlock", p.signedIn(true, p.unlock))
+	mux.HandleFunc("POST /logout", p.signedIn(true, p.logout))
+	mux.HandleFunc("POST /tokens", p.signedIn(false, p.create))
+	mux.HandleFunc("POST /tokens/{id}/update", p.signedIn(false, p.update))
+	mux.HandleFunc("POST /tokens/{id}/apps", p.signedIn(false, p.setApp))
+	mux.HandleFunc("POST /tokens/{id}/rotate", p.signedIn(false, p.rotate))
+	mux.HandleFunc("POST /tokens/{id}/retire", p.signedIn(false, p.retire))
+	mux.HandleFunc("POST /tokens/{id}/promote", p.signedIn(false, p.promote))
+	p.h = http.NewCrossOriginProtection().Handler(mux)
+	return p
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	p.h.ServeHTTP(w, r)
+}
+
+// maxFormField bounds every form value.
+const maxFormField = 1024
+
+// session returns the caller's session from the cookie: ok is false when
+// there is none or it no longer verifies (the cookie is then cleared);
+// locked sessions are returned with ErrSessionLocked.
+func (p *Handler) session(w http.ResponseWriter, r *http.Request) (apitoken.Principal, error, bool) {
+	c, err := r.Cookie(p.opts.CookieName)
+	if err != nil || c.Value == "" {
+		return apitoken.Principal{}, nil, false
+	}
+	pr, err := p.m.Verify(r.Context(), c.Value, "")
+	if pr.Kind == apitoken.KindSession && (err == nil || errors.Is(err, apitoken.ErrSessionLocked)) {
+		return pr, err, true
+	}
+	p.setCookie(w, r, "")
+	return apitoken.Principal{}, nil, false
+}
+
+func (p *Handler) setCookie(w http.ResponseWriter, r *http.Request, secret string) {
+	c := &http.Cookie{
+		Name: p.opts.CookieName, Value: secret, Path: p.opts.BasePath,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	}
+	if secret == "" {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
+// signedIn wraps an action that needs a session; allowLocked admits a
+// session still waiting for its MFA code (unlock, logout).
+func (p *Handler) signedIn(allowLocked bool, fn func(http.ResponseWriter, *http.Request, apitoken.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		pr, err, ok := p.session(w, r)
+		if !ok {
+			p.render(w, r, http.StatusUnauthorized, &view{Error: "Your session has ended. Sign in again."})
+			return
+		}
+		if err != nil && !allowLocked {
+			p.render(w, r, http.StatusUnauthorized, &view{Locked: true, Error: "Enter your authentication code first."})
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			p.fail(w, r, pr, apitoken.ErrInvalidArgument)
+			return
+		}
+		for _, vs := range r.PostForm {
+			for _, v := range vs {
+				if len(v) > maxFormField {
+					p.fail(w, r, pr, apitoken.ErrInvalidArgument)
+					return
+				}
+			}
+		}
+		fn(w, r, pr)
+	}
+}
+
+// view is what the page template renders.
+type view struct {
+	Title, Base string
+	Error       string
+	Notice      string
+	SignedIn    bool
+	Locked      bool
+	Principal   apitoken.Principal
+	Tokens      []*apitoken.Token
+	Grantable   []apitoken.Privilege
+	AppStates   []apitoken.AppState
+	Graces      []grace
+	Expiries    []expiry
+	Secret      string // a new secret, shown once
+	SecretFor   string // the ID it belongs to
+	Confirm     *confirmation
+}
+
+// confirmation asks before an action that cannot be undone.
+type confirmation struct {
+	Action, TokenID, Question, Button string
+}
+
+type grace struct {
+	Value, Label string
+}
+
+type expiry struct {
+	Value, Label string
+}
+
+var graces = []grace{{"0s", "none: the old secret stops now"}, {"1h", "1 hour"}, {"24h", "1 day"}, {"168h", "7 days"}}
+
+var expiries = []expiry{{"", "the default"}, {"720h", "30 days"}, {"2160h", "90 days"}, {"8760h", "1 year"}}
+
+var appStates = []apitoken.AppState{apitoken.Allow, apitoken.Pending, apitoken.Deny}
+
+// notices are the messages a redirect may ask for; the query names one,
+// so no text from a request is ever echoed.
+var notices = map[string]string{
+	"updated": "Token updated.", "allowed": "Application allowed.", "denied": "Application denied.",
+	"pending": "Application set to pending.", "retired": "Token retired. It no longer works.",
+	"promoted": "Token promoted to an account token.", "signedout": "Signed out.", "unlocked": "Session unlocked.",
+}
+
+func (p *Handler) home(w http.ResponseWriter, r *http.Request) {
+	v := &view{Notice: notices[r.URL.Query().Get("done")]}
+	pr, err, ok := p.session(w, r)
+	switch {
+	case !ok:
+	case err != nil:
+		v.SignedIn, v.Locked = true, true
+	default:
+		if err := p.fill(r.Context(), v, pr); err != nil {
+			p.fail(w, r, pr, err)
+			return
+		}
+	}
+	p.render(w, r, http.StatusOK, v)
+}
+
+// fill loads what the signed-in page shows.
+func (p *Handler) fill(ctx context.Context, v *view, pr apitoken.Principal) error {
+	ts, err := p.m.List(ctx, pr)
+	if err != nil {
+		return err
+	}
+	v.SignedIn, v.Principal, v.Tokens = true, pr, ts
+	v.Grantable, v.AppStates, v.Graces, v.Expiries = pr.Grantable(), appStates, graces, expiries
+	return nil
+}
+
+func (p *Handler) render(w http.ResponseWriter, r *http.Request, status int, v *view) {
+	v.Title, v.Base = p.opts.Title, p.opts.BasePath
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := templates.ExecuteTemplate(w, "page.html", v); err != nil {
+		p.opts.Logger.Error("tokenpage: rendering", "err", err)
+	}
+}
+
+// fail shows err as a message on the page, never as a trace.
+func (p *Handler) fail(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, err error) {
+	he := apitoken.HTTPErrorOf(err)
+	v := &view{Error: p.message(he, err)}
+	if pr.Kind == apitoken.KindSession && pr.Unlocked {
+		if ferr := p.fill(r.Context(), v, pr); ferr != nil {
+			v.SignedIn = false
+		}
+	}
+	p.render(w, r, he.Status, v)
+}
+
+// messages are the page's words for the library's error codes. Codes not
+// listed show the library's own message (fixed text, with any quoted input
+// escaped by the template); internal errors show a fixed sentence and are
+// logged.
+var messages = map[string]string{
+	apitoken.CodeInvalidToken:          "Your session has ended. Sign in again.",
+	apitoken.CodeSessionLocked:         "Enter your authentication code first.",
+	apitoken.CodeInsufficientPrivilege: "You are not allowed to do that.",
+	apitoken.CodeNotFound:              "That token no longer exists, or you cannot see it.",
+	apitoken.CodeInvalidCredentials:    "Wrong name or password.",
+	apitoken.CodeThrottled:             "Too many attempts. Wait a little and try again.",
+	apitoken.CodeInvalidMFACode:        "That code is not valid. Try the current one.",
+	apitoken.CodeTooManyApps:           "This token has reached its limit of applications.",
+}
+
+// message is what the page says about err.
+func (p *Handler) message(he apitoken.HTTPError, err error) string {
+	if m := messages[he.Code]; m != "" {
+		return m
+	}
+	if he.Code == apitoken.CodeInternal {
+		p.opts.Logger.Error("tokenpage: unexpected failure", "err", err)
+		return "Something went wrong. Try again."
+	}
+	return "Not done: " + he.Message + "."
+}
+
+func (p *Handler) redirect(w http.ResponseWriter, r *http.Request, done string) {
+	target := p.opts.BasePath
+	if done != "" {
+		target += "?done=" + url.QueryEscape(done)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (p *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		p.fail(w, r, apitoken.Principal{}, apitoken.ErrInvalidArgument)
+		return
+	}
+	name, password := r.PostForm.Get("name"), r.PostForm.Get("password")
+	if len(name) > maxFormField || len(password) > maxFormField {
+		p.fail(w, r, apitoken.Principal{}, apitoken.ErrInvalidArgument)
+		return
+	}
+	l, err := p.m.Login(r.Context(), name, password)
+	if err != nil {
+		p.fail(w, r, apitoken.Principal{}, err)
+		return
+	}
+	p.setCookie(w, r, l.Secret)
+	p.redirect(w, r, "")
+}
+
+func (p *Handler) unlock(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	if err := p.m.Unlock(r.Context(), pr, r.PostForm.Get("code")); err != nil {
+		he := apitoken.HTTPErrorOf(err)
+		p.render(w, r, he.Status, &view{SignedIn: true, Locked: true, Error: p.message(he, err)})
+		return
+	}
+	p.redirect(w, r, "unlocked")
+}
+
+func (p *Handler) logout(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	if err := p.m.Logout(r.Context(), pr); err != nil && !errors.Is(err, apitoken.ErrNotFound) {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.setCookie(w, r, "")
+	p.redirect(w, r, "signedout")
+}
+
+func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	f := r.PostForm
+	req := apitoken.IssueRequest{Description: f.Get("description")}
+	var err error
+	if req.Privilege, err = parseText[apitoken.Privilege](f.Get("privilege")); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	if req.DefaultAppState, err = parseText[apitoken.AppState](f.Get("app_state")); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	if o := f.Get("owner"); o != "" {
+		if err := req.Owner.UnmarshalText([]byte(o)); err != nil {
+			p.fail(w, r, pr, err)
+			return
+		}
+	}
+	if e := f.Get("expires"); e != "" {
+		i := slices.IndexFunc(expiries, func(x expiry) bool { return x.Value == e })
+		if i < 0 {
+			p.fail(w, r, pr, apitoken.ErrInvalidArgument)
+			return
+		}
+		d, _ := time.ParseDuration(e)
+		req.Expires = time.Now().Add(d)
+	}
+	iss, err := p.m.Issue(r.Context(), pr, req)
+	if err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.showSecret(w, r, pr, iss, "Token created.")
+}
+
+// showSecret renders the page with a new secret, the only time it is shown.
+func (p *Handler) showSecret(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, iss apitoken.Issued, notice string) {
+	v := &view{Notice: notice, Secret: iss.Secret, SecretFor: iss.Token.ID}
+	if err := p.fill(r.Context(), v, pr); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, v)
+}
+
+// parseText reads an enum from its text form; empty is the zero value
+// (the Manager's default).
+func parseText[T any, PT interface {
+	*T
+	UnmarshalText([]byte) error
+}](s string) (T, error) {
+	var v T
+	if s == "" {
+		return v, nil
+	}
+	err := PT(&v).UnmarshalText([]byte(s))
+	return v, err
+}
+
+func (p *Handler) update(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	var u apitoken.TokenUpdate
+	if s := r.PostForm.Get("privilege"); s != "" {
+		v, err := parseText[apitoken.Privilege](s)
+		if err != nil {
+			p.fail(w, r, pr, err)
+			return
+		}
+		u.Privilege = &v
+	}
+	if s := r.PostForm.Get("app_state"); s != "" {
+		v, err := parseText[apitoken.AppState](s)
+		if err != nil {
+			p.fail(w, r, pr, err)
+			return
+		}
+		u.DefaultAppState = &v
+	}
+	if _, err := p.m.Update(r.Context(), pr, r.PathValue("id"), u); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.redirect(w, r, "updated")
+}
+
+func (p *Handler) setApp(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	state, err := parseText[apitoken.AppState](r.PostForm.Get("state"))
+	if err == nil && state == 0 {
+		err = apitoken.ErrInvalidArgument
+	}
+	if err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	if _, err := p.m.SetAppState(r.Context(), pr, r.PathValue("id"), r.PostForm.Get("app"), state); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.redirect(w, r, map[apitoken.AppState]string{apitoken.Allow: "allowed", apitoken.Deny: "denied", apitoken.Pending: "pending"}[state])
+}
+
+func (p *Handler) rotate(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	g := r.PostForm.Get("grace")
+	if !slices.ContainsFunc(graces, func(x grace) bool { return x.Value == g }) {
+		p.fail(w, r, pr, apitoken.ErrInvalidArgument)
+		return
+	}
+	d, _ := time.ParseDuration(g)
+	iss, err := p.m.Rotate(r.Context(), pr, r.PathValue("id"), d)
+	if err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.showSecret(w, r, pr, iss, "Token rotated. Replace the old secret before its grace period ends.")
+}
+
+// confirmOr renders a confirmation step unless the form says confirm=yes.
+func (p *Handler) confirmOr(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, c confirmation) bool {
+	if r.PostForm.Get("confirm") == "yes" {
+		return true
+	}
+	// Only a token the caller may see gets a question; others get the
+	// same answer as an unknown ID.
+	if _, err := p.m.Get(r.Context(), pr, c.TokenID); err != nil {
+		p.fail(w, r, pr, err)
+		return false
+	}
+	v := &view{Confirm: &c}
+	if err := p.fill(r.Context(), v, pr); err != nil {
+		p.fail(w, r, pr, err)
+		return false
+	}
+	p.render(w, r, http.StatusOK, v)
+	return false
+}
+
+func (p *Handler) retire(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	id := r.PathValue("id")
+	if !p.confirmOr(w, r, pr, confirmation{Action: "retire", TokenID: id, Button: "Yes, retire it",
+		Question: "Retire this token? Every program using it will be refused from now on."}) {
+		return
+	}
+	if err := p.m.Revoke(r.Context(), pr, id); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.redirect(w, r, "retired")
+}
+
+func (p *Handler) promote(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	id := r.PathValue("id")
+	if !p.confirmOr(w, r, pr, confirmation{Action: "promote", TokenID: id, Button: "Yes, promote it",
+		Question: "Promote this token to an account token? This cannot be undone: it will belong to the account, not to its user, and keep working if the user leaves."}) {
+		return
+	}
+	if _, err := p.m.Promote(r.Context(), pr, id); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.redirect(w, r, "promoted")
+}
