@@ -83,6 +83,8 @@ func (s *server) routeTable() []route {
 		{"PATCH", "/users/{id}", authed, s.updateUser},
 		{"POST", "/mfa", authed, s.enrollMFA},
 		{"POST", "/search", authed, s.search},
+		{"GET", "/ping", authed, s.ok},   // the cheapest authenticated call
+		{"GET", "/health", public, s.ok}, // the same without a credential
 		{"GET", "/openapi.json", public, s.openAPI},
 	}
 }
@@ -538,6 +540,14 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 
 //go:embed openapi.json
 var openAPIDoc []byte
+
+// ok answers a fixed body: /ping proves a credential works, /health that
+// the server is up (and, side by side, what authentication costs).
+func (s *server) ok(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"ok":true}` + "\n"))
+	return nil
+}
 
 func (s *server) openAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
