@@ -176,7 +176,7 @@ func (s boltSessions) Find(token string) ([]byte, bool, error) {
 	var out []byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(sessionsBucket).Get([]byte(token))
-		if v == nil || len(v) < 8 || time.Now().UnixNano() > int64(binary.BigEndian.Uint64(v)) {
+		if len(v) < 8 || time.Now().UnixNano() > int64(binary.BigEndian.Uint64(v)) {
 			return nil
 		}
 		out = append([]byte(nil), v[8:]...)
