@@ -2,75 +2,22 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/pgstore"
+	"github.com/apitoken/apitoken/pgstore/pgtest"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
 var ctx = context.Background()
 
-// The tests need a PostgreSQL server: APITOKEN_PG_URL names a database the
-// tests may create schemas in. Without it they skip, unless
-// APITOKEN_REQUIRE_PG=1 (set by CI), which turns the skip into a failure.
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("APITOKEN_PG_URL")
-	if u == "" {
-		msg := "no PostgreSQL: set APITOKEN_PG_URL=postgres://user:pass@127.0.0.1:5432/db?sslmode=disable to run the pgstore tests"
-		if os.Getenv("APITOKEN_REQUIRE_PG") == "1" {
-			tb.Fatal(msg + " (APITOKEN_REQUIRE_PG=1 makes this a failure)")
-		}
-		tb.Skip(msg)
-	}
-	return u
-}
-
-// schemaURL creates a fresh schema, dropped after the test, and returns a
-// connection string whose search_path selects it: each test gets an empty
-// database of its own.
-func schemaURL(tb testing.TB) string {
-	tb.Helper()
-	base := serverURL(tb)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "apitoken_test_" + hex.EncodeToString(b[:])
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatalf("connecting to APITOKEN_PG_URL: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Error(err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("APITOKEN_PG_URL must be a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// schemaURL is a fresh schema per test on APITOKEN_PG_URL's server, or a
+// skip (a failure under APITOKEN_REQUIRE_PG=1).
+var schemaURL = pgtest.Schema
 
 func open(tb testing.TB, connString string) *pgstore.Store {
 	tb.Helper()

@@ -20,37 +20,47 @@ type replica struct {
 	admin apitoken.Principal
 }
 
+// openReplica opens one instance (its own pool, listener and Manager).
+func openReplica(t *testing.T, url string, o *pgstore.Options) replica {
+	t.Helper()
+	s, err := pgstore.Open(ctx, url, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := apitoken.New(s, &apitoken.Options{HashKey: hashKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return replica{store: s, m: m}
+}
+
+// signInEverywhere adds an admin through the first replica and sets each
+// replica's admin to that admin's session as verified there.
+func signInEverywhere(t *testing.T, rs ...*replica) {
+	t.Helper()
+	u, err := rs[0].m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "ops@example.com", Role: apitoken.Admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := rs[0].m.StartSession(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.admin, err = r.m.Verify(ctx, l.Secret, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // twoReplicas opens two instances on one fresh database and signs the same
 // admin in on both.
 func twoReplicas(t *testing.T) (a, b replica) {
 	t.Helper()
 	url := schemaURL(t)
-	mk := func() replica {
-		s, err := pgstore.Open(ctx, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := apitoken.New(s, &apitoken.Options{HashKey: hashKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close(); s.Close() })
-		return replica{store: s, m: m}
-	}
-	a, b = mk(), mk()
-	u, err := a.m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "ops@example.com", Role: apitoken.Admin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := a.m.StartSession(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []*replica{&a, &b} {
-		if r.admin, err = r.m.Verify(ctx, l.Secret, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b = openReplica(t, url, nil), openReplica(t, url, nil)
+	signInEverywhere(t, &a, &b)
 	return a, b
 }
 
@@ -148,32 +158,10 @@ func TestConcurrentPromotesAcrossInstancesHaveOneWinner(t *testing.T) {
 func TestWhileTheListenerIsDownCachesKeepRecordsOnlyBriefly(t *testing.T) {
 	url := schemaURL(t)
 	px, viaProxy := newProxy(t, url)
-	mk := func(o *pgstore.Options) replica {
-		s, err := pgstore.Open(ctx, url, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := apitoken.New(s, &apitoken.Options{HashKey: hashKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close(); s.Close() })
-		return replica{store: s, m: m}
-	}
-	a := mk(nil)
-	b := mk(&pgstore.Options{ListenConnString: viaProxy, Heartbeat: 200 * time.Millisecond, ReconnectDelay: 200 * time.Millisecond})
-	u, err := a.m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "ops@example.com", Role: apitoken.Admin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := a.m.StartSession(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := a.m.Verify(ctx, l.Secret, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := openReplica(t, url, nil)
+	b := openReplica(t, url, &pgstore.Options{ListenConnString: viaProxy, Heartbeat: 200 * time.Millisecond, ReconnectDelay: 200 * time.Millisecond})
+	signInEverywhere(t, &a)
+	admin := a.admin
 
 	px.cut()
 	waitFor(t, "B's feed to notice the cut", func() bool { return !b.store.FeedUp() })

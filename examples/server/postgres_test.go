@@ -3,63 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/apitoken/apitoken/pgstore/pgtest"
 	"github.com/stretchr/testify/require"
 )
-
-// pgURL returns a connection string to a fresh schema on APITOKEN_PG_URL's
-// server (see pgstore's tests), or skips when there is none.
-func pgURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("APITOKEN_PG_URL")
-	if base == "" {
-		msg := "no PostgreSQL: set APITOKEN_PG_URL to run the -store postgres:// test"
-		if os.Getenv("APITOKEN_REQUIRE_PG") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "apitoken_server_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, base)
-	require.NoError(t, err)
-	defer c.Close(ctx)
-	_, err = c.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		require.NoError(t, err)
-		defer c.Close(ctx)
-		_, err = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		require.NoError(t, err)
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // TestTwoServersOnPostgresShareTokensAndRevokes runs two server instances
 // with -store postgres:// on one database and the same key file, as
 // replicas behind a load balancer: a key created on one works on the other,
 // and a revoke on one stops it on the other.
 func TestTwoServersOnPostgresShareTokensAndRevokes(t *testing.T) {
-	storeURL := pgURL(t)
+	storeURL := pgtest.Schema(t)
 	keyPath := filepath.Join(t.TempDir(), "apitoken.key")
 	start := func() *testServer {
 		c := config{storeURL: storeURL, keyPath: keyPath, adminName: "admin@example.com",
