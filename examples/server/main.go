@@ -6,6 +6,9 @@
 //	go run ./examples/server
 //	go run ./examples/server -store postgres://app@db/app -key-file /etc/app/apitoken.key
 //
+// The token management page (package tokenpage) is served at /, the API
+// under /api/v1.
+//
 // On first start it creates an admin user (-admin-name; the password comes
 // from APITOKEN_ADMIN_PASSWORD or is generated and printed once), a hash key
 // file beside the database, and a deterministic set of demo documents for
