@@ -53,8 +53,9 @@ var (
 // Options configures Open. A nil *Options means defaults.
 type Options struct {
 	// Heartbeat is how long the listening connection may be silent before
-	// it is pinged; a failed ping marks the change feed down. It bounds
-	// how long a silently dead connection goes unnoticed. Default 1 s.
+	// it is pinged, and how long the ping may take; a failed ping marks the
+	// change feed down. A silently dead connection is noticed within about
+	// two Heartbeats. Default 1 s.
 	Heartbeat time.Duration
 	// ReconnectDelay is the longest wait between attempts to re-establish
 	// the listening connection. Default 2 s.
@@ -225,10 +226,6 @@ func mapErr(err error) error {
 		return apitoken.ErrDuplicate
 	case errors.As(err, &pg) && pg.Code == "23514": // check_violation
 		return fmt.Errorf("%w: %s", apitoken.ErrInvalidArgument, pg.ConstraintName)
-	case errors.Is(err, apitoken.ErrNotFound), errors.Is(err, apitoken.ErrConflict),
-		errors.Is(err, apitoken.ErrImmutable), errors.Is(err, apitoken.ErrDuplicate),
-		errors.Is(err, apitoken.ErrInvalidArgument), errors.Is(err, ErrCorrupt):
-		return err
 	}
 	return fmt.Errorf("pgstore: %w", err)
 }

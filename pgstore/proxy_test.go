@@ -6,16 +6,18 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 )
 
 // proxy forwards TCP connections to the database and can cut them all, as
 // a network partition between one instance's listener and the server.
 type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  []net.Conn
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	down    bool
+	stalled bool // forward nothing but keep connections open: a silent network failure
+	conns   []net.Conn
 }
 
 // newProxy starts a proxy in front of connString's host and returns it
@@ -57,9 +59,41 @@ func (p *proxy) serve() {
 		}
 		p.conns = append(p.conns, c, up)
 		p.mu.Unlock()
-		go func() { io.Copy(up, c); up.Close() }()
-		go func() { io.Copy(c, up); c.Close() }()
+		go func() { p.pipe(up, c); up.Close() }()
+		go func() { p.pipe(c, up); c.Close() }()
 	}
+}
+
+// pipe copies src to dst, holding each chunk while the proxy is stalled.
+func (p *proxy) pipe(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for p.isStalled() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *proxy) isStalled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled
+}
+
+// stall holds all traffic without closing anything; unstall releases it.
+func (p *proxy) stall(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = on
 }
 
 // cut closes every forwarded connection and refuses new ones.

@@ -162,20 +162,28 @@ func (p *Handler) signedIn(allowLocked bool, fn func(http.ResponseWriter, *http.
 			p.render(w, r, http.StatusUnauthorized, &view{Locked: true, Error: "Enter your authentication code first."})
 			return
 		}
-		if err := r.ParseForm(); err != nil {
-			p.fail(w, r, pr, apitoken.ErrInvalidArgument)
+		if err := readForm(r); err != nil {
+			p.fail(w, r, pr, err)
 			return
-		}
-		for _, vs := range r.PostForm {
-			for _, v := range vs {
-				if len(v) > maxFormField {
-					p.fail(w, r, pr, apitoken.ErrInvalidArgument)
-					return
-				}
-			}
 		}
 		fn(w, r, pr)
 	}
+}
+
+// readForm parses the posted form (the body is already capped by
+// ServeHTTP) and refuses any value over maxFormField bytes.
+func readForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apitoken.ErrInvalidArgument
+	}
+	for _, vs := range r.PostForm {
+		for _, v := range vs {
+			if len(v) > maxFormField {
+				return apitoken.ErrInvalidArgument
+			}
+		}
+	}
+	return nil
 }
 
 // view is what the page template renders.
@@ -307,16 +315,11 @@ func (p *Handler) redirect(w http.ResponseWriter, r *http.Request, done string) 
 }
 
 func (p *Handler) login(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, apitoken.Principal{}, apitoken.ErrInvalidArgument)
+	if err := readForm(r); err != nil {
+		p.fail(w, r, apitoken.Principal{}, err)
 		return
 	}
-	name, password := r.PostForm.Get("name"), r.PostForm.Get("password")
-	if len(name) > maxFormField || len(password) > maxFormField {
-		p.fail(w, r, apitoken.Principal{}, apitoken.ErrInvalidArgument)
-		return
-	}
-	l, err := p.m.Login(r.Context(), name, password)
+	l, err := p.m.Login(r.Context(), r.PostForm.Get("name"), r.PostForm.Get("password"))
 	if err != nil {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return

@@ -140,8 +140,31 @@ func TestTheSessionCookieIsHttpOnlyAndStrict(t *testing.T) {
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || !strings.HasPrefix(c.Value, "ats_") {
 		t.Fatalf("cookie %+v", c)
 	}
-	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
-		t.Fatalf("Cache-Control %q", cc)
+	for name, want := range map[string]string{
+		"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+	} {
+		if got := resp.Header.Get(name); got != want {
+			t.Errorf("%s %q, want %q", name, got, want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+}
+
+func TestUnderTLSTheSessionCookieIsSecure(t *testing.T) {
+	s := newSite(t)
+	srv := httptest.NewTLSServer(tokenpage.New(s.m, nil))
+	defer srv.Close()
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.PostForm(srv.URL+"/login", url.Values{"name": {"dev@example.com"}, "password": {"dev password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cs := resp.Cookies(); len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly {
+		t.Fatalf("cookies under TLS: %+v", cs)
 	}
 }
 
