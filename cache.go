@@ -1,74 +1,216 @@
 package apitoken
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"hash/maphash"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
-// cache holds verified records by hash so that a hot token costs no store
-// read (SPEC 16). Records in it are immutable snapshots shared by readers.
+// cache holds what verification needs of recently verified tokens, so that
+// a hot token costs no store read (SPEC 16), and their pending last-used
+// times (SPEC 15).
+//
+// # Layout
+//
+// Nothing in the cache holds a pointer per entry, so a collection with a
+// million cached tokens has next to nothing to trace. Entries are
+// fixed-size slots in one slice; their strings (ID, account, user ID,
+// application names) are bytes in a few large arena chunks; two maps of
+// 64-bit keys to slot indexes find them. The strings a verification
+// returns point into the arena. Arena bytes are never written after they
+// are appended (compaction copies live bytes to fresh chunks), so those
+// strings stay valid and immutable for as long as a caller keeps them.
+//
+// # Keys
+//
+// A slot is found by its token's cache key, SHA-256 of the token string,
+// and by its store hash (Hasher.Sum), which is what invalidations name.
+// Using plain SHA-256 on the hot path saves the HMAC's second compression
+// and costs no secrecy: the HMAC key protects hashes at rest, while the
+// cache is process memory that holds the key itself. Each map keys on the
+// first 8 bytes of a hash and the slot keeps the whole hash, which every
+// lookup compares; a second token whose prefix collides evicts the first,
+// so every slot can be reached through both maps.
+//
+// # Consistency
 //
 // Correctness rests on a generation counter: a reader notes the generation
 // before reading the store and may insert only if no invalidation happened
 // since. Every mutation invalidates after its store write and before it
 // returns, so no verification that starts after a mutation returns can see
-// the old record, and no slow reader can put the old record back.
+// the old record, and no slow reader can put the old record back. A user
+// token's slot names its owner's user slot and that slot's sequence
+// number; invalidating the user retires the sequence and with it every
+// such token slot.
 //
-// While a shared store's change feed is down (fallback mode) entries are
-// stamped with a deadline fallbackTTL ahead and not served after it; entries
-// stamped with no deadline never exist in fallback mode, because entering
-// and leaving it empties the cache.
+// While a shared store's change feed is down (fallback mode) slots are
+// stamped with a deadline fallbackTTL ahead and not served after it;
+// entering and leaving fallback mode empties the cache.
+//
+// # Usage
+//
+// A successful verification of a cached API token records its time in the
+// application's slot record with one atomic compare-and-swap: no lock is
+// taken for writing and no map is touched. take collects them for a flush;
+// a slot that leaves the cache first hands its pending times to spill.
 type cache struct {
 	mu          sync.RWMutex
 	gen         uint64
+	seq         uint64 // the last slot or user sequence number handed out
 	max         int
 	fallback    bool
 	fallbackTTL time.Duration
 	now         func() time.Time
-	tokens      map[Hash]cachedToken
-	users       map[string]cachedUser // owners of cached user tokens
+	spill       func(id string, at time.Time, app string)
+
+	byKey    map[uint64]uint32 // cache key prefix -> slot
+	byHash   map[uint64]uint32 // store hash prefix -> slot
+	slots    []slot
+	free     []uint32 // unused slot indexes
+	apps     []appRecord
+	deadApps int // records in apps whose slot is gone
+
+	userSeed  maphash.Seed
+	byUser    map[uint64]uint32 // maphash of user ID -> user slot
+	users     []userSlot
+	freeUsers []uint32
+
+	arena arena
 }
 
-// cachedToken and cachedUser are cache entries; until is zero when the
-// entry lives until invalidated, else the UnixNano after which it is stale.
-type cachedToken struct {
-	t     *Token
-	until int64
+// slot is one cached token: every field verification reads, flattened.
+// seq is zero while the slot is unused.
+type slot struct {
+	key, hash Hash
+	seq       uint64
+	userSeq   uint64 // the owner's user slot sequence (user tokens)
+	created   int64  // Unix nanoseconds; 0 for the zero time
+	lastUsed  int64
+	expires   int64
+	until     int64  // 0, or the UnixNano after which the slot is stale
+	str       uint32 // arena offset of ID, account, user ID, app names
+	strLen    uint32 // their total length
+	idLen     uint16
+	acctLen   uint16
+	userLen   uint16
+	nApps     uint16
+	firstApp  uint32 // index in cache.apps
+	userSlot  uint32
+	kind      Kind
+	owner     Owner
+	priv      Privilege // effective privilege
+	privErr   uint8     // index in privErrs
+	revoked   bool
+	unlocked  bool
 }
 
-type cachedUser struct {
-	u     *User
-	until int64
+// appRecord is one application name of a cached token and its pending
+// last use (Unix nanoseconds, 0 for none), updated atomically.
+type appRecord struct {
+	used    int64
+	name    uint32
+	nameLen uint16
+	state   AppState
 }
 
-func newCache(max int, fallbackTTL time.Duration, now func() time.Time) *cache {
-	return &cache{max: max, fallbackTTL: fallbackTTL, now: now,
-		tokens: make(map[Hash]cachedToken), users: make(map[string]cachedUser)}
+// userSlot stands for a cached token owner. Token slots copy seq; a user
+// invalidation zeroes it.
+type userSlot struct {
+	seq   uint64
+	id    uint32
+	idLen uint16
 }
 
-// fresh reports whether an entry stamped until may still serve.
+// privErrs are the effective-privilege outcomes a slot can carry.
+var privErrs = [...]error{nil, ErrUserDisabled, ErrRevoked, ErrUnknown, ErrInsufficientPrivilege}
+
+func privErrIndex(err error) (uint8, bool) {
+	for i, e := range privErrs {
+		if e == err {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// slotRef names a slot incarnation; the zero slotRef names none.
+type slotRef struct {
+	idx uint32
+	seq uint64
+}
+
+func newCache(max int, fallbackTTL time.Duration, now func() time.Time, spill func(id string, at time.Time, app string)) *cache {
+	c := &cache{max: max, fallbackTTL: fallbackTTL, now: now, spill: spill, userSeed: maphash.MakeSeed()}
+	c.reset()
+	return c
+}
+
+func (c *cache) reset() {
+	c.byKey = make(map[uint64]uint32)
+	c.byHash = make(map[uint64]uint32)
+	c.byUser = make(map[uint64]uint32)
+	c.slots, c.free, c.apps, c.users, c.freeUsers = nil, nil, nil, nil, nil
+	c.arena = arena{}
+}
+
+// cacheKey is the cache's index of token: SHA-256 of the token string.
+func cacheKey(token string) Hash {
+	if len(token) > MaxTokenLength {
+		return sha256.Sum256([]byte(token))
+	}
+	var buf [MaxTokenLength]byte
+	n := copy(buf[:], token)
+	return sha256.Sum256(buf[:n])
+}
+
+func prefix(h Hash) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+
 func (c *cache) fresh(until int64) bool {
 	return until == 0 || c.now().UnixNano() < until
 }
 
-func (c *cache) get(h Hash) (*Token, *User, bool) {
+// get fills v with the view of the token with cache key key, with app
+// looked up among its applications, and reports whether it was cached.
+func (c *cache) get(key Hash, app string, v *view) bool {
 	if c.max <= 0 {
-		return nil, nil, false
+		return false
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e, ok := c.tokens[h]
-	if !ok || !c.fresh(e.until) {
-		return nil, nil, false
+	i, ok := c.byKey[prefix(key)]
+	if !ok {
+		return false
 	}
-	if e.t.Owner != OwnerUser {
-		return e.t, nil, true
+	s := &c.slots[i]
+	if s.key != key || !c.fresh(s.until) {
+		return false
 	}
-	u, ok := c.users[e.t.UserID]
-	if !ok || !c.fresh(u.until) {
-		return nil, nil, false
+	if s.owner == OwnerUser && c.users[s.userSlot].seq != s.userSeq {
+		return false
 	}
-	return e.t, u.u, true
+	*v = view{
+		id: c.arena.str(s.str, int(s.idLen)), account: c.arena.str(s.str+uint32(s.idLen), int(s.acctLen)),
+		hash: s.hash, kind: s.kind, owner: s.owner, priv: s.priv, privErr: privErrs[s.privErr],
+		revoked: s.revoked, unlocked: s.unlocked,
+		created: fromNanos(s.created), lastUsed: fromNanos(s.lastUsed), expires: fromNanos(s.expires),
+		nApps: int(s.nApps), app: -1, ref: slotRef{i, s.seq},
+	}
+	if s.userLen > 0 {
+		v.userID = c.arena.str(s.str+uint32(s.idLen)+uint32(s.acctLen), int(s.userLen))
+	}
+	for j := range int(s.nApps) {
+		r := &c.apps[s.firstApp+uint32(j)] // used is written concurrently: no copies
+		if c.arena.str(r.name, int(r.nameLen)) == app {
+			v.app, v.appState = j, r.state
+			break
+		}
+	}
+	return true
 }
 
 func (c *cache) generation() uint64 {
@@ -77,45 +219,167 @@ func (c *cache) generation() uint64 {
 	return c.gen
 }
 
-// put stores t and u if nothing was invalidated since generation gen.
-// A nil u for a user token is not cached: missing owners are re-read.
-func (c *cache) put(gen uint64, h Hash, t *Token, u *User) {
+// put caches t (with owner u) under key if nothing was invalidated since
+// generation gen, and returns the new slot. A user token whose owner is
+// missing is not cached (it is re-read), nor is a record with a time or a
+// string outside what a slot holds.
+func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	if c.max <= 0 || (t.Owner == OwnerUser && u == nil) {
-		return
+		return slotRef{}, false
+	}
+	s, ok := newSlot(key, t, u)
+	if !ok {
+		return slotRef{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
-		return
+		return slotRef{}, false
 	}
-	var until int64
 	if c.fallback {
-		until = c.now().Add(c.fallbackTTL).UnixNano()
+		s.until = c.now().Add(c.fallbackTTL).UnixNano()
 	}
-	if len(c.tokens) >= c.max {
-		for k := range c.tokens { // evict an arbitrary entry
-			delete(c.tokens, k)
+	// Whatever holds either prefix now goes: an older copy of this token,
+	// or another token whose prefix collides.
+	if i, ok := c.byKey[prefix(key)]; ok {
+		c.drop(i)
+	}
+	if i, ok := c.byHash[prefix(t.Hash)]; ok {
+		c.drop(i)
+	}
+	for len(c.byKey) >= c.max {
+		for _, i := range c.byKey { // evict an arbitrary slot
+			c.drop(i)
 			break
 		}
 	}
-	c.tokens[h] = cachedToken{t, until}
-	if u != nil {
-		c.users[u.ID] = cachedUser{u, until}
+	c.maybeCompact()
+
+	strs := []string{t.ID, t.Account, t.UserID}
+	for _, a := range t.Apps {
+		strs = append(strs, a.Name)
 	}
+	off, ok := c.arena.add(strs)
+	if !ok {
+		return slotRef{}, false
+	}
+	s.str = off
+	for _, str := range strs {
+		s.strLen += uint32(len(str))
+	}
+	if t.Owner == OwnerUser { // invalidations name the user that ownerOf read
+		s.userSlot, s.userSeq = c.userSlotFor(t.UserID, off+uint32(len(t.ID)+len(t.Account)))
+	}
+	s.firstApp = uint32(len(c.apps))
+	name := off + uint32(len(t.ID)+len(t.Account)+len(t.UserID))
+	for _, a := range t.Apps {
+		c.apps = append(c.apps, appRecord{name: name, nameLen: uint16(len(a.Name)), state: a.State})
+		name += uint32(len(a.Name))
+	}
+	c.seq++
+	s.seq = c.seq
+	var i uint32
+	if n := len(c.free); n > 0 {
+		i, c.free = c.free[n-1], c.free[:n-1]
+	} else {
+		i = uint32(len(c.slots))
+		c.slots = append(c.slots, slot{})
+	}
+	c.slots[i] = s
+	c.byKey[prefix(key)] = i
+	c.byHash[prefix(t.Hash)] = i
+	return slotRef{i, s.seq}, true
+}
+
+// newSlot flattens t and its owner u, except for the arena and user
+// references put fills in.
+func newSlot(key Hash, t *Token, u *User) (slot, bool) {
+	s := slot{key: key, hash: t.Hash, kind: t.Kind, owner: t.Owner, revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked,
+		idLen: uint16(len(t.ID)), acctLen: uint16(len(t.Account)), userLen: uint16(len(t.UserID)), nApps: uint16(len(t.Apps))}
+	priv, err := verifiedPrivilege(t, u)
+	s.priv = priv
+	var ok1, ok2, ok3, ok4 bool
+	s.privErr, ok1 = privErrIndex(err)
+	s.created, ok2 = toNanos(t.Created)
+	s.lastUsed, ok3 = toNanos(t.LastUsed)
+	s.expires, ok4 = toNanos(t.Expires)
+	const maxLen = 1<<16 - 1
+	fits := len(t.ID) <= maxLen && len(t.Account) <= maxLen && len(t.UserID) <= maxLen && len(t.Apps) <= maxLen
+	return s, ok1 && ok2 && ok3 && ok4 && fits
+}
+
+// userSlotFor returns the user slot of id, creating it if needed with its
+// ID at arena offset off (within the token's own strings).
+func (c *cache) userSlotFor(id string, off uint32) (uint32, uint64) {
+	k := maphash.String(c.userSeed, id)
+	if i, ok := c.byUser[k]; ok {
+		if c.arena.str(c.users[i].id, int(c.users[i].idLen)) == id {
+			return i, c.users[i].seq
+		}
+		c.dropUser(i, k) // a colliding user: its tokens miss from now on
+	}
+	c.seq++
+	us := userSlot{seq: c.seq, id: off, idLen: uint16(len(id))}
+	var i uint32
+	if n := len(c.freeUsers); n > 0 {
+		i, c.freeUsers = c.freeUsers[n-1], c.freeUsers[:n-1]
+		c.users[i] = us
+	} else {
+		i = uint32(len(c.users))
+		c.users = append(c.users, us)
+	}
+	c.byUser[k] = i
+	return i, us.seq
+}
+
+// drop empties slot i, handing its pending usage to spill.
+func (c *cache) drop(i uint32) {
+	s := &c.slots[i]
+	if s.seq == 0 {
+		return
+	}
+	id := c.arena.str(s.str, int(s.idLen))
+	for _, r := range c.apps[s.firstApp : s.firstApp+uint32(s.nApps)] {
+		if r.used != 0 {
+			c.spill(strings.Clone(id), fromNanos(r.used), strings.Clone(c.arena.str(r.name, int(r.nameLen))))
+		}
+	}
+	if j, ok := c.byKey[prefix(s.key)]; ok && j == i {
+		delete(c.byKey, prefix(s.key))
+	}
+	if j, ok := c.byHash[prefix(s.hash)]; ok && j == i {
+		delete(c.byHash, prefix(s.hash))
+	}
+	c.arena.dead += int(s.strLen)
+	c.deadApps += int(s.nApps)
+	*s = slot{}
+	c.free = append(c.free, i)
+}
+
+// dropUser retires user slot i (map key k): its tokens' slots stop serving.
+func (c *cache) dropUser(i uint32, k uint64) {
+	delete(c.byUser, k) // its ID's bytes are counted with a token's
+	c.users[i] = userSlot{}
+	c.freeUsers = append(c.freeUsers, i)
 }
 
 func (c *cache) invalidateToken(h Hash) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.tokens, h)
+	if i, ok := c.byHash[prefix(h)]; ok && c.slots[i].hash == h {
+		c.drop(i)
+	}
 }
 
 func (c *cache) invalidateUser(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.users, id)
+	k := maphash.String(c.userSeed, id)
+	if i, ok := c.byUser[k]; ok && c.arena.str(c.users[i].id, int(c.users[i].idLen)) == id {
+		c.dropUser(i, k)
+	}
 }
 
 // setFallback enters (on) or leaves fallback mode; either way it empties
@@ -125,6 +389,160 @@ func (c *cache) setFallback(on bool) {
 	defer c.mu.Unlock()
 	c.gen++
 	c.fallback = on
-	clear(c.tokens)
-	clear(c.users)
+	c.dropAll()
+}
+
+// dropAll empties the cache, spilling pending usage.
+func (c *cache) dropAll() {
+	for i := range c.slots {
+		c.drop(uint32(i))
+	}
+	c.reset()
+	c.deadApps = 0
+}
+
+// touch records a use at time at of application app (an index into the
+// token's applications) of the slot ref names. It reports false if that
+// slot has left the cache; the caller then records the use elsewhere.
+func (c *cache) touch(ref slotRef, app int, at time.Time) bool {
+	ns := at.UnixNano()
+	if ns <= 0 || ref.seq == 0 || app < 0 {
+		return false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if int(ref.idx) >= len(c.slots) || c.slots[ref.idx].seq != ref.seq {
+		return false
+	}
+	p := &c.apps[c.slots[ref.idx].firstApp+uint32(app)].used
+	for {
+		old := atomic.LoadInt64(p)
+		if old >= ns || atomic.CompareAndSwapInt64(p, old, ns) {
+			return true
+		}
+	}
+}
+
+// take collects and clears the pending usage of cached tokens.
+func (c *cache) take(out []Touch) []Touch {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i := range c.slots {
+		s := &c.slots[i]
+		if s.seq == 0 {
+			continue
+		}
+		for j := range c.apps[s.firstApp : s.firstApp+uint32(s.nApps)] {
+			r := &c.apps[s.firstApp+uint32(j)]
+			if ns := atomic.SwapInt64(&r.used, 0); ns != 0 {
+				out = append(out, Touch{ID: c.arena.str(s.str, int(s.idLen)), At: fromNanos(ns), App: c.arena.str(r.name, int(r.nameLen))})
+			}
+		}
+	}
+	return out
+}
+
+// maybeCompact copies live strings and application records to fresh
+// storage once more than half of what the arena or the application
+// records hold belongs to dropped slots. Strings already handed out keep
+// the old chunks alive and unchanged.
+func (c *cache) maybeCompact() {
+	wasteful := func(dead, total, floor int) bool { return dead > floor && dead*2 > total }
+	if !wasteful(c.arena.dead, c.arena.size, 4*arenaChunk) && !wasteful(c.deadApps, len(c.apps), 1<<16) {
+		return
+	}
+	old, oldApps := c.arena, c.apps
+	c.arena, c.apps, c.deadApps = arena{}, make([]appRecord, 0, len(oldApps)-c.deadApps), 0
+	for i := range c.slots {
+		s := &c.slots[i]
+		if s.seq == 0 {
+			continue
+		}
+		from := s.str
+		s.str = c.arena.copyFrom(&old, from, int(s.strLen))
+		first := uint32(len(c.apps))
+		for _, r := range oldApps[s.firstApp : s.firstApp+uint32(s.nApps)] {
+			r.name = s.str + (r.name - from) // names moved with their slot's strings
+			c.apps = append(c.apps, r)
+		}
+		s.firstApp = first
+	}
+	for i := range c.users {
+		if u := &c.users[i]; u.seq != 0 {
+			u.id = c.arena.copyFrom(&old, u.id, int(u.idLen))
+		}
+	}
+}
+
+// arena is append-only string storage in chunks of arenaChunk bytes with
+// no pointers inside. An offset is chunk<<arenaShift | position. Bytes are
+// never modified once added, which is what makes the strings str returns
+// safe to hand out.
+type arena struct {
+	chunks [][]byte
+	size   int // bytes added
+	dead   int // bytes of dropped slots
+}
+
+const (
+	arenaShift = 20
+	arenaChunk = 1 << arenaShift
+	maxChunks  = 1 << (32 - arenaShift)
+)
+
+// add appends strs contiguously and returns their offset, or false if they
+// cannot fit in one chunk or the arena is full.
+func (a *arena) add(strs []string) (uint32, bool) {
+	n := 0
+	for _, s := range strs {
+		n += len(s)
+	}
+	if n > arenaChunk {
+		return 0, false
+	}
+	last := len(a.chunks) - 1
+	if last < 0 || len(a.chunks[last])+n > arenaChunk {
+		if len(a.chunks) == maxChunks {
+			return 0, false
+		}
+		a.chunks = append(a.chunks, make([]byte, 0, arenaChunk))
+		last++
+	}
+	off := uint32(last)<<arenaShift | uint32(len(a.chunks[last]))
+	for _, s := range strs {
+		a.chunks[last] = append(a.chunks[last], s...)
+	}
+	a.size += n
+	return off, true
+}
+
+// copyFrom adds n bytes at off in old and returns their new offset.
+func (a *arena) copyFrom(old *arena, off uint32, n int) uint32 {
+	o, _ := a.add([]string{old.str(off, n)}) // fitted in a chunk before, fits again
+	return o
+}
+
+// str returns the n bytes at off as a string sharing the arena's memory.
+func (a *arena) str(off uint32, n int) string {
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&a.chunks[off>>arenaShift][off&(arenaChunk-1)], n)
+}
+
+// toNanos converts t to Unix nanoseconds, 0 for the zero time; false if t
+// is outside the years 1678 to 2261 that int64 nanoseconds hold.
+func toNanos(t time.Time) (int64, bool) {
+	if t.IsZero() {
+		return 0, true
+	}
+	ns := t.UnixNano()
+	return ns, ns != 0 && time.Unix(0, ns).Equal(t)
+}
+
+func fromNanos(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }

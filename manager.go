@@ -156,6 +156,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if users == nil {
 		users = store
 	}
+	usage := newUsageTracker()
 	m := &Manager{
 		store:  store,
 		users:  users,
@@ -163,8 +164,8 @@ func New(store Store, opts *Options) (*Manager, error) {
 		format: f,
 		hasher: NewHasher(o.HashKey),
 		sealer: newSealer(o.HashKey),
-		cache:  newCache(o.CacheSize, o.FallbackCacheTTL, o.Now),
-		usage:  newUsageTracker(),
+		cache:  newCache(o.CacheSize, o.FallbackCacheTTL, o.Now, usage.touch),
+		usage:  usage,
 		logins: newLoginGuard(o.Sessions),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -219,7 +220,7 @@ func (m *Manager) flushLoop() {
 // Flush writes pending last-used data to the store in one batch. On
 // failure the batch is kept and retried by the next flush.
 func (m *Manager) Flush(ctx context.Context) error {
-	batch := m.usage.take()
+	batch := m.cache.take(m.usage.take())
 	if len(batch) == 0 {
 		return nil
 	}

@@ -29,15 +29,25 @@ func effectivePrivilege(t *Token, u *User) (Privilege, error) {
 	return minPrivilege(t.Privilege, u.Role), nil
 }
 
-// checkLive refuses revoked and expired records (SPEC 14). lastActive is a
-// session's latest activity, for its idle timeout.
-func (m *Manager) checkLive(t *Token, now, lastActive time.Time) error {
+// verifiedPrivilege is what a verification grants: the effective
+// privilege, which must also be a valid one.
+func verifiedPrivilege(t *Token, u *User) (Privilege, error) {
+	p, err := effectivePrivilege(t, u)
+	if err == nil && !p.Valid() {
+		return 0, ErrInsufficientPrivilege
+	}
+	return p, err
+}
+
+// checkLive refuses revoked and expired records (SPEC 14), and sessions
+// idle for longer than the idle timeout.
+func (m *Manager) checkLive(v *view, now time.Time) error {
 	switch {
-	case !t.Revoked.IsZero():
+	case v.revoked:
 		return ErrRevoked
-	case !now.Before(t.Expires):
+	case !now.Before(v.expires):
 		return ErrExpired
-	case t.Kind == KindSession && !now.Before(lastActive.Add(m.opts.Sessions.IdleTimeout)):
+	case v.kind == KindSession && !now.Before(m.lastActive(v).Add(m.opts.Sessions.IdleTimeout)):
 		return ErrExpired
 	}
 	return nil
@@ -68,7 +78,7 @@ func (m *Manager) authorize(ctx context.Context, p Principal) (actor, error) {
 		return actor{}, storeErr(err)
 	}
 	now := m.now()
-	if err := m.checkLive(t, now, m.lastActive(t)); err != nil {
+	if err := m.checkLive(new(newView(t, nil, "")), now); err != nil {
 		return actor{}, err
 	}
 	u, err := m.ownerOf(ctx, t)

@@ -263,7 +263,7 @@ func (m *Manager) Unlock(ctx context.Context, session Principal, code string) er
 	if t.Kind != KindSession {
 		return fmt.Errorf("%w: only sessions unlock", ErrInvalidArgument)
 	}
-	if err := m.checkLive(t, now, m.lastActive(t)); err != nil {
+	if err := m.checkLive(new(newView(t, nil, "")), now); err != nil {
 		return err
 	}
 	if t.Unlocked {

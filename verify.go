@@ -51,83 +51,134 @@ func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, err
 }
 
 func (m *Manager) verify(ctx context.Context, token, app string) (Principal, error) {
-	kind, err := m.format.Parse(token)
-	if err != nil {
+	if len(token) > MaxTokenLength {
+		return Principal{}, ErrMalformed // before hashing it
+	}
+	var kind Kind
+	switch {
+	case hasTokenPrefix(token, m.format.SessionPrefix):
+		kind, app = KindSession, "" // sessions are not used by applications
+	case app == "":
+		kind, app = KindAPI, m.opts.DefaultApp
+	default:
+		kind = KindAPI
+	}
+	var v view
+	if err := m.lookup(ctx, token, app, &v); err != nil {
 		return Principal{}, err
 	}
-	h := m.hasher.Sum(token)
-	t, u, err := m.lookup(ctx, h)
-	if err != nil {
-		return Principal{}, err
-	}
-	if t.Kind != kind {
+	if v.kind != kind {
 		return Principal{}, ErrUnknown // a record whose kind disagrees with its prefix
 	}
-	p := Principal{TokenID: t.ID, Kind: t.Kind, Owner: t.Owner, Account: t.Account, UserID: t.UserID, Unlocked: t.Unlocked}
+	p := Principal{TokenID: v.id, Kind: v.kind, Owner: v.owner, Account: v.account, UserID: v.userID, Unlocked: v.unlocked}
 	now := m.now()
-	if err := m.checkLive(t, now, m.lastActive(t)); err != nil {
-		if t.Kind == KindSession {
-			m.usage.forget(t.ID)
+	if err := m.checkLive(&v, now); err != nil {
+		if v.kind == KindSession {
+			m.usage.forget(v.id)
 		}
 		return p, err
 	}
-	if p.Privilege, err = effectivePrivilege(t, u); err != nil {
-		return p, err
+	if v.privErr != nil {
+		return p, v.privErr
 	}
-	if !p.Privilege.Valid() {
-		return p, ErrInsufficientPrivilege
-	}
-	if t.Kind == KindSession {
-		m.usage.touchSession(t.ID, now)
-		if !t.Unlocked {
+	p.Privilege = v.priv
+	if v.kind == KindSession {
+		m.usage.touchSession(v.id, now)
+		if !v.unlocked {
 			return p, ErrSessionLocked
 		}
 		return p, nil
 	}
-	if app == "" {
-		app = m.opts.DefaultApp
-	}
 	p.App = app
-	if err := m.approveApp(ctx, t, app, now); err != nil {
+	i, err := m.approveApp(ctx, &v, app, now)
+	if err != nil {
 		return p, err
 	}
-	m.usage.touch(t.ID, now, app)
+	if !m.cache.touch(v.ref, i, now) {
+		m.usage.touch(v.id, now, app)
+	}
 	return p, nil
 }
 
-// lookup returns the record with hash h and its owner (nil for account
-// tokens and missing users), from the cache when it can.
-func (m *Manager) lookup(ctx context.Context, h Hash) (*Token, *User, error) {
-	if t, u, ok := m.cache.get(h); ok {
-		return t, u, nil
+// view is what verification reads of a token and its owner: a copy out of
+// a cache slot, or newView's summary of store records.
+type view struct {
+	id, account, userID string
+	hash                Hash
+	kind                Kind
+	owner               Owner
+	revoked, unlocked   bool
+	priv                Privilege // effective, valid when privErr is nil
+	privErr             error
+	created, lastUsed   time.Time
+	expires             time.Time
+	nApps               int
+	app                 int // index of the application asked about, or -1
+	appState            AppState
+	ref                 slotRef // the cache slot, if the record is cached
+}
+
+// newView summarises t and its owner u (nil if none) for a verification
+// by application app.
+func newView(t *Token, u *User, app string) view {
+	v := view{id: t.ID, account: t.Account, userID: t.UserID, hash: t.Hash, kind: t.Kind, owner: t.Owner,
+		revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked, created: t.Created, lastUsed: t.LastUsed,
+		expires: t.Expires, nApps: len(t.Apps), app: t.App(app)}
+	v.priv, v.privErr = verifiedPrivilege(t, u)
+	if v.app >= 0 {
+		v.appState = t.Apps[v.app].State
+	}
+	return v
+}
+
+// lookup fills v with the view of token for application app, from the
+// cache when it can; else it parses token, reads the token and its owner
+// and caches them.
+//
+// A cache hit needs no Parse: the cache key is SHA-256 of the token, so a
+// hit means this string is byte for byte one that parsed before (the kind
+// its prefix gives is still compared with the record's). Anything else is
+// parsed before any store call.
+func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error {
+	key := cacheKey(token)
+	if m.cache.get(key, app, v) {
+		return nil
+	}
+	if _, err := m.format.Parse(token); err != nil {
+		return err
 	}
 	gen := m.cache.generation()
+	h := key // plain SHA-256 when there is no hash key
+	if m.hasher.Keyed() {
+		h = m.hasher.Sum(token)
+	}
 	t, err := m.store.TokenByHash(ctx, h)
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, ErrUnknown
+		return ErrUnknown
 	}
 	if err != nil {
-		return nil, nil, storeErr(err)
+		return storeErr(err)
 	}
 	u, err := m.ownerOf(ctx, t)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	m.cache.put(gen, h, t, u)
-	return t, u, nil
+	*v = newView(t, u, app)
+	v.ref, _ = m.cache.put(gen, key, t, u)
+	return nil
 }
 
 // lastActive is a session's latest activity: pending in-memory usage, the
 // flushed LastUsed, or its creation.
-func (m *Manager) lastActive(t *Token) time.Time {
-	if t.Kind != KindSession {
+func (m *Manager) lastActive(v *view) time.Time {
+	if v.kind != KindSession {
 		return time.Time{}
 	}
-	last := t.Created
-	if t.LastUsed.After(last) {
-		last = t.LastUsed
+	last := v.created
+	if v.lastUsed.After(last) {
+		last = v.lastUsed
 	}
-	if pending, ok := m.usage.last(t.ID); ok && pending.After(last) {
+	if pending, ok := m.usage.last(v.id); ok && pending.After(last) {
 		last = pending
 	}
 	return last
@@ -135,21 +186,22 @@ func (m *Manager) lastActive(t *Token) time.Time {
 
 // approveApp applies SPEC 17-20: a recorded name keeps its own state; a new
 // name is recorded with the token's default state (only now, after the
-// token verified), unless the token already has MaxApps names.
-func (m *Manager) approveApp(ctx context.Context, t *Token, app string, now time.Time) error {
+// token verified), unless the token already has MaxApps names. It returns
+// the name's index in the cached record, or -1 if it was just recorded.
+func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.Time) (int, error) {
 	if len(app) > m.opts.MaxAppName {
-		return fmt.Errorf("%w: application name longer than %d bytes", ErrInvalidArgument, m.opts.MaxAppName)
+		return -1, fmt.Errorf("%w: application name longer than %d bytes", ErrInvalidArgument, m.opts.MaxAppName)
 	}
-	if i := t.App(app); i >= 0 {
-		return t.Apps[i].State.decision()
+	if v.app >= 0 {
+		return v.app, v.appState.decision()
 	}
-	if len(t.Apps) >= m.opts.MaxApps {
-		return ErrTooManyApps
+	if v.nApps >= m.opts.MaxApps {
+		return -1, ErrTooManyApps
 	}
 	var recorded bool
-	updated, err := m.updateToken(ctx, t.ID, func(c *Token) error {
+	updated, err := m.updateToken(ctx, v.id, func(c *Token) error {
 		recorded = false
-		if c.Hash != t.Hash || !c.Revoked.IsZero() {
+		if c.Hash != v.hash || !c.Revoked.IsZero() {
 			return ErrRevoked // changed under us: fail closed, the caller retries
 		}
 		if c.App(app) >= 0 {
@@ -163,11 +215,11 @@ func (m *Manager) approveApp(ctx context.Context, t *Token, app string, now time
 		return nil
 	})
 	if err != nil {
-		return err
+		return -1, err
 	}
 	i := updated.App(app)
 	if recorded {
-		m.emit(Event{Type: EventAppRecorded, TokenID: t.ID, Account: t.Account, UserID: t.UserID, App: app, State: updated.Apps[i].State})
+		m.emit(Event{Type: EventAppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
 	}
-	return updated.Apps[i].State.decision()
+	return -1, updated.Apps[i].State.decision()
 }

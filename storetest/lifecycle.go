@@ -478,6 +478,24 @@ var lifecycleCases = []lifecycleCase{
 			t.Fatalf("after flush LastUsed %v, app LastSeen %v", list[0].LastUsed, list[0].Apps[0].LastSeen)
 		}
 	}},
+	{"Last use recorded while cached survives the record leaving the cache before a flush", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
+		e := newEnv(t, ns, nil)
+		_, s := e.session(e.user(apitoken.Normal))
+		iss := e.issue(s, apitoken.IssueRequest{})
+		e.verify(iss.Secret) // records the default app
+		e.verify(iss.Secret) // caches
+		e.clock.Advance(time.Minute)
+		e.verify(iss.Secret) // a hot use, held in the cache
+		desc := "changed"
+		_, err := e.m.Update(ctx, s, iss.Token.ID, apitoken.TokenUpdate{Description: &desc}) // drops the cached record
+		must(t, err)
+		must(t, e.m.Flush(ctx))
+		got, err := e.m.Get(ctx, s, iss.Token.ID)
+		must(t, err)
+		if !got.LastUsed.Equal(base.Add(time.Minute)) {
+			t.Fatalf("LastUsed %v after the cached record was dropped, want %v", got.LastUsed, base.Add(time.Minute))
+		}
+	}},
 	{"Logout ends only that session and disabling a user ends sessions and user tokens", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e := newEnv(t, ns, nil)
 		_, admin := e.session(e.user(apitoken.Admin))
