@@ -168,6 +168,9 @@ func cacheKey(token string) Hash {
 	return sha256.Sum256(buf[:n])
 }
 
+// enabled reports whether the cache holds anything at all.
+func (c *cache) enabled() bool { return c.max > 0 }
+
 func prefix(h Hash) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
 
 func (c *cache) fresh(until int64) bool {
@@ -177,7 +180,7 @@ func (c *cache) fresh(until int64) bool {
 // get fills v with the view of the token with cache key key, with app
 // looked up among its applications, and reports whether it was cached.
 func (c *cache) get(key Hash, app string, v *view) bool {
-	if c.max <= 0 {
+	if !c.enabled() {
 		return false
 	}
 	c.mu.RLock()
@@ -224,7 +227,7 @@ func (c *cache) generation() uint64 {
 // missing is not cached (it is re-read), nor is a record with a time or a
 // string outside what a slot holds.
 func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
-	if c.max <= 0 || (t.Owner == OwnerUser && u == nil) {
+	if !c.enabled() || (t.Owner == OwnerUser && u == nil) {
 		return slotRef{}, false
 	}
 	s, ok := newSlot(key, t, u)

@@ -140,16 +140,19 @@ func newView(t *Token, u *User, app string) view {
 // its prefix gives is still compared with the record's). Anything else is
 // parsed before any store call.
 func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error {
-	key := cacheKey(token)
-	if m.cache.get(key, app, v) {
-		return nil
+	var key Hash
+	if m.cache.enabled() {
+		key = cacheKey(token)
+		if m.cache.get(key, app, v) {
+			return nil
+		}
 	}
 	if _, err := m.format.Parse(token); err != nil {
 		return err
 	}
 	gen := m.cache.generation()
 	h := key // plain SHA-256 when there is no hash key
-	if m.hasher.Keyed() {
+	if m.hasher.Keyed() || !m.cache.enabled() {
 		h = m.hasher.Sum(token)
 	}
 	t, err := m.store.TokenByHash(ctx, h)

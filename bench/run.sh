@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 COUNT="${COUNT:-5}"
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 echo "# $(go version); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# go test -run '^\$' -bench <set> -benchmem -count $COUNT ./bench ./bolt"
+echo "# go test -run '^\$' -bench <set> -benchmem -count $COUNT . ./bench ./bolt"
 go test -run '^$' -benchmem -count "$COUNT" -timeout 120m \
-  -bench '^Benchmark(VerifyHot|Floor.*|JWT.*|PASETO.*|SCS.*|Middleware.*|VerifyRandom1MCached|GC.*|Login|List1000|ColdVerify|Issue16)$' \
-  ./bench ./bolt > "$out"
+  -bench '^Benchmark(VerifyHot|Floor.*|JWT.*|PASETO.*|SCS.*|Middleware.*|VerifyRandom1MCached|GC.*|LastUsedTouch|Login|List1000|ColdVerify|Issue16)$' \
+  . ./bench ./bolt > "$out"
 go run ./bench/cmd/benchtable < "$out"

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -17,10 +18,19 @@ import (
 )
 
 // fixture is a bolt file of n account tokens whose secrets are known.
+// The secrets are packed in one byte slice (all have the same length) so
+// that the fixture adds no pointers for the collector to trace while the
+// benchmarks allocate.
 type fixture struct {
 	path    string
-	secrets []string
+	secrets []byte
+	width   int
 	hashes  []apitoken.Hash
+}
+
+// secret returns the i-th secret without allocating.
+func (f *fixture) secret(i int) string {
+	return unsafe.String(&f.secrets[i*f.width], f.width)
 }
 
 var (
@@ -71,7 +81,8 @@ func loadFixture(b *testing.B, n int) *fixture {
 				if err := putToken(tx, nil, t); err != nil {
 					return err
 				}
-				f.secrets = append(f.secrets, secret)
+				f.width = len(secret)
+				f.secrets = append(f.secrets, secret...)
 				f.hashes = append(f.hashes, t.Hash)
 			}
 			return nil
@@ -105,7 +116,7 @@ func BenchmarkColdVerify(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := m.Verify(ctx, f.secrets[rng.IntN(n)], ""); err != nil {
+				if _, err := m.Verify(ctx, f.secret(rng.IntN(n)), ""); err != nil {
 					b.Fatal(err)
 				}
 			}
