@@ -71,6 +71,7 @@ type cache struct {
 	byKey    map[uint64]uint32 // cache key prefix -> slot
 	byHash   map[uint64]uint32 // store hash prefix -> slot
 	slots    []slot
+	hashes   []Hash   // store hash of each slot, apart: only invalidations read it
 	free     []uint32 // unused slot indexes
 	apps     []appRecord
 	deadApps int // records in apps whose slot is gone
@@ -86,36 +87,50 @@ type cache struct {
 // slot is one cached token: every field verification reads, flattened.
 // seq is zero while the slot is unused.
 type slot struct {
-	key, hash Hash
-	seq       uint64
-	userSeq   uint64 // the owner's user slot sequence (user tokens)
-	created   int64  // Unix nanoseconds; 0 for the zero time
-	lastUsed  int64
-	expires   int64
-	until     int64  // 0, or the UnixNano after which the slot is stale
-	str       uint32 // arena offset of ID, account, user ID, app names
-	strLen    uint32 // their total length
-	idLen     uint16
-	acctLen   uint16
-	userLen   uint16
-	nApps     uint16
-	firstApp  uint32 // index in cache.apps
-	userSlot  uint32
-	kind      Kind
-	owner     Owner
-	priv      Privilege // effective privilege
-	privErr   uint8     // index in privErrs
-	revoked   bool
-	unlocked  bool
+	key      Hash
+	seq      uint64
+	userSeq  uint64 // the owner's user slot sequence (user tokens)
+	created  int64  // Unix nanoseconds; 0 for the zero time
+	lastUsed int64
+	expires  int64
+	until    int64  // 0, or the UnixNano after which the slot is stale
+	str      uint32 // arena offset of ID, account, user ID, app names
+	strLen   uint32 // their total length
+	idLen    uint16
+	acctLen  uint16
+	userLen  uint16
+	nApps    uint16
+	firstApp uint32 // index in cache.apps
+	userSlot uint32
+	kind     Kind
+	owner    Owner
+	priv     Privilege // effective privilege
+	privErr  uint8     // index in privErrs
+	revoked  bool
+	unlocked bool
 }
 
 // appRecord is one application name of a cached token and its pending
-// last use (Unix nanoseconds, 0 for none), updated atomically.
+// last use (Unix nanoseconds, 0 for none), updated atomically. Names of up
+// to len(short) bytes are also kept in short, so that matching them reads
+// no arena memory.
 type appRecord struct {
 	used    int64
 	name    uint32
 	nameLen uint16
 	state   AppState
+	short   [21]byte
+}
+
+// is reports whether the record's name is app.
+func (r *appRecord) is(a *arena, app string) bool {
+	if int(r.nameLen) != len(app) {
+		return false
+	}
+	if len(app) <= len(r.short) {
+		return string(r.short[:len(app)]) == app
+	}
+	return a.str(r.name, len(app)) == app
 }
 
 // userSlot stands for a cached token owner. Token slots copy seq; a user
@@ -154,7 +169,7 @@ func (c *cache) reset() {
 	c.byKey = make(map[uint64]uint32)
 	c.byHash = make(map[uint64]uint32)
 	c.byUser = make(map[uint64]uint32)
-	c.slots, c.free, c.apps, c.users, c.freeUsers = nil, nil, nil, nil, nil
+	c.slots, c.hashes, c.free, c.apps, c.users, c.freeUsers = nil, nil, nil, nil, nil, nil
 	c.arena = arena{}
 }
 
@@ -198,7 +213,7 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 	}
 	*v = view{
 		id: c.arena.str(s.str, int(s.idLen)), account: c.arena.str(s.str+uint32(s.idLen), int(s.acctLen)),
-		hash: s.hash, kind: s.kind, owner: s.owner, priv: s.priv, privErr: privErrs[s.privErr],
+		kind: s.kind, owner: s.owner, priv: s.priv, privErr: privErrs[s.privErr],
 		revoked: s.revoked, unlocked: s.unlocked,
 		created: fromNanos(s.created), lastUsed: fromNanos(s.lastUsed), expires: fromNanos(s.expires),
 		nApps: int(s.nApps), app: -1, ref: slotRef{i, s.seq},
@@ -208,7 +223,7 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 	}
 	for j := range int(s.nApps) {
 		r := &c.apps[s.firstApp+uint32(j)] // used is written concurrently: no copies
-		if c.arena.str(r.name, int(r.nameLen)) == app {
+		if r.is(&c.arena, app) {
 			v.app, v.appState = j, r.state
 			break
 		}
@@ -276,7 +291,9 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	s.firstApp = uint32(len(c.apps))
 	name := off + uint32(len(t.ID)+len(t.Account)+len(t.UserID))
 	for _, a := range t.Apps {
-		c.apps = append(c.apps, appRecord{name: name, nameLen: uint16(len(a.Name)), state: a.State})
+		r := appRecord{name: name, nameLen: uint16(len(a.Name)), state: a.State}
+		copy(r.short[:], a.Name)
+		c.apps = append(c.apps, r)
 		name += uint32(len(a.Name))
 	}
 	c.seq++
@@ -287,8 +304,10 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	} else {
 		i = uint32(len(c.slots))
 		c.slots = append(c.slots, slot{})
+		c.hashes = append(c.hashes, Hash{})
 	}
 	c.slots[i] = s
+	c.hashes[i] = t.Hash
 	c.byKey[prefix(key)] = i
 	c.byHash[prefix(t.Hash)] = i
 	return slotRef{i, s.seq}, true
@@ -297,7 +316,7 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 // newSlot flattens t and its owner u, except for the arena and user
 // references put fills in.
 func newSlot(key Hash, t *Token, u *User) (slot, bool) {
-	s := slot{key: key, hash: t.Hash, kind: t.Kind, owner: t.Owner, revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked,
+	s := slot{key: key, kind: t.Kind, owner: t.Owner, revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked,
 		idLen: uint16(len(t.ID)), acctLen: uint16(len(t.Account)), userLen: uint16(len(t.UserID)), nApps: uint16(len(t.Apps))}
 	priv, err := verifiedPrivilege(t, u)
 	s.priv = priv
@@ -350,8 +369,8 @@ func (c *cache) drop(i uint32) {
 	if j, ok := c.byKey[prefix(s.key)]; ok && j == i {
 		delete(c.byKey, prefix(s.key))
 	}
-	if j, ok := c.byHash[prefix(s.hash)]; ok && j == i {
-		delete(c.byHash, prefix(s.hash))
+	if j, ok := c.byHash[prefix(c.hashes[i])]; ok && j == i {
+		delete(c.byHash, prefix(c.hashes[i]))
 	}
 	c.arena.dead += int(s.strLen)
 	c.deadApps += int(s.nApps)
@@ -370,7 +389,7 @@ func (c *cache) invalidateToken(h Hash) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if i, ok := c.byHash[prefix(h)]; ok && c.slots[i].hash == h {
+	if i, ok := c.byHash[prefix(h)]; ok && c.hashes[i] == h {
 		c.drop(i)
 	}
 }

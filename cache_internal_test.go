@@ -68,7 +68,11 @@ func randomRecord(rng *mrand.Rand, i int) (*Token, *User) {
 		t.UserID = fmt.Sprintf("usr%03d", rng.IntN(50))
 	}
 	for j := range rng.IntN(5) {
-		t.Apps = append(t.Apps, App{Name: fmt.Sprintf("app-%d", j), State: AppState(1 + rng.IntN(3))})
+		name := fmt.Sprintf("app-%d", j)
+		if j == 3 { // longer than appRecord.short: matched in the arena
+			name = "an-application-with-a-long-name-3"
+		}
+		t.Apps = append(t.Apps, App{Name: name, State: AppState(1 + rng.IntN(3))})
 	}
 	var u *User
 	if t.Owner == OwnerUser {
@@ -110,7 +114,7 @@ func TestCachedViewsEqualViewsOfTheStoredRecord(t *testing.T) {
 			t.Fatalf("record %d not cached", i)
 		}
 		cached++
-		for _, app := range []string{"app-0", "app-3", "other", ""} {
+		for _, app := range []string{"app-0", "app-2", "an-application-with-a-long-name-3", "an-application-with-a-long-name-4", "other", ""} {
 			var got view
 			if !c.get(key, app, &got) {
 				t.Fatalf("record %d: cached but not found", i)

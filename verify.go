@@ -104,7 +104,6 @@ func (m *Manager) verify(ctx context.Context, token, app string) (Principal, err
 // a cache slot, or newView's summary of store records.
 type view struct {
 	id, account, userID string
-	hash                Hash
 	kind                Kind
 	owner               Owner
 	revoked, unlocked   bool
@@ -121,7 +120,7 @@ type view struct {
 // newView summarises t and its owner u (nil if none) for a verification
 // by application app.
 func newView(t *Token, u *User, app string) view {
-	v := view{id: t.ID, account: t.Account, userID: t.UserID, hash: t.Hash, kind: t.Kind, owner: t.Owner,
+	v := view{id: t.ID, account: t.Account, userID: t.UserID, kind: t.Kind, owner: t.Owner,
 		revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked, created: t.Created, lastUsed: t.LastUsed,
 		expires: t.Expires, nApps: len(t.Apps), app: t.App(app)}
 	v.priv, v.privErr = verifiedPrivilege(t, u)
@@ -204,7 +203,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 	var recorded bool
 	updated, err := m.updateToken(ctx, v.id, func(c *Token) error {
 		recorded = false
-		if c.Hash != v.hash || !c.Revoked.IsZero() {
+		if !c.Revoked.IsZero() { // (stores refuse to change a Hash: the ID names the same secret)
 			return ErrRevoked // changed under us: fail closed, the caller retries
 		}
 		if c.App(app) >= 0 {
