@@ -274,23 +274,6 @@ func (discard) Header() http.Header         { return http.Header{} }
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (discard) WriteHeader(int)             {}
 
-// BenchmarkGCPointerFreeMap is one full collection with a pointer-free map
-// of 1,000,000 32-byte keys and 128-byte values live. It comes before the
-// 1M-token fixture is built, so that nothing else large is live.
-func BenchmarkGCPointerFreeMap(b *testing.B) {
-	m := make(map[[32]byte][128]byte, 1_000_000)
-	for i := range 1_000_000 {
-		var k [32]byte
-		binary.LittleEndian.PutUint64(k[:], uint64(i))
-		m[k] = [128]byte{}
-	}
-	runtime.GC()
-	for b.Loop() {
-		runtime.GC()
-	}
-	runtime.KeepAlive(m)
-}
-
 // million is a Manager with 1,000,000 cached account tokens over a
 // memstore. The secrets are packed in one byte slice, so that a collection
 // traces the Manager and the store's records, not a million strings of the

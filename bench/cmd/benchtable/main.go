@@ -89,7 +89,7 @@ func main() {
 	atMost("  (also: vs SHA-256 + map, the cache key's own floor)", "VerifyHot", "FloorSHA256Map", 2)
 	ratio("Verify random over 1M cached vs golang-jwt HS256 (faster by)", "VerifyRandom1MCached", "JWTHS256", 6)
 	atMost("Full GC, 1M cached tokens vs pointer-free map (at most)", "apitoken.GCCache/cache-1M", "apitoken.GCCache/pointer-free-map-1M", 2)
-	atMost("  (also: whole process with the memstore's 1M records)", "GCWith1MCached", "GCPointerFreeMap", 2)
+	atMost("  (also: whole process with the memstore's 1M records)", "GCWith1MCached", "apitoken.GCCache/pointer-free-map-1M", 2)
 	touch, ok := med("apitoken.LastUsedTouch/serial", "ns/op")
 	report("Last-used tracking per verification (ns)", ok, touch, 150, false, "")
 	touch, ok = med("apitoken.LastUsedTouch/parallel", "ns/op")
