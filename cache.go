@@ -454,8 +454,8 @@ func (c *cache) take(out []Touch) []Touch {
 		if s.seq == 0 {
 			continue
 		}
-		for j := range c.apps[s.firstApp : s.firstApp+uint32(s.nApps)] {
-			r := &c.apps[s.firstApp+uint32(j)]
+		for j := range uint32(s.nApps) {
+			r := &c.apps[s.firstApp+j]
 			if ns := atomic.SwapInt64(&r.used, 0); ns != 0 {
 				out = append(out, Touch{ID: c.arena.str(s.str, int(s.idLen)), At: fromNanos(ns), App: c.arena.str(r.name, int(r.nameLen))})
 			}
