@@ -3,19 +3,21 @@ package bolt
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
 )
 
 // TestBucketStats is a diagnostic, run by hand: it prints per-bucket space
-// use of the 100k-token benchmark fixture.
+// use of the benchmark fixture (APITOKEN_BOLT_STATS tokens, e.g. 100000).
 func TestBucketStats(t *testing.T) {
-	if os.Getenv("APITOKEN_BOLT_STATS") == "" {
-		t.Skip("set APITOKEN_BOLT_STATS=1 to print bucket statistics")
+	n, _ := strconv.Atoi(os.Getenv("APITOKEN_BOLT_STATS"))
+	if n <= 0 {
+		t.Skip("set APITOKEN_BOLT_STATS to a token count to print bucket statistics")
 	}
 	b := &testing.B{}
-	f := loadFixture(b, 100_000)
+	f := loadFixture(b, n)
 	s, err := Open(f.path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +29,8 @@ func TestBucketStats(t *testing.T) {
 			fmt.Printf("%-18s keys=%7d leafAlloc=%9d leafInuse=%9d branchAlloc=%8d fill=%.0f%%\n", name, st.KeyN, st.LeafAlloc, st.LeafInuse, st.BranchAlloc,
 				100*float64(st.LeafInuse)/float64(max(st.LeafAlloc, 1)))
 		}
-		fmt.Println("record bytes:", len(tx.Bucket(bucketTokens).Get(f.hashes[0][:])), "file:", tx.Size())
+		st := tx.Stats()
+		fmt.Println("record bytes:", len(tx.Bucket(bucketTokens).Get(f.hashes[0][:])), "file:", tx.Size(), "pages:", st.PageCount, "free pages:", s.db.Stats().FreePageN, "per token:", tx.Size()/int64(n))
 		return nil
 	})
 }
