@@ -185,9 +185,13 @@ func randomBase62(r io.Reader, dst []byte) error {
 
 // putChecksum writes c as checksumLen base62 digits, most significant
 // first, zero-padded. 62^6 > 2^32, so every CRC32 fits.
-func putChecksum(dst []byte, c uint32) {
-	v := uint64(c)
-	for i := checksumLen - 1; i >= 0; i-- {
+func putChecksum(dst []byte, c uint32) { putBase62(dst[:checksumLen], uint64(c)) }
+
+// putBase62 writes v as len(dst) base62 digits, most significant first,
+// zero-padded; digits above len(dst) are dropped. The digits sort in ASCII
+// as their values do, so equal-width numbers sort as strings.
+func putBase62(dst []byte, v uint64) {
+	for i := len(dst) - 1; i >= 0; i-- {
 		dst[i] = base62[v%62]
 		v /= 62
 	}

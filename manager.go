@@ -243,13 +243,26 @@ func (m *Manager) InvalidateUser(id string) { m.cache.invalidateUser(id) }
 
 func (m *Manager) now() time.Time { return m.opts.Now() }
 
+// newID returns a 16-character record ID: the creation time in
+// milliseconds as 8 base62 digits (most significant first, so IDs sort by
+// creation until the year 8000), then 8 random base62 characters (47 bits).
+// IDs are not secrets. Ordered IDs keep a B-tree index on ID appending at
+// one end, as UUIDv7 and ULID do: bbolt's ID index fills its pages 95%
+// instead of the two-thirds random keys leave, and PostgreSQL's primary key
+// index stays as dense. Two IDs collide only if made in the same
+// millisecond with the same 47 random bits; a store refuses the second
+// (ErrDuplicate).
 func (m *Manager) newID() (string, error) {
 	var b [16]byte
-	if err := randomBase62(m.opts.Rand, b[:]); err != nil {
+	putBase62(b[:idTimeDigits], uint64(max(m.now().UnixMilli(), 0)))
+	if err := randomBase62(m.opts.Rand, b[idTimeDigits:]); err != nil {
 		return "", err
 	}
 	return string(b[:]), nil
 }
+
+// idTimeDigits is how many of an ID's characters hold its time.
+const idTimeDigits = 8
 
 // maxUpdateAttempts bounds compare-and-update retries under contention.
 const maxUpdateAttempts = 32
