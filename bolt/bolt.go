@@ -30,8 +30,17 @@ import (
 	"github.com/apitoken/apitoken"
 )
 
-// SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 1
+// SchemaVersion is the layout this package writes. It reads every
+// earlier one too:
+//
+//   - 1: the ID index maps a token ID to its full 32-byte hash.
+//   - 2: new ID index entries hold the hash's first 8 bytes, and a lookup
+//     by ID seeks the records bucket by that prefix (about 24 bytes less
+//     per token; IDs also arrive in creation order, so the index is
+//     packed). Version-1 entries stay valid; a version-1 file opened for
+//     writing is marked version 2, so older code then refuses it rather
+//     than misread the short entries.
+const SchemaVersion = 2
 
 var (
 	// ErrLocked means another process holds the file open.
@@ -44,7 +53,7 @@ var (
 var (
 	bucketMeta        = []byte("meta")
 	bucketTokens      = []byte("tokens")    // hash -> token record: verification is one lookup
-	bucketTokenIDs    = []byte("token_ids") // ID -> hash
+	bucketTokenIDs    = []byte("token_ids") // ID -> hash prefix (idRefLen bytes) or, from schema 1, the hash
 	bucketByAccount   = []byte("tokens_by_account")
 	bucketByUser      = []byte("tokens_by_user")
 	bucketUsers       = []byte("users")      // ID -> user record
@@ -139,7 +148,7 @@ func (s *Store) initSchema(readOnly bool) error {
 				return false, fmt.Errorf("%w: %s lacks bucket %s", ErrCorrupt, s.path, b)
 			}
 		}
-		return true, nil
+		return v == SchemaVersion || readOnly, nil
 	}
 	var ready bool
 	err := s.db.View(func(tx *bbolt.Tx) (err error) {
@@ -152,6 +161,8 @@ func (s *Store) initSchema(readOnly bool) error {
 	if readOnly {
 		return fmt.Errorf("bolt: %s is not initialised and was opened read-only", s.path)
 	}
+	// A new file, or an older schema to mark as this one: every older
+	// layout is read as it is, so only the version changes.
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		if ok, err := check(tx); err != nil || ok {
 			return err
@@ -220,13 +231,14 @@ func (s *Store) withCommitHook(fn func(tx *bbolt.Tx) error) func(tx *bbolt.Tx) e
 }
 
 // appendFill packs the pages of the time-ordered index buckets, whose keys
-// arrive (almost) in order, instead of bbolt's default 0.5, which leaves
+// arrive (almost) in order (record IDs begin with their creation time),
+// instead of bbolt's default 0.5, which leaves
 // every split page half empty. Buckets with random keys (hashes, IDs, names)
 // keep the default: measured there, a high fill splits overfull pages into
 // a full one and a near-empty one and made the file larger.
 const appendFill = 0.95
 
-var timeOrdered = map[string]bool{string(bucketByAccount): true, string(bucketByUser): true, string(bucketUsersByAcct): true}
+var timeOrdered = map[string]bool{string(bucketTokenIDs): true, string(bucketByAccount): true, string(bucketByUser): true, string(bucketUsersByAcct): true}
 
 // bucket returns the named bucket, with the fill percentage above set in
 // write transactions.
@@ -269,7 +281,7 @@ func putToken(tx *bbolt.Tx, old, t *apitoken.Token) error {
 		return err
 	}
 	if old == nil {
-		if err := bucket(tx, bucketTokenIDs).Put([]byte(t.ID), t.Hash[:]); err != nil {
+		if err := bucket(tx, bucketTokenIDs).Put([]byte(t.ID), t.Hash[:idRefLen]); err != nil {
 			return err
 		}
 	}
@@ -314,16 +326,27 @@ func moveIndex(tx *bbolt.Tx, old, t *apitoken.Token) error {
 	return nil
 }
 
+// idRefLen is how many bytes of a token's hash its ID index entry holds
+// (schema 2). Tokens whose hashes share them are told apart by the ID in
+// their records; at 1M tokens that happens to one pair in about 10^7 files.
+const idRefLen = 8
+
 // getToken returns the record with ID id.
 func getToken(tx *bbolt.Tx, id []byte) (*apitoken.Token, error) {
-	h := bucket(tx, bucketTokenIDs).Get(id)
-	if h == nil {
+	ref := bucket(tx, bucketTokenIDs).Get(id)
+	if ref == nil {
 		return nil, apitoken.ErrNotFound
 	}
-	if len(h) != len(apitoken.Hash{}) {
-		return nil, fmt.Errorf("%w: ID index entry %q is not a hash", ErrCorrupt, id)
+	var t *apitoken.Token
+	var err error
+	switch len(ref) {
+	case len(apitoken.Hash{}): // schema 1
+		t, err = getTokenByHash(tx, apitoken.Hash(ref))
+	case idRefLen:
+		t, err = tokenByHashPrefix(tx, ref, id)
+	default:
+		return nil, fmt.Errorf("%w: ID index entry %q is not a hash reference", ErrCorrupt, id)
 	}
-	t, err := getTokenByHash(tx, apitoken.Hash(h))
 	if errors.Is(err, apitoken.ErrNotFound) {
 		return nil, fmt.Errorf("%w: ID index points at a missing token %q", ErrCorrupt, id)
 	}
@@ -331,6 +354,33 @@ func getToken(tx *bbolt.Tx, id []byte) (*apitoken.Token, error) {
 		return nil, fmt.Errorf("%w: ID index and token %q disagree", ErrCorrupt, id)
 	}
 	return t, err
+}
+
+// tokenByHashPrefix returns the record with ID id among those whose hash
+// begins with prefix, or the first of them if none has that ID (for the
+// caller to report), or ErrNotFound if there are none.
+func tokenByHashPrefix(tx *bbolt.Tx, prefix, id []byte) (*apitoken.Token, error) {
+	var first *apitoken.Token
+	c := bucket(tx, bucketTokens).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != len(apitoken.Hash{}) {
+			return nil, fmt.Errorf("%w: token key %x is not a hash", ErrCorrupt, k)
+		}
+		t, err := decodeToken(apitoken.Hash(k), v)
+		if err != nil {
+			return nil, fmt.Errorf("token under hash %x: %w", k[:4], err)
+		}
+		if t.ID == string(id) {
+			return t, nil
+		}
+		if first == nil {
+			first = t
+		}
+	}
+	if first == nil {
+		return nil, apitoken.ErrNotFound
+	}
+	return first, nil
 }
 
 // getTokenByHash returns the record stored under h.

@@ -20,6 +20,7 @@ func (s *Store) Check(ctx context.Context) error {
 		for err := range tx.Check() {
 			errs = append(errs, fmt.Errorf("bbolt: %w", err))
 		}
+		hashOf := map[string]apitoken.Hash{} // token ID -> hash, for schema-1 ID index entries
 		want := map[string]map[string]bool{
 			string(bucketTokenIDs): {}, string(bucketByAccount): {}, string(bucketByUser): {},
 			string(bucketUserNames): {}, string(bucketUsersByAcct): {},
@@ -34,7 +35,8 @@ func (s *Store) Check(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("token under %x: %w", k, errors.Join(ErrCorrupt, err)))
 				return nil
 			}
-			want[string(bucketTokenIDs)][t.ID+"\x00"+string(t.Hash[:])] = true
+			want[string(bucketTokenIDs)][t.ID+"\x00"+string(t.Hash[:idRefLen])] = true
+			hashOf[t.ID] = t.Hash
 			acct, user := indexKeys(t)
 			want[string(bucketByAccount)][string(acct)] = true
 			if user != nil {
@@ -56,6 +58,12 @@ func (s *Store) Check(ctx context.Context) error {
 			valued := name == string(bucketTokenIDs) || name == string(bucketUserNames)
 			tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
 				key := string(k)
+				if name == string(bucketTokenIDs) && len(v) == len(apitoken.Hash{}) { // schema 1: the whole hash
+					if h, ok := hashOf[key]; ok && apitoken.Hash(v) != h {
+						errs = append(errs, fmt.Errorf("%w: ID index entry %q holds another token's hash", ErrCorrupt, k))
+					}
+					v = v[:idRefLen]
+				}
 				if valued {
 					key += "\x00" + string(v)
 				} else if len(v) != 0 {

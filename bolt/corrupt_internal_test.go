@@ -97,6 +97,11 @@ func TestCorruptRecordsFailClosed(t *testing.T) {
 		{"an ID index entry pointing at another token", func(t *testing.T, f *fixture) {
 			write(t, f.s, func(tx *bbolt.Tx) error { return tx.Bucket(bucketTokenIDs).Put([]byte(f.id), f.userTokenHashKey[:]) })
 		}, nil, func(f *fixture) string { return f.id }, false},
+		{"an ID index prefix pointing at another token", func(t *testing.T, f *fixture) {
+			write(t, f.s, func(tx *bbolt.Tx) error {
+				return tx.Bucket(bucketTokenIDs).Put([]byte(f.id), f.userTokenHashKey[:idRefLen])
+			})
+		}, nil, func(f *fixture) string { return f.id }, false},
 		{"a garbage owner record", func(t *testing.T, f *fixture) {
 			write(t, f.s, func(tx *bbolt.Tx) error { return tx.Bucket(bucketUsers).Put([]byte(f.userID), []byte{1, 2, 3}) })
 		}, func(f *fixture) string { return f.userTokenSecret }, func(f *fixture) string { return f.userTokenID }, true},
