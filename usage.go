@@ -87,9 +87,10 @@ func (u *usageTracker) record(id string, at time.Time, app string) {
 			return
 		}
 	}
-	k := usageKey{id, app}
-	if at.After(u.other[k]) {
-		u.other[k] = at
+	if prev, ok := u.other[usageKey{id, app}]; !ok || at.After(prev) {
+		// Copies, as an assignment stores its key: the caller's strings
+		// may point into a whole record.
+		u.other[usageKey{strings.Clone(id), strings.Clone(app)}] = at
 	}
 }
 

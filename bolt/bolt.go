@@ -233,7 +233,7 @@ func (s *Store) withCommitHook(fn func(tx *bbolt.Tx) error) func(tx *bbolt.Tx) e
 // appendFill packs the pages of the time-ordered index buckets, whose keys
 // arrive (almost) in order (record IDs begin with their creation time),
 // instead of bbolt's default 0.5, which leaves
-// every split page half empty. Buckets with random keys (hashes, IDs, names)
+// every split page half empty. Buckets with random keys (hashes, names)
 // keep the default: measured there, a high fill splits overfull pages into
 // a full one and a near-empty one and made the file larger.
 const appendFill = 0.95
@@ -328,7 +328,8 @@ func moveIndex(tx *bbolt.Tx, old, t *apitoken.Token) error {
 
 // idRefLen is how many bytes of a token's hash its ID index entry holds
 // (schema 2). Tokens whose hashes share them are told apart by the ID in
-// their records; at 1M tokens that happens to one pair in about 10^7 files.
+// their records; at 1M tokens a shared prefix is expected in about one
+// file in 4x10^7 (n^2/2 pairs over 2^64).
 const idRefLen = 8
 
 // getToken returns the record with ID id.
