@@ -68,8 +68,8 @@ type cache struct {
 	now         func() time.Time
 	spill       func(id string, at time.Time, app string)
 
-	byKey    map[uint64]uint32 // cache key prefix -> slot
-	byHash   map[uint64]uint32 // store hash prefix -> slot
+	byKey    map[uint64]uint32 // mapKey(cache key) -> slot
+	byHash   map[uint64]uint32 // mapKey(store hash) -> slot
 	slots    []slot
 	hashes   []Hash   // store hash of each slot, apart: only invalidations read it
 	free     []uint32 // unused slot indexes
@@ -186,7 +186,9 @@ func cacheKey(token string) Hash {
 // enabled reports whether the cache holds anything at all.
 func (c *cache) enabled() bool { return c.max > 0 }
 
-func prefix(h Hash) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+// mapKey returns the bytes of h the byKey and byHash maps use: its last 8,
+// which are always the sum's (the first may hold the issue time).
+func mapKey(h Hash) uint64 { return binary.LittleEndian.Uint64(h[len(h)-8:]) }
 
 func (c *cache) fresh(until int64) bool {
 	return until == 0 || c.now().UnixNano() < until
@@ -200,7 +202,7 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	i, ok := c.byKey[prefix(key)]
+	i, ok := c.byKey[mapKey(key)]
 	if !ok {
 		return false
 	}
@@ -259,10 +261,10 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	}
 	// Whatever holds either prefix now goes: an older copy of this token,
 	// or another token whose prefix collides.
-	if i, ok := c.byKey[prefix(key)]; ok {
+	if i, ok := c.byKey[mapKey(key)]; ok {
 		c.drop(i)
 	}
-	if i, ok := c.byHash[prefix(t.Hash)]; ok {
+	if i, ok := c.byHash[mapKey(t.Hash)]; ok {
 		c.drop(i)
 	}
 	for len(c.byKey) >= c.max {
@@ -308,8 +310,8 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	}
 	c.slots[i] = s
 	c.hashes[i] = t.Hash
-	c.byKey[prefix(key)] = i
-	c.byHash[prefix(t.Hash)] = i
+	c.byKey[mapKey(key)] = i
+	c.byHash[mapKey(t.Hash)] = i
 	return slotRef{i, s.seq}, true
 }
 
@@ -366,11 +368,11 @@ func (c *cache) drop(i uint32) {
 			c.spill(strings.Clone(id), fromNanos(r.used), strings.Clone(c.arena.str(r.name, int(r.nameLen))))
 		}
 	}
-	if j, ok := c.byKey[prefix(s.key)]; ok && j == i {
-		delete(c.byKey, prefix(s.key))
+	if j, ok := c.byKey[mapKey(s.key)]; ok && j == i {
+		delete(c.byKey, mapKey(s.key))
 	}
-	if j, ok := c.byHash[prefix(c.hashes[i])]; ok && j == i {
-		delete(c.byHash, prefix(c.hashes[i]))
+	if j, ok := c.byHash[mapKey(c.hashes[i])]; ok && j == i {
+		delete(c.byHash, mapKey(c.hashes[i]))
 	}
 	c.arena.dead += int(s.strLen)
 	c.deadApps += int(s.nApps)
@@ -389,7 +391,7 @@ func (c *cache) invalidateToken(h Hash) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if i, ok := c.byHash[prefix(h)]; ok && c.hashes[i] == h {
+	if i, ok := c.byHash[mapKey(h)]; ok && c.hashes[i] == h {
 		c.drop(i)
 	}
 }

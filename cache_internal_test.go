@@ -129,14 +129,14 @@ func TestCachedViewsEqualViewsOfTheStoredRecord(t *testing.T) {
 	}
 }
 
-// Tokens whose keys or hashes share the 8-byte map prefix cannot shadow
-// each other: the newer one evicts the older, and the full hash is always
-// compared.
+// Tokens whose keys or hashes share the 8 bytes the maps use (mapKey)
+// cannot shadow each other: the newer one evicts the older, and the full
+// hash is always compared.
 func TestPrefixCollisionsEvictRatherThanConfuse(t *testing.T) {
 	c := newCache(100, time.Second, time.Now, func(string, time.Time, string) {})
-	a := &Token{ID: "a", Kind: KindAPI, Owner: OwnerAccount, Privilege: Normal, Expires: time.Now().Add(time.Hour), Hash: Hash{1, 2, 3}}
-	b := &Token{ID: "b", Kind: KindAPI, Owner: OwnerAccount, Privilege: Normal, Expires: time.Now().Add(time.Hour), Hash: Hash{1, 2, 3, 31: 9}}
-	keyA, keyB := Hash{5, 31: 1}, Hash{5, 31: 2} // same prefix
+	a := &Token{ID: "a", Kind: KindAPI, Owner: OwnerAccount, Privilege: Normal, Expires: time.Now().Add(time.Hour), Hash: Hash{1, 24: 3}}
+	b := &Token{ID: "b", Kind: KindAPI, Owner: OwnerAccount, Privilege: Normal, Expires: time.Now().Add(time.Hour), Hash: Hash{9, 24: 3}}
+	keyA, keyB := Hash{1, 31: 5}, Hash{2, 31: 5} // same mapKey
 	var v view
 	c.put(c.generation(), keyA, a, nil)
 	if c.get(keyB, "", &v) {
@@ -149,7 +149,7 @@ func TestPrefixCollisionsEvictRatherThanConfuse(t *testing.T) {
 	if !c.get(keyB, "", &v) || v.id != "b" {
 		t.Fatalf("the newer token: %+v", v)
 	}
-	c.invalidateToken(a.Hash) // same hash prefix, different hash: must not drop b
+	c.invalidateToken(a.Hash) // same mapKey, different hash: must not drop b
 	if !c.get(keyB, "", &v) {
 		t.Fatal("invalidating a colliding hash dropped another token")
 	}
@@ -197,4 +197,21 @@ func TestCompactionKeepsHandedOutStringsAndUsage(t *testing.T) {
 		t.Fatalf("arena has %d chunks after 200,000 puts and drops of ~80-byte records: not compacted", n)
 	}
 	runtime.KeepAlive(kept)
+}
+
+// Tokens issued in one millisecond share their hashes' first 6 bytes (see
+// Hash), so the maps must be keyed by other bytes or they would evict each
+// other: with the first 8, 2,000 such tokens would collide about 30 times.
+func TestTokensIssuedInOneMillisecondAllStayCached(t *testing.T) {
+	c := newCache(4000, time.Second, time.Now, func(string, time.Time, string) {})
+	h := NewHasher([]byte("key"))
+	for i := range 2000 {
+		hash := h.Sum(fmt.Sprint(i))
+		hash.stamp(1_700_000_000_000)
+		tok := &Token{ID: fmt.Sprint(i), Kind: KindAPI, Owner: OwnerAccount, Privilege: Normal, Expires: time.Now().Add(time.Hour), Hash: hash}
+		c.put(c.generation(), h.Sum("key"+fmt.Sprint(i)), tok, nil)
+	}
+	if len(c.byHash) != 2000 {
+		t.Fatalf("%d of 2000 tokens issued in one millisecond are indexed by hash", len(c.byHash))
+	}
 }

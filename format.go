@@ -8,18 +8,24 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"time"
 )
 
-// Token strings look like <prefix>_<body><checksum>:
+// Token strings look like <prefix>_<issued><body><checksum>:
 //
-//	atk_4qXbZ0c8mJ3...Tq0Yr2
+//	atk_0T3mQ8aZ4qXbZ0c8mJ3...Tq0Yr2
 //
-// The body is BodyBits of crypto/rand entropy written in base62 without
-// bias; the checksum is the CRC32 (IEEE) of everything before it, written
-// as 6 base62 characters. Only [A-Za-z0-9_] appear, so a token is safe in a
-// URL query and selectable with a double-click, and secret scanners can find
-// it with Pattern. The checksum lets Parse reject typos and random strings
-// without a store lookup; it is not a security control.
+// issued is the issue time in Unix milliseconds as 8 base62 digits, as at
+// the start of a record ID; it is not secret (see Hash for why it is
+// there). The body is BodyBits of crypto/rand entropy written in base62
+// without bias; the checksum is the CRC32 (IEEE) of everything before it,
+// written as 6 base62 characters. Only [A-Za-z0-9_] appear, so a token is
+// safe in a URL query and selectable with a double-click, and secret
+// scanners can find it with Pattern. The checksum lets Parse reject typos
+// and random strings without a store lookup; it is not a security control.
+//
+// Tokens issued before the issue time was added have no issued digits.
+// Parse still accepts them and they verify as before.
 const (
 	// DefaultAPIPrefix prefixes API tokens when Format.APIPrefix is empty.
 	DefaultAPIPrefix = "atk"
@@ -35,11 +41,15 @@ const (
 	MaxBodyBits = 512
 	// MaxTokenLength bounds every token string. Longer input is refused
 	// before any other work, so parsing time does not grow with input.
-	MaxTokenLength = maxPrefixLen + 1 + 86 + checksumLen
+	MaxTokenLength = maxPrefixLen + 1 + timeDigits + 86 + checksumLen
 
 	maxPrefixLen = 16
-	checksumLen  = 6
-	base62       = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	// timeDigits is how many base62 digits hold a time in Unix
+	// milliseconds, in a token and at the start of a record ID: 62^8 ms
+	// reaches the year 8888 and stays below 2^48 (see Hash).
+	timeDigits  = 8
+	checksumLen = 6
+	base62      = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
 // Pattern matches the tokens of the default Format (both prefixes), for
@@ -105,8 +115,8 @@ func mustFormat(f Format) Format {
 }
 
 func (f Format) patternSource() string {
-	return fmt.Sprintf(`\b(?:%s|%s)_[0-9A-Za-z]{%d}\b`,
-		regexp.QuoteMeta(f.APIPrefix), regexp.QuoteMeta(f.SessionPrefix), f.bodyLen+checksumLen)
+	return fmt.Sprintf(`\b(?:%s|%s)_[0-9A-Za-z]{%d}(?:[0-9A-Za-z]{%d})?\b`,
+		regexp.QuoteMeta(f.APIPrefix), regexp.QuoteMeta(f.SessionPrefix), f.bodyLen+checksumLen, timeDigits)
 }
 
 // Pattern returns a regular expression that matches this format's tokens
@@ -120,10 +130,14 @@ func (f Format) Pattern() (*regexp.Regexp, error) {
 }
 
 // Generate returns a new random token string of kind k in this format,
-// from crypto/rand. It creates no record: the string verifies nowhere. Use
-// Manager.Issue for a usable token; Generate is for testing scanners and
-// log scrubbers.
-func (f Format) Generate(k Kind) (string, error) {
+// issued now, from crypto/rand. It creates no record: the string verifies
+// nowhere. Use Manager.Issue for a usable token; Generate is for testing
+// scanners and log scrubbers.
+func (f Format) Generate(k Kind) (string, error) { return f.GenerateAt(k, time.Now()) }
+
+// GenerateAt is Generate for a token issued at the given time, for tests
+// and benchmark fixtures that build stores of tokens issued over time.
+func (f Format) GenerateAt(k Kind, issued time.Time) (string, error) {
 	f, err := f.withDefaults()
 	if err != nil {
 		return "", err
@@ -131,7 +145,7 @@ func (f Format) Generate(k Kind) (string, error) {
 	if k != KindAPI && k != KindSession {
 		return "", fmt.Errorf("%w: kind %v", ErrInvalidArgument, k)
 	}
-	return f.generate(k, rand.Reader)
+	return f.generate(k, issued, rand.Reader)
 }
 
 // prefix returns the prefix for kind.
@@ -142,14 +156,17 @@ func (f *Format) prefix(k Kind) string {
 	return f.APIPrefix
 }
 
-// generate returns a new token string of kind k, reading entropy from r.
-func (f *Format) generate(k Kind, r io.Reader) (string, error) {
+// generate returns a new token string of kind k issued at the given time,
+// reading entropy from r.
+func (f *Format) generate(k Kind, issued time.Time, r io.Reader) (string, error) {
 	p := f.prefix(k)
-	n := len(p) + 1 + f.bodyLen + checksumLen
+	n := len(p) + 1 + timeDigits + f.bodyLen + checksumLen
 	b := make([]byte, n)
 	copy(b, p)
 	b[len(p)] = '_'
-	if err := randomBase62(r, b[len(p)+1:len(p)+1+f.bodyLen]); err != nil {
+	body := b[len(p)+1 : n-checksumLen]
+	putBase62(body[:timeDigits], unixMilli(issued))
+	if err := randomBase62(r, body[timeDigits:]); err != nil {
 		return "", err
 	}
 	putChecksum(b[n-checksumLen:], crc32.ChecksumIEEE(b[:n-checksumLen]))
@@ -183,6 +200,9 @@ func randomBase62(r io.Reader, dst []byte) error {
 	return nil
 }
 
+// unixMilli returns t in Unix milliseconds, 0 for times before 1970.
+func unixMilli(t time.Time) uint64 { return uint64(max(t.UnixMilli(), 0)) }
+
 // putChecksum writes c as checksumLen base62 digits, most significant
 // first, zero-padded. 62^6 > 2^32, so every CRC32 fits.
 func putChecksum(dst []byte, c uint32) { putBase62(dst[:checksumLen], uint64(c)) }
@@ -213,8 +233,19 @@ var base62Value = func() (t [256]byte) {
 // than MaxTokenLength is refused before it is read, so the work done is
 // bounded whatever the input. Parse never consults a store.
 func (f *Format) Parse(s string) (Kind, error) {
+	k, _, err := f.parse(s)
+	return k, err
+}
+
+// noIssueTime is what parse returns as the issue time of a token from
+// before tokens carried one.
+const noIssueTime = -1
+
+// parse is Parse, also returning the token's issue time in Unix
+// milliseconds, or noIssueTime.
+func (f *Format) parse(s string) (Kind, int64, error) {
 	if len(s) > MaxTokenLength {
-		return 0, ErrMalformed
+		return 0, 0, ErrMalformed
 	}
 	var k Kind
 	switch {
@@ -223,27 +254,38 @@ func (f *Format) Parse(s string) (Kind, error) {
 	case hasTokenPrefix(s, f.SessionPrefix):
 		k = KindSession
 	default:
-		return 0, ErrMalformed
+		return 0, 0, ErrMalformed
 	}
-	p := f.prefix(k)
-	if len(s) != len(p)+1+f.bodyLen+checksumLen {
-		return 0, ErrMalformed
+	start := len(f.prefix(k)) + 1
+	switch len(s) - start {
+	case timeDigits + f.bodyLen + checksumLen, f.bodyLen + checksumLen:
+	default:
+		return 0, 0, ErrMalformed
 	}
 	var bad byte
-	for i := len(p) + 1; i < len(s); i++ {
+	for i := start; i < len(s); i++ {
 		bad |= base62Value[s[i]] >> 7
 	}
 	if bad != 0 {
-		return 0, ErrMalformed
+		return 0, 0, ErrMalformed
 	}
-	var sum uint64
-	for i := len(s) - checksumLen; i < len(s); i++ {
-		sum = sum*62 + uint64(base62Value[s[i]])
+	if readBase62(s[len(s)-checksumLen:]) != uint64(crc32.ChecksumIEEE(unsafeBytes(s[:len(s)-checksumLen]))) {
+		return 0, 0, ErrMalformed
 	}
-	if sum != uint64(crc32.ChecksumIEEE(unsafeBytes(s[:len(s)-checksumLen]))) {
-		return 0, ErrMalformed
+	if len(s)-start == f.bodyLen+checksumLen {
+		return k, noIssueTime, nil
 	}
-	return k, nil
+	return k, int64(readBase62(s[start : start+timeDigits])), nil
+}
+
+// readBase62 returns the value of the base62 digits s, most significant
+// first. s must hold only base62 digits and at most 10 of them.
+func readBase62(s string) uint64 {
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		v = v*62 + uint64(base62Value[s[i]])
+	}
+	return v
 }
 
 func hasTokenPrefix(s, p string) bool {

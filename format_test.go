@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGeneratedTokensMatchPatternParseAndAreUnique(t *testing.T) {
@@ -26,7 +27,7 @@ func TestGeneratedTokensMatchPatternParseAndAreUnique(t *testing.T) {
 		if i%2 == 1 {
 			k = KindSession
 		}
-		tok, err := f.generate(k, rand.Reader)
+		tok, err := f.generate(k, time.Now(), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +41,7 @@ func TestGeneratedTokensMatchPatternParseAndAreUnique(t *testing.T) {
 			duplicates++
 		}
 		seen[tok] = struct{}{}
-		body := tok[len(f.prefix(k))+1 : len(tok)-checksumLen]
+		body := tok[len(f.prefix(k))+1+timeDigits : len(tok)-checksumLen]
 		for j := 0; j < len(body); j++ {
 			counts[body[j]]++
 		}
@@ -95,7 +96,7 @@ func TestChiSquareDetectsModuloBias(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	f := defaultFormat
-	good, _ := f.generate(KindAPI, rand.Reader)
+	good, _ := f.generate(KindAPI, time.Now(), rand.Reader)
 	flipLast := []byte(good)
 	flipLast[len(flipLast)-1] ^= 1
 	flipBody := []byte(good)
@@ -139,7 +140,7 @@ func TestParseOfHugeInputAllocatesNothing(t *testing.T) {
 
 func TestChecksumCoversPrefixAndBody(t *testing.T) {
 	f := defaultFormat
-	tok, _ := f.generate(KindSession, rand.Reader)
+	tok, _ := f.generate(KindSession, time.Now(), rand.Reader)
 	want := crc32.ChecksumIEEE([]byte(tok[:len(tok)-checksumLen]))
 	var enc [checksumLen]byte
 	putChecksum(enc[:], want)
@@ -190,7 +191,7 @@ func TestFormatOptions(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, k := range []Kind{KindAPI, KindSession} {
-				tok, err := f.generate(k, rand.Reader)
+				tok, err := f.generate(k, time.Now(), rand.Reader)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -209,7 +210,7 @@ func TestFormatOptions(t *testing.T) {
 }
 
 func TestRandomBase62ReportsReaderFailure(t *testing.T) {
-	_, err := defaultFormat.generate(KindAPI, bytes.NewReader(make([]byte, 10)))
+	_, err := defaultFormat.generate(KindAPI, time.Now(), bytes.NewReader(make([]byte, 10)))
 	if err == nil {
 		t.Fatal("short entropy source gave a token")
 	}
@@ -249,7 +250,7 @@ func TestHintShowsPrefixAndLastFour(t *testing.T) {
 
 func TestHasherSumDoesNotAllocate(t *testing.T) {
 	h := NewHasher([]byte("key"))
-	tok, _ := defaultFormat.generate(KindAPI, rand.Reader)
+	tok, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
 	if a := testing.AllocsPerRun(100, func() { h.Sum(tok) }); a != 0 {
 		t.Fatalf("Sum allocated %v times", a)
 	}
@@ -259,23 +260,24 @@ func TestHasherSumDoesNotAllocate(t *testing.T) {
 // token alphabet within the length bound, and that whatever it accepts
 // carries a valid checksum and matches Pattern.
 func FuzzParse(f *testing.F) {
-	good, _ := defaultFormat.generate(KindAPI, rand.Reader)
-	sess, _ := defaultFormat.generate(KindSession, rand.Reader)
+	good, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
+	sess, _ := defaultFormat.generate(KindSession, time.Now(), rand.Reader)
 	for _, seed := range []string{
 		good,                                // a valid API token
 		sess,                                // a valid session token
 		good[:len(good)-1] + "0",            // a checksum one digit off
 		"atk_",                              // prefix only
 		"",                                  // empty
-		"atk_" + strings.Repeat("z", 49),    // right shape, wrong checksum
-		"atk_" + strings.Repeat("\xff", 49), // bytes outside the alphabet
+		"atk_" + strings.Repeat("z", 57),    // right shape, wrong checksum
+		"atk_" + strings.Repeat("\xff", 57), // bytes outside the alphabet
+		withoutIssueTime(good),              // a token from before the issue time
 		strings.Repeat("_", 60),             // separators only
 		"ats_" + good[4:],                   // API body under the session prefix
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		k, err := defaultFormat.Parse(s)
+		k, issued, err := defaultFormat.parse(s)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v is not ErrMalformed", err)
@@ -293,20 +295,109 @@ func FuzzParse(f *testing.F) {
 		if string(enc[:]) != s[len(s)-checksumLen:] {
 			t.Fatalf("accepted %q with a wrong checksum", s)
 		}
+		body := s[strings.IndexByte(s, '_')+1 : len(s)-checksumLen]
+		switch {
+		case len(body) == defaultFormat.bodyLen:
+			if issued != noIssueTime {
+				t.Fatalf("%q has no issue time but parsed one, %d", s, issued)
+			}
+		case issued < 0 || issued >= 1<<(8*issueTimeLen):
+			t.Fatalf("%q: issue time %d outside [0, 2^48)", s, issued)
+		default:
+			var digits [timeDigits]byte
+			putBase62(digits[:], uint64(issued))
+			if string(digits[:]) != body[:timeDigits] {
+				t.Fatalf("%q: issue time %d does not write back as %s", s, issued, body[:timeDigits])
+			}
+		}
 	})
+}
+
+// withoutIssueTime returns tok as it would have been issued before tokens
+// carried their issue time: the time digits dropped, the checksum redone.
+func withoutIssueTime(tok string) string {
+	i := strings.IndexByte(tok, '_') + 1
+	b := []byte(tok[:i] + tok[i+timeDigits:])
+	putChecksum(b[len(b)-checksumLen:], crc32.ChecksumIEEE(b[:len(b)-checksumLen]))
+	return string(b)
+}
+
+func TestParseReadsTheIssueTime(t *testing.T) {
+	f := defaultFormat
+	at := time.Date(2026, 11, 22, 10, 30, 0, 123456789, time.UTC)
+	tok, err := f.generate(KindAPI, at, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := withoutIssueTime(tok)
+	for _, tc := range []struct {
+		name   string
+		token  string
+		issued int64
+	}{
+		{"a token carries its issue time in milliseconds", tok, at.UnixMilli()},
+		{"a token from before issue times has none", old, noIssueTime},
+		{"a time before 1970 is written as 0", mustGenerate(t, f, time.Unix(-5, 0)), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, issued, err := f.parse(tc.token)
+			if err != nil || k != KindAPI || issued != tc.issued {
+				t.Fatalf("parse(%q) = %v, %d, %v; want API, %d", tc.token, k, issued, err, tc.issued)
+			}
+			if Pattern.FindString(" "+tc.token+" ") != tc.token {
+				t.Fatalf("Pattern does not match %q", tc.token)
+			}
+		})
+	}
+	// The checksum covers the time digits.
+	b := []byte(tok)
+	b[4] = map[bool]byte{true: '1', false: '0'}[b[4] == '0']
+	if _, err := f.Parse(string(b)); !errors.Is(err, ErrMalformed) {
+		t.Fatal("a changed time digit kept a valid checksum")
+	}
+}
+
+func mustGenerate(t *testing.T, f Format, at time.Time) string {
+	t.Helper()
+	tok, err := f.generate(KindAPI, at, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestStoredHashesCarryTheIssueTime(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	m := &Manager{format: defaultFormat, hasher: NewHasher(key)}
+	at := time.UnixMilli(0x0123_4567_89ab)
+	tok := mustGenerate(t, defaultFormat, at)
+	sum, stored := m.hasher.Sum(tok), m.HashOf(tok)
+	if want := []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab}; !bytes.Equal(stored[:issueTimeLen], want) {
+		t.Fatalf("stored hash starts % x, want the issue time % x", stored[:issueTimeLen], want)
+	}
+	if !bytes.Equal(stored[issueTimeLen:], sum[issueTimeLen:]) {
+		t.Fatal("the stored hash's remaining bytes are not the HMAC's")
+	}
+	later := m.HashOf(mustGenerate(t, defaultFormat, at.Add(time.Millisecond)))
+	if bytes.Compare(later[:], stored[:]) <= 0 {
+		t.Fatal("a token issued later does not sort after an earlier one by stored hash")
+	}
+	if old := withoutIssueTime(tok); m.HashOf(old) != m.hasher.Sum(old) {
+		t.Fatal("a token without an issue time is not stored under its plain HMAC")
+	}
 }
 
 func BenchmarkGenerate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := defaultFormat.generate(KindAPI, rand.Reader); err != nil {
+		if _, err := defaultFormat.generate(KindAPI, time.Now(), rand.Reader); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkParse(b *testing.B) {
-	tok, _ := defaultFormat.generate(KindAPI, rand.Reader)
+	tok, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := defaultFormat.Parse(tok); err != nil {
@@ -317,7 +408,7 @@ func BenchmarkParse(b *testing.B) {
 
 func BenchmarkHashKeyed(b *testing.B) {
 	h := NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	tok, _ := defaultFormat.generate(KindAPI, rand.Reader)
+	tok, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
 	b.ReportAllocs()
 	for b.Loop() {
 		h.Sum(tok)

@@ -19,7 +19,7 @@ func TestIDsSortByCreation(t *testing.T) {
 	var ids []string
 	for _, step := range []time.Duration{0, 0, 0, time.Millisecond, time.Second, 24 * time.Hour, 40 * 365 * 24 * time.Hour} {
 		at = at.Add(step)
-		id, err := m.newID()
+		id, err := m.newID(at)
 		require.NoError(t, err)
 		require.Len(t, id, 16)
 		for _, c := range []byte(id) {
@@ -29,5 +29,5 @@ func TestIDsSortByCreation(t *testing.T) {
 	}
 	assert.Len(t, slices.Compact(slices.Clone(ids)), len(ids), "IDs made in one millisecond differ")
 	assert.True(t, slices.IsSorted(ids[2:]), "later IDs sort after earlier ones: %q", ids)
-	assert.Equal(t, ids[0][:idTimeDigits], ids[2][:idTimeDigits], "one millisecond, one time prefix")
+	assert.Equal(t, ids[0][:timeDigits], ids[2][:timeDigits], "one millisecond, one time prefix")
 }

@@ -122,17 +122,17 @@ func (m *Manager) checkText(description, typ string) error {
 	return nil
 }
 
-// create gives t a fresh secret and ID and stores it. t.Lineage is kept if
-// set (rotation), else it is the new ID.
+// create gives t a fresh secret and ID, both stamped with t.Created, and
+// stores it. t.Lineage is kept if set (rotation), else it is the new ID.
 func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
-	secret, err := m.format.generate(t.Kind, m.opts.Rand)
+	secret, err := m.format.generate(t.Kind, t.Created, m.opts.Rand)
 	if err != nil {
 		return Issued{}, err
 	}
-	if t.ID, err = m.newID(); err != nil {
+	if t.ID, err = m.newID(t.Created); err != nil {
 		return Issued{}, err
 	}
-	t.Hash = m.hasher.Sum(secret)
+	t.Hash = m.HashOf(secret)
 	t.Hint = hint(secret)
 	if t.Lineage == "" {
 		t.Lineage = t.ID
@@ -229,10 +229,11 @@ func (m *Manager) revoke(ctx context.Context, id, actorID string) error {
 // nothing; only input that is not a token at all (ErrMalformed) or a store
 // failure is an error.
 func (m *Manager) RevokeSecret(ctx context.Context, secret string) error {
-	if _, err := m.format.Parse(secret); err != nil {
+	_, issued, err := m.format.parse(secret)
+	if err != nil {
 		return err
 	}
-	t, err := m.store.TokenByHash(ctx, m.hasher.Sum(secret))
+	t, err := m.store.TokenByHash(ctx, m.storeHash(secret, issued))
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}

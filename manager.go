@@ -231,9 +231,25 @@ func (m *Manager) Flush(ctx context.Context) error {
 	return nil
 }
 
-// HashOf returns the stored hash of token under this Manager's key. It is
-// for tests and migrations; stores index tokens by it.
-func (m *Manager) HashOf(token string) Hash { return m.hasher.Sum(token) }
+// HashOf returns the stored hash of token under this Manager's key and
+// Format (see Hash). It is for tests and migrations; stores index tokens
+// by it.
+func (m *Manager) HashOf(token string) Hash {
+	_, issued, err := m.format.parse(token)
+	if err != nil {
+		issued = noIssueTime
+	}
+	return m.storeHash(token, issued)
+}
+
+// storeHash returns the stored hash of a token whose issue time (from
+// Format.parse) is issued: the Hasher's sum, stamped with that time unless
+// the token carries none.
+func (m *Manager) storeHash(token string, issued int64) Hash {
+	h := m.hasher.Sum(token)
+	h.stamp(issued)
+	return h
+}
 
 // InvalidateUser drops what the verification cache holds about user id.
 // The Manager calls it itself for changes it makes; a host with its own
@@ -252,17 +268,14 @@ func (m *Manager) now() time.Time { return m.opts.Now() }
 // index stays as dense. Two IDs collide only if made in the same
 // millisecond with the same 47 random bits; a store refuses the second
 // (ErrDuplicate).
-func (m *Manager) newID() (string, error) {
+func (m *Manager) newID(created time.Time) (string, error) {
 	var b [16]byte
-	putBase62(b[:idTimeDigits], uint64(max(m.now().UnixMilli(), 0)))
-	if err := randomBase62(m.opts.Rand, b[idTimeDigits:]); err != nil {
+	putBase62(b[:timeDigits], unixMilli(created))
+	if err := randomBase62(m.opts.Rand, b[timeDigits:]); err != nil {
 		return "", err
 	}
 	return string(b[:]), nil
 }
-
-// idTimeDigits is how many of an ID's characters hold its time.
-const idTimeDigits = 8
 
 // maxUpdateAttempts bounds compare-and-update retries under contention.
 const maxUpdateAttempts = 32

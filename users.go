@@ -38,11 +38,12 @@ func (m *Manager) AddUser(ctx context.Context, nu NewUser) (*User, error) {
 	if !nu.Role.Valid() {
 		return nil, fmt.Errorf("%w: a user needs a role", ErrInvalidArgument)
 	}
-	id, err := m.newID()
+	now := m.now()
+	id, err := m.newID(now)
 	if err != nil {
 		return nil, err
 	}
-	u := &User{ID: id, Account: nu.Account, Name: nu.Name, Role: nu.Role, Created: m.now()}
+	u := &User{ID: id, Account: nu.Account, Name: nu.Name, Role: nu.Role, Created: now}
 	if nu.Password != "" {
 		if u.PasswordHash, err = m.hashNewPassword(ctx, nu.Password); err != nil {
 			return nil, err

@@ -146,7 +146,8 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 			return nil
 		}
 	}
-	if _, err := m.format.Parse(token); err != nil {
+	_, issued, err := m.format.parse(token)
+	if err != nil {
 		return err
 	}
 	gen := m.cache.generation()
@@ -154,6 +155,7 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 	if m.hasher.Keyed() || !m.cache.enabled() {
 		h = m.hasher.Sum(token)
 	}
+	h.stamp(issued)
 	t, err := m.store.TokenByHash(ctx, h)
 	if errors.Is(err, ErrNotFound) {
 		return ErrUnknown

@@ -72,12 +72,12 @@ func loadFixture(b *testing.B, n int) *fixture {
 	for start := 0; start < n; start += fixtureBatch {
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for i := start; i < min(start+fixtureBatch, n); i++ {
-				secret, err := apitoken.Format{}.Generate(apitoken.KindAPI)
+				created := now.Add(time.Duration(i) * time.Millisecond)
+				secret, err := apitoken.Format{}.GenerateAt(apitoken.KindAPI, created)
 				if err != nil {
 					return err
 				}
-				created := now.Add(time.Duration(i) * time.Millisecond)
-				id := fixtureID(created, secret[4:12])
+				id := fixtureID(created, secret[4+8:4+16]) // random characters, after the issue time
 				t := &apitoken.Token{
 					ID: id, Hash: m.HashOf(secret), Hint: "atk_...abcd",
 					Kind: apitoken.KindAPI, Owner: apitoken.OwnerAccount, Account: "acme", CreatedBy: "usr0000000000001",

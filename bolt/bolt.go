@@ -232,20 +232,34 @@ func (s *Store) withCommitHook(fn func(tx *bbolt.Tx) error) func(tx *bbolt.Tx) e
 
 // appendFill packs the pages of the time-ordered index buckets, whose keys
 // arrive (almost) in order (record IDs begin with their creation time),
-// instead of bbolt's default 0.5, which leaves
-// every split page half empty. Buckets with random keys (hashes, names)
-// keep the default: measured there, a high fill splits overfull pages into
-// a full one and a near-empty one and made the file larger.
+// instead of bbolt's default 0.5, which leaves every split page half
+// empty. Buckets with random keys (names) keep the default: measured
+// there, a high fill splits overfull pages into a full one and a
+// near-empty one and made the file larger.
 const appendFill = 0.95
 
-var timeOrdered = map[string]bool{string(bucketTokenIDs): true, string(bucketByAccount): true, string(bucketByUser): true, string(bucketUsersByAcct): true}
+// recordFill is appendFill for the token records, whose keys (hashes) also
+// begin with the issue time (see apitoken.Hash). It leaves a tenth of each
+// page for records to grow in place after they are written: a first use
+// sets LastUsed (10 bytes), a revocation sets Revoked, a new application
+// adds its name and times. A page that still overflows splits there into
+// a full page and a nearly empty one. Hashes of tokens from before issue
+// times are random; inserting those into packed pages would make the file
+// larger, but they are only ever updated now, never inserted.
+const recordFill = 0.9
+
+var fills = map[string]float64{string(bucketTokens): recordFill, string(bucketTokenIDs): appendFill,
+	string(bucketByAccount): appendFill, string(bucketByUser): appendFill, string(bucketUsersByAcct): appendFill}
 
 // bucket returns the named bucket, with the fill percentage above set in
 // write transactions.
 func bucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
 	b := tx.Bucket(name)
-	if b != nil && tx.Writable() && timeOrdered[string(name)] {
-		b.FillPercent = appendFill
+	if b == nil || !tx.Writable() {
+		return b
+	}
+	if f, ok := fills[string(name)]; ok {
+		b.FillPercent = f
 	}
 	return b
 }
@@ -328,8 +342,10 @@ func moveIndex(tx *bbolt.Tx, old, t *apitoken.Token) error {
 
 // idRefLen is how many bytes of a token's hash its ID index entry holds
 // (schema 2). Tokens whose hashes share them are told apart by the ID in
-// their records; at 1M tokens a shared prefix is expected in about one
-// file in 4x10^7 (n^2/2 pairs over 2^64).
+// their records, at the cost of decoding one more record in TokenByID.
+// Six of the 8 bytes are the issue time (see apitoken.Hash), so only
+// tokens issued in the same millisecond can share them, a pair with odds
+// of 1 in 65,536; older tokens' hashes are random, with odds of 2^-64.
 const idRefLen = 8
 
 // getToken returns the record with ID id.

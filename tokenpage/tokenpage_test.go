@@ -96,7 +96,7 @@ func (b *browser) signIn(name, password string) string {
 	return body
 }
 
-var secretRE = regexp.MustCompile(`atk_[0-9A-Za-z]{49}`)
+var secretRE = regexp.MustCompile(`atk_[0-9A-Za-z]{57}`)
 
 func TestSignInCreateAndTheSecretIsShownOnce(t *testing.T) {
 	s := newSite(t)

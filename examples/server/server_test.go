@@ -133,7 +133,7 @@ func TestEndToEnd(t *testing.T) {
 		assert.Equal(t, true, m["logged"])
 		assert.Equal(t, true, m["isUnlocked"])
 		assert.Equal(t, "default", m["tenant"])
-		assert.Regexp(t, `^ats_[0-9A-Za-z]{49}$`, m["token"])
+		assert.Regexp(t, `^ats_[0-9A-Za-z]{57}$`, m["token"])
 		assert.Contains(t, m["rights"], "users.manage")
 		assert.Equal(t, "admin", m["user"].(map[string]any)["privilege"])
 		assert.NotNil(t, m["settings"])
@@ -170,7 +170,7 @@ func TestEndToEnd(t *testing.T) {
 	maryKey, maryKeyID := ts.createKey(mary, map[string]any{"description": "API token for server-to-server authentication"})
 
 	t.Run("a new key is returned once and used in place of the session", func(t *testing.T) {
-		assert.Regexp(t, `^atk_[0-9A-Za-z]{49}$`, maryKey)
+		assert.Regexp(t, `^atk_[0-9A-Za-z]{57}$`, maryKey)
 		r := ts.as(maryKey, "POST", "/api/v1/search", map[string]any{"from": 0, "size": 10})
 		require.Equal(t, 200, r.status, string(r.body))
 		m := r.json(t)
