@@ -238,3 +238,54 @@ func jsonDecode(b []byte, v any) error {
 	d.DisallowUnknownFields()
 	return d.Decode(v)
 }
+
+// Tokens issued before tokens carried their issue time are stored under
+// the whole hash. They must still verify and be revocable by possession,
+// with the cache on or off and with or without a hash key.
+func TestTokensWithoutAnIssueTimeStillVerify(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	for _, tc := range []struct {
+		name  string
+		key   []byte
+		cache int
+	}{
+		{"keyed, cached", key, 0},
+		{"keyed, cache off", key, -1},
+		{"unkeyed, cached", nil, 0},
+		{"unkeyed, cache off", nil, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, s := newManager(t, &apitoken.Options{HashKey: tc.key, CacheSize: tc.cache})
+			u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
+			l, _ := m.StartSession(ctx, u.ID)
+			sess, _ := m.Verify(ctx, l.Secret, "")
+			iss, err := m.Issue(ctx, sess, apitoken.IssueRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Store the record again as an older build would have: under
+			// the whole hash of a token without time digits.
+			old := apitoken.WithoutIssueTime(iss.Secret)
+			rec, err := s.TokenByID(ctx, iss.Token.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteToken(ctx, iss.Token.ID); err != nil {
+				t.Fatal(err)
+			}
+			rec.Hash = apitoken.NewHasher(tc.key).Sum(old)
+			if err := s.CreateToken(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := m.Verify(ctx, old, ""); err != nil || p.TokenID != iss.Token.ID {
+				t.Fatalf("the old token: %+v, %v", p, err)
+			}
+			if err := m.RevokeSecret(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Verify(ctx, old, ""); !errors.Is(err, apitoken.ErrRevoked) {
+				t.Fatalf("after revoke by possession: %v", err)
+			}
+		})
+	}
+}
