@@ -190,11 +190,7 @@ func (s *server) bootstrap(ctx context.Context, c config, stdout io.Writer) erro
 	}
 	password, generated := c.adminPassword, false
 	if password == "" {
-		p, err := apitoken.Format{}.Generate(apitoken.KindSession)
-		if err != nil {
-			return err
-		}
-		password, generated = p[4:28], true // 24 random base62 characters
+		password, generated = rand.Text(), true // 26 base32 characters, 130 random bits
 	}
 	_, err := s.m.AddUser(ctx, apitoken.NewUser{Account: c.account, Name: c.adminName, Password: password, Role: apitoken.Admin})
 	if errors.Is(err, apitoken.ErrDuplicate) {
