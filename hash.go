@@ -16,9 +16,9 @@ import (
 // records in hash order, so new records then go at one end of the index
 // instead of at random places: bbolt packs its pages (at 1M tokens the
 // file went from 454 to 370 bytes per token), and records issued close
-// together in time share pages. The time is
-// not secret (a record ID starts with the same time) and a forger who sets
-// it still has to match the remaining 208 bits.
+// together in time share pages. The time is not secret (a record ID
+// starts with the same time) and a forger who sets it still has to match
+// the remaining 208 bits.
 type Hash [sha256.Size]byte
 
 // issueTimeLen is how many leading bytes of a Hash hold the issue time.

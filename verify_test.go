@@ -30,6 +30,29 @@ func newManager(tb testing.TB, o *apitoken.Options) (*apitoken.Manager, *storete
 	return m, s
 }
 
+// issueAPIToken adds a normal user to account acme, starts a session for
+// them and issues an API token with it.
+func issueAPIToken(tb testing.TB, m *apitoken.Manager) apitoken.Issued {
+	tb.Helper()
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := m.StartSession(ctx, u.ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sess, err := m.Verify(ctx, l.Secret, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	iss, err := m.Issue(ctx, sess, apitoken.IssueRequest{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return iss
+}
+
 func TestMalformedTokensNeverReachTheStore(t *testing.T) {
 	m, s := newManager(t, nil)
 	n := 1_000_000
@@ -132,10 +155,7 @@ func TestVerifyFailureReasonsAreDistinct(t *testing.T) {
 
 func TestRevokeBySecretAnswersTheSameWhateverTheState(t *testing.T) {
 	m, _ := newManager(t, nil)
-	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
-	l, _ := m.StartSession(ctx, u.ID)
-	sess, _ := m.Verify(ctx, l.Secret, "")
-	iss, _ := m.Issue(ctx, sess, apitoken.IssueRequest{})
+	iss := issueAPIToken(t, m)
 	for _, name := range []string{"live", "already revoked"} {
 		if err := m.RevokeSecret(ctx, iss.Secret); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -165,13 +185,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 // benchEnv returns a manager and a verified API token secret.
 func benchEnv(b *testing.B, cacheSize int) (*apitoken.Manager, string) {
 	m, _ := newManager(b, &apitoken.Options{HashKey: []byte("0123456789abcdef0123456789abcdef"), CacheSize: cacheSize})
-	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "bench@example.com", Role: apitoken.Normal})
-	l, _ := m.StartSession(ctx, u.ID)
-	sess, _ := m.Verify(ctx, l.Secret, "")
-	iss, err := m.Issue(ctx, sess, apitoken.IssueRequest{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	iss := issueAPIToken(b, m)
 	for range 2 {
 		if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
 			b.Fatal(err)
@@ -256,13 +270,7 @@ func TestTokensWithoutAnIssueTimeStillVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, s := newManager(t, &apitoken.Options{HashKey: tc.key, CacheSize: tc.cache})
-			u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
-			l, _ := m.StartSession(ctx, u.ID)
-			sess, _ := m.Verify(ctx, l.Secret, "")
-			iss, err := m.Issue(ctx, sess, apitoken.IssueRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			iss := issueAPIToken(t, m)
 			// Store the record again as an older build would have: under
 			// the whole hash of a token without time digits.
 			old := apitoken.WithoutIssueTime(iss.Secret)
