@@ -1,7 +1,6 @@
 package apitoken
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"hash/maphash"
 	"strings"
@@ -174,14 +173,10 @@ func (c *cache) reset() {
 }
 
 // cacheKey is the cache's index of token: SHA-256 of the token string.
-func cacheKey(token string) Hash {
-	if len(token) > MaxTokenLength {
-		return sha256.Sum256([]byte(token))
-	}
-	var buf [MaxTokenLength]byte
-	n := copy(buf[:], token)
-	return sha256.Sum256(buf[:n])
-}
+func cacheKey(token string) Hash { return unkeyed.Sum(token) }
+
+// unkeyed is the plain SHA-256 Hasher.
+var unkeyed Hasher
 
 // enabled reports whether the cache holds anything at all.
 func (c *cache) enabled() bool { return c.max > 0 }

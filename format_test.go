@@ -219,7 +219,13 @@ func TestRandomBase62ReportsReaderFailure(t *testing.T) {
 func TestHasherMatchesCryptoHMACAndSHA256(t *testing.T) {
 	for _, key := range [][]byte{[]byte("k"), bytes.Repeat([]byte("k"), 64), bytes.Repeat([]byte("long"), 40)} {
 		h := NewHasher(key)
-		for _, msg := range []string{"", "atk_abc", strings.Repeat("x", MaxTokenLength), strings.Repeat("y", MaxTokenLength+5)} {
+		// Lengths around SHA-256's block and padding edges, and past the
+		// buffer Sum copies through, once and several times over.
+		msgs := []string{"", "atk_abc", strings.Repeat("x", MaxTokenLength), strings.Repeat("y", MaxTokenLength+5), strings.Repeat("z", 3*MaxTokenLength+1)}
+		for _, n := range []int{55, 56, 63, 64, 65, 119, 120, 128} {
+			msgs = append(msgs, strings.Repeat("w", n))
+		}
+		for _, msg := range msgs {
 			m := hmac.New(sha256.New, key)
 			m.Write([]byte(msg))
 			got := h.Sum(msg)
@@ -239,6 +245,10 @@ func TestHasherMatchesCryptoHMACAndSHA256(t *testing.T) {
 	}
 	if NewHasher([]byte("a")).Sum("t") == NewHasher([]byte("b")).Sum("t") {
 		t.Fatal("different keys gave the same hash")
+	}
+	keyed, tok := NewHasher([]byte("k")), strings.Repeat("t", 2*MaxTokenLength)
+	if n := testing.AllocsPerRun(100, func() { keyed.Sum(tok); plain.Sum(tok) }); n != 0 {
+		t.Fatalf("Sum allocates %v times", n)
 	}
 }
 
