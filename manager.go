@@ -207,6 +207,8 @@ func (m *Manager) flushLoop() {
 		select {
 		case <-m.stop:
 			return
+		case <-m.usage.wake:
+			m.usage.foldWaiting()
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
 			if err := m.Flush(ctx); err != nil {

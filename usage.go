@@ -19,18 +19,47 @@ import (
 // beyond the table's size or a time outside int64 nanoseconds goes to the
 // ordinary map, other.
 //
+// A use is appended to log, in arrival order, rather than written into
+// pending at once. With many distinct tokens pending is large (about 70 MB
+// for a million), and an update lands at a random place in it: a cache
+// miss on every cold verification, several times what the append costs.
+// A full log (usageLogSize entries) is handed to the Manager's background
+// loop (wake, foldWaiting), which folds it into pending, keeping the
+// latest time per pair; a second full log while one still waits is folded
+// by the caller that filled it, so memory stays bounded when the loop
+// falls behind. take folds whatever remains first, so a flush misses
+// nothing.
+//
 // Sessions also keep their latest activity in active, which a flush does
 // not clear: a cached session record may predate its last flush, and its
 // idle timeout must not jump back to that older time. Entries go when the
 // session ends (forget).
+//
+// Lock order: mu, then pendMu.
 type usageTracker struct {
 	mu       sync.Mutex
-	pending  map[compactUse]int64 // Unix nanoseconds
+	log      []usageEntry // uses not yet folded, oldest first
+	waiting  []usageEntry // a full log handed to foldWaiting; nil if none
+	spare    []usageEntry // an emptied log to reuse
+	wake     chan struct{}
 	appIndex map[string]uint16
 	appNames []string
 	other    map[usageKey]time.Time
 	active   map[string]time.Time
+
+	pendMu  sync.Mutex
+	pending map[compactUse]int64 // Unix nanoseconds
 }
+
+// usageEntry is one use in a log.
+type usageEntry struct {
+	key compactUse
+	ns  int64 // Unix nanoseconds
+}
+
+// usageLogSize is how many uses a log holds before it is folded: 160 KB,
+// small enough to stay in cache while it fills.
+const usageLogSize = 4096
 
 type usageKey struct{ id, app string }
 
@@ -52,7 +81,7 @@ const maxAppNames = 1 << 12
 
 func newUsageTracker() *usageTracker {
 	return &usageTracker{pending: make(map[compactUse]int64), appIndex: make(map[string]uint16),
-		other: make(map[usageKey]time.Time), active: make(map[string]time.Time)}
+		other: make(map[usageKey]time.Time), active: make(map[string]time.Time), wake: make(chan struct{}, 1)}
 }
 
 // compact returns the pointer-free key for (id, app), or false if it has
@@ -81,8 +110,9 @@ func (u *usageTracker) compact(id, app string) (compactUse, bool) {
 func (u *usageTracker) record(id string, at time.Time, app string) {
 	if ns, ok := toNanos(at); ok && ns != 0 {
 		if k, ok := u.compact(id, app); ok {
-			if ns > u.pending[k] {
-				u.pending[k] = ns
+			u.log = append(u.log, usageEntry{k, ns})
+			if len(u.log) >= usageLogSize {
+				u.logFull()
 			}
 			return
 		}
@@ -126,9 +156,65 @@ func (u *usageTracker) forget(id string) {
 	u.mu.Unlock()
 }
 
+// logFull hands the full log to foldWaiting, or folds it here if the
+// previous one still waits. u.mu must be held.
+func (u *usageTracker) logFull() {
+	if u.waiting != nil {
+		u.pendMu.Lock()
+		u.foldLocked(u.log)
+		u.pendMu.Unlock()
+		u.log = u.log[:0]
+		return
+	}
+	u.waiting, u.log, u.spare = u.log, u.spare, nil
+	select {
+	case u.wake <- struct{}{}:
+	default: // already signalled
+	}
+}
+
+// foldWaiting folds a full log handed over by logFull into pending. The
+// Manager's background loop calls it when wake fires.
+func (u *usageTracker) foldWaiting() {
+	u.mu.Lock()
+	full := u.waiting
+	if full == nil { // take got there first
+		u.mu.Unlock()
+		return
+	}
+	// pendMu is taken before mu is let go, so a take from here on waits
+	// for this fold, and a flush misses none of it.
+	u.pendMu.Lock()
+	u.waiting = nil
+	u.mu.Unlock()
+	u.foldLocked(full)
+	u.pendMu.Unlock()
+	u.mu.Lock()
+	u.spare = full[:0]
+	u.mu.Unlock()
+}
+
+// foldLocked keeps each use in log in pending if it is the latest of its
+// pair. u.pendMu must be held.
+func (u *usageTracker) foldLocked(log []usageEntry) {
+	for _, e := range log {
+		if e.ns > u.pending[e.key] {
+			u.pending[e.key] = e.ns
+		}
+	}
+}
+
 func (u *usageTracker) take() []Touch {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.pendMu.Lock() // waits for a fold in progress
+	defer u.pendMu.Unlock()
+	if u.waiting != nil {
+		u.foldLocked(u.waiting)
+		u.spare, u.waiting = u.waiting[:0], nil
+	}
+	u.foldLocked(u.log)
+	u.log = u.log[:0]
 	n := len(u.pending) + len(u.other)
 	if n == 0 {
 		return nil

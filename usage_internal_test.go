@@ -3,6 +3,7 @@ package apitoken
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,4 +66,99 @@ func TestUsageTrackerKeepsTheLatestUseOfEveryPair(t *testing.T) {
 			assert.True(t, tc.At.Equal(base.Add(time.Hour)), "kept the newer use")
 		}
 	}
+}
+
+// TestUsageLogsFoldWithoutLosingUses touches a few thousand tokens from
+// several goroutines, filling many logs, while a folder goroutine plays
+// the Manager's background loop and flushes take batches midway. Every
+// pair must come out of the flushes once per batch, at its latest time,
+// whichever way its log was folded: by the folder, by the caller that
+// filled a second log, or by take.
+func TestUsageLogsFoldWithoutLosingUses(t *testing.T) {
+	const tokens, writers, rounds = 3000, 4, 3
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	u := newUsageTracker()
+	stop, folded := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(folded)
+		for {
+			select {
+			case <-u.wake:
+				u.foldWaiting()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	got := map[usageKey]time.Time{}
+	merge := func(batch []Touch) {
+		seen := map[usageKey]bool{}
+		for _, tc := range batch {
+			k := usageKey{tc.ID, tc.App}
+			require.False(t, seen[k], "%v twice in one batch", k)
+			seen[k] = true
+			if tc.At.After(got[k]) {
+				got[k] = tc.At
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				for i := range tokens {
+					// Later rounds are later in time; within a round the
+					// writers' times interleave, so logs hold older uses
+					// after newer ones.
+					at := base.Add(time.Duration(r*writers*tokens+i*writers+w) * time.Millisecond)
+					u.touch(fmt.Sprintf("tok%05d", i), at, []string{"ci", "deploy"}[i%2])
+				}
+			}
+		}()
+	}
+	for range 5 {
+		merge(u.take())
+	}
+	wg.Wait()
+	close(stop)
+	<-folded // a full log may still wait; take must fold it
+	merge(u.take())
+	require.Equal(t, tokens, len(got), "pairs flushed")
+	last := (rounds-1)*writers*tokens + writers - 1
+	for i := range tokens {
+		k := usageKey{fmt.Sprintf("tok%05d", i), []string{"ci", "deploy"}[i%2]}
+		want := base.Add(time.Duration(last+i*writers) * time.Millisecond)
+		require.True(t, want.Equal(got[k]), "%v: got %v, want %v", k, got[k], want)
+	}
+	assert.Empty(t, u.take(), "take clears the logs too")
+}
+
+// TestUsageTakeFoldsEveryLog fills logs with no folder running: the first
+// full log waits for one, the second is folded by the caller that filled
+// it, the rest stays in the current log. take must return all three.
+func TestUsageTakeFoldsEveryLog(t *testing.T) {
+	u := newUsageTracker()
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	const n = 2*usageLogSize + 10
+	for i := range n {
+		u.touch(fmt.Sprintf("tok%05d", i), base.Add(time.Duration(i)), "ci")
+	}
+	require.NotNil(t, u.waiting, "the first full log waits for the folder")
+	select {
+	case <-u.wake:
+	default:
+		t.Fatal("the folder was not woken")
+	}
+	batch := u.take()
+	require.Equal(t, n, len(batch), "uses taken")
+	for _, tc := range batch {
+		var i int
+		_, err := fmt.Sscanf(tc.ID, "tok%05d", &i)
+		require.NoError(t, err)
+		require.True(t, tc.At.Equal(base.Add(time.Duration(i))), "%s at %v", tc.ID, tc.At)
+	}
+	u.foldWaiting() // woken after take folded its log: nothing to do
+	assert.Empty(t, u.take())
 }
