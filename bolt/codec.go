@@ -76,15 +76,28 @@ type decodedToken struct {
 	buf [inlineRecord]byte
 }
 
-func (d *decoder) fail(what string) {
+// fail records the first error and drops the unread bytes, so every
+// later read fails on length alone: the reads below check no error, and
+// their common cases are small enough for the compiler to inline.
+func (d *decoder) fail(what string) { d.failWith(fmt.Errorf("%w: %s", ErrCorrupt, what)) }
+
+func (d *decoder) failWith(err error) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", ErrCorrupt, what)
+		d.err = err
 	}
+	d.b = nil
 }
 
+// The reads' own errors, made once so that failing costs them no call.
+var (
+	errShortRecord = fmt.Errorf("%w: short record", ErrCorrupt)
+	errVarint      = fmt.Errorf("%w: bad or over-long varint", ErrCorrupt)
+	errFieldLength = fmt.Errorf("%w: field length out of range", ErrCorrupt)
+)
+
 func (d *decoder) byte() byte {
-	if d.err != nil || len(d.b) < 1 {
-		d.fail("short record")
+	if len(d.b) == 0 {
+		d.failWith(errShortRecord)
 		return 0
 	}
 	v := d.b[0]
@@ -92,13 +105,21 @@ func (d *decoder) byte() byte {
 	return v
 }
 
+// uvarint reads an unsigned varint. One byte, the case of every length
+// and count in a typical record, needs no call.
 func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		v := d.b[0]
+		d.b = d.b[1:]
+		return uint64(v)
 	}
+	return d.uvarintLong()
+}
+
+func (d *decoder) uvarintLong() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if !minimalVarint(d.b, n) {
-		d.fail("bad or over-long varint")
+		d.failWith(errVarint)
 		return 0
 	}
 	d.b = d.b[n:]
@@ -106,12 +127,9 @@ func (d *decoder) uvarint() uint64 {
 }
 
 func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
 	v, n := binary.Varint(d.b)
 	if !minimalVarint(d.b, n) {
-		d.fail("bad or over-long varint")
+		d.failWith(errVarint)
 		return 0
 	}
 	d.b = d.b[n:]
@@ -126,11 +144,8 @@ func minimalVarint(b []byte, n int) bool { return n == 1 || (n > 1 && b[n-1] != 
 
 func (d *decoder) raw() []byte {
 	n := d.uvarint()
-	if d.err != nil {
-		return nil
-	}
 	if n > maxField || n > uint64(len(d.b)) {
-		d.fail("field length out of range")
+		d.failWith(errFieldLength)
 		return nil
 	}
 	v := d.b[:n:n]
