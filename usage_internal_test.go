@@ -78,18 +78,7 @@ func TestUsageLogsFoldWithoutLosingUses(t *testing.T) {
 	const tokens, writers, rounds = 3000, 4, 3
 	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	u := newUsageTracker()
-	stop, folded := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(folded)
-		for {
-			select {
-			case <-u.wake:
-				u.foldWaiting()
-			case <-stop:
-				return
-			}
-		}
-	}()
+	stopFolder := startFolder(u)
 	got := map[usageKey]time.Time{}
 	merge := func(batch []Touch) {
 		seen := map[usageKey]bool{}
@@ -122,8 +111,7 @@ func TestUsageLogsFoldWithoutLosingUses(t *testing.T) {
 		merge(u.take())
 	}
 	wg.Wait()
-	close(stop)
-	<-folded // a full log may still wait; take must fold it
+	stopFolder() // a full log may still wait; take must fold it
 	merge(u.take())
 	require.Equal(t, tokens, len(got), "pairs flushed")
 	last := (rounds-1)*writers*tokens + writers - 1
@@ -161,4 +149,25 @@ func TestUsageTakeFoldsEveryLog(t *testing.T) {
 	}
 	u.foldWaiting() // woken after take folded its log: nothing to do
 	assert.Empty(t, u.take())
+}
+
+// startFolder folds full logs of u as the Manager's background loop does,
+// until the returned function is called; that returns once it stopped.
+func startFolder(u *usageTracker) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-u.wake:
+				u.foldWaiting()
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
 }
