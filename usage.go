@@ -20,9 +20,10 @@ import (
 // ordinary map, other.
 //
 // A use is appended to log, in arrival order, rather than written into
-// pending at once. With many distinct tokens pending is large (about 70 MB
-// for a million), and an update lands at a random place in it: a cache
-// miss on every cold verification, several times what the append costs.
+// pending at once. With many distinct tokens pending is large (a million
+// 40-byte entries, plus the map's slack), and an update lands at a random
+// place in it: a cache miss on every cold verification, several times
+// what the append costs.
 // A full log (usageLogSize entries) is handed to the Manager's background
 // loop (wake, foldWaiting), which folds it into pending, keeping the
 // latest time per pair; a second full log while one still waits is folded
