@@ -3,6 +3,8 @@ package apitoken
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +21,14 @@ import (
 // Nothing in the cache holds a pointer per entry, so a collection with a
 // million cached tokens has next to nothing to trace. Entries are
 // fixed-size slots in one slice; their strings (ID, account, user ID,
-// application names) are bytes in a few large arena chunks; two maps of
-// 64-bit keys to slot indexes find them. The strings a verification
+// application names) are bytes in a few large arena chunks; an index of
+// 64-bit entries (keyIndex) and a map of 64-bit keys to slot indexes find
+// them.
+//
+// A slot is 128 bytes, two cache lines, and holds everything a hit on a
+// token with one application reads, that application's record included,
+// so a hit on a cold token costs the index's line and the slot's two,
+// which the processor fetches together. The strings a verification
 // returns point into the arena. Arena bytes are never written after they
 // are appended (compaction copies live bytes to fresh chunks), so those
 // strings stay valid and immutable for as long as a caller keeps them.
@@ -31,10 +39,11 @@ import (
 // and by its store hash (Hasher.Sum), which is what invalidations name.
 // Using plain SHA-256 on the hot path saves the HMAC's second compression
 // and costs no secrecy: the HMAC key protects hashes at rest, while the
-// cache is process memory that holds the key itself. Each map keys on the
-// first 8 bytes of a hash and the slot keeps the whole hash, which every
-// lookup compares; a second token whose prefix collides evicts the first,
-// so every slot can be reached through both maps.
+// cache is process memory that holds the key itself. The index and the map
+// key on the last 8 bytes of a hash (mapKey), and the slot keeps the whole
+// cache key, which every lookup compares. Keys that share those bytes can
+// both be indexed; in byHash a second token whose mapKey collides evicts
+// the first, so every slot can be reached both ways.
 //
 // # Consistency
 //
@@ -67,7 +76,7 @@ type cache struct {
 	now         func() time.Time
 	spill       func(id string, at time.Time, app string)
 
-	byKey    map[uint64]uint32 // mapKey(cache key) -> slot
+	byKey    keyIndex          // cache key -> slot
 	byHash   map[uint64]uint32 // mapKey(store hash) -> slot
 	slots    []slot
 	hashes   []Hash   // store hash of each slot, apart: only invalidations read it
@@ -83,24 +92,24 @@ type cache struct {
 	arena arena
 }
 
-// slot is one cached token: every field verification reads, flattened.
-// seq is zero while the slot is unused.
+// slot is one cached token: every field verification reads, flattened,
+// in 128 bytes (TestSlotIsTwoCacheLines). seq is zero while the slot is
+// unused.
 type slot struct {
 	key      Hash
 	seq      uint64
 	userSeq  uint64 // the owner's user slot sequence (user tokens)
-	created  int64  // Unix nanoseconds; 0 for the zero time
-	lastUsed int64
+	active   int64  // Unix nanoseconds of the later of creation and last use; 0 for neither
 	expires  int64
-	until    int64  // 0, or the UnixNano after which the slot is stale
-	str      uint32 // arena offset of ID, account, user ID, app names
-	strLen   uint32 // their total length
-	idLen    uint16
-	acctLen  uint16
-	userLen  uint16
-	nApps    uint16
-	firstApp uint32 // index in cache.apps
+	until    int64     // 0, or the UnixNano after which the slot is stale
+	app0     appRecord // the first application, if any
+	str      uint32    // arena offset of ID, account, user ID, app names
+	firstApp uint32    // index in cache.apps of the second application
 	userSlot uint32
+	acctLen  uint16
+	nApps    uint16
+	idLen    uint8
+	userLen  uint8
 	kind     Kind
 	owner    Owner
 	priv     Privilege // effective privilege
@@ -111,25 +120,48 @@ type slot struct {
 
 // appRecord is one application name of a cached token and its pending
 // last use (Unix nanoseconds, 0 for none), updated atomically. Names of up
-// to len(short) bytes are also kept in short, so that matching them reads
-// no arena memory.
+// to len(short) bytes are kept in short, so that matching them reads no
+// arena memory; every name is in the arena, after the slot's other
+// strings and in order.
 type appRecord struct {
 	used    int64
-	name    uint32
 	nameLen uint16
 	state   AppState
 	short   [21]byte
 }
 
-// is reports whether the record's name is app.
-func (r *appRecord) is(a *arena, app string) bool {
+// app returns application j of slot s.
+func (c *cache) app(s *slot, j int) *appRecord {
+	if j == 0 {
+		return &s.app0
+	}
+	return &c.apps[s.firstApp+uint32(j-1)]
+}
+
+// appNames returns the arena offset of slot s's first application name.
+func appNames(s *slot) uint32 {
+	return s.str + uint32(s.idLen) + uint32(s.acctLen) + uint32(s.userLen)
+}
+
+// strLen returns the bytes slot s holds in the arena.
+func (c *cache) strLen(s *slot) int {
+	n := int(appNames(s) - s.str)
+	for j := range int(s.nApps) {
+		n += int(c.app(s, j).nameLen)
+	}
+	return n
+}
+
+// is reports whether the record, whose name is at arena offset name, is
+// application app.
+func (r *appRecord) is(a *arena, name uint32, app string) bool {
 	if int(r.nameLen) != len(app) {
 		return false
 	}
 	if len(app) <= len(r.short) {
 		return string(r.short[:len(app)]) == app
 	}
-	return a.str(r.name, len(app)) == app
+	return a.str(name, len(app)) == app
 }
 
 // userSlot stands for a cached token owner. Token slots copy seq; a user
@@ -165,7 +197,7 @@ func newCache(max int, fallbackTTL time.Duration, now func() time.Time, spill fu
 }
 
 func (c *cache) reset() {
-	c.byKey = make(map[uint64]uint32)
+	c.byKey.reset()
 	c.byHash = make(map[uint64]uint32)
 	c.byUser = make(map[uint64]uint32)
 	c.slots, c.hashes, c.free, c.apps, c.users, c.freeUsers = nil, nil, nil, nil, nil, nil
@@ -197,12 +229,12 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	i, ok := c.byKey[mapKey(key)]
+	i, ok := c.byKey.find(key, c.slots)
 	if !ok {
 		return false
 	}
 	s := &c.slots[i]
-	if s.key != key || !c.fresh(s.until) {
+	if !c.fresh(s.until) {
 		return false
 	}
 	if s.owner == OwnerUser && c.users[s.userSlot].seq != s.userSeq {
@@ -212,18 +244,20 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 		id: c.arena.str(s.str, int(s.idLen)), account: c.arena.str(s.str+uint32(s.idLen), int(s.acctLen)),
 		kind: s.kind, owner: s.owner, priv: s.priv, privErr: privErrs[s.privErr],
 		revoked: s.revoked, unlocked: s.unlocked,
-		created: fromNanos(s.created), lastUsed: fromNanos(s.lastUsed), expires: fromNanos(s.expires),
+		active: fromNanos(s.active), expires: fromNanos(s.expires),
 		nApps: int(s.nApps), app: -1, ref: slotRef{i, s.seq},
 	}
 	if s.userLen > 0 {
 		v.userID = c.arena.str(s.str+uint32(s.idLen)+uint32(s.acctLen), int(s.userLen))
 	}
+	name := appNames(s)
 	for j := range int(s.nApps) {
-		r := &c.apps[s.firstApp+uint32(j)] // used is written concurrently: no copies
-		if r.is(&c.arena, app) {
+		r := c.app(s, j) // used is written concurrently: no copies
+		if r.is(&c.arena, name, app) {
 			v.app, v.appState = j, r.state
 			break
 		}
+		name += uint32(r.nameLen)
 	}
 	return true
 }
@@ -256,17 +290,14 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	}
 	// Whatever holds either prefix now goes: an older copy of this token,
 	// or another token whose prefix collides.
-	if i, ok := c.byKey[mapKey(key)]; ok {
+	if i, ok := c.byKey.find(key, c.slots); ok {
 		c.drop(i)
 	}
 	if i, ok := c.byHash[mapKey(t.Hash)]; ok {
 		c.drop(i)
 	}
-	for len(c.byKey) >= c.max {
-		for _, i := range c.byKey { // evict an arbitrary slot
-			c.drop(i)
-			break
-		}
+	for c.byKey.n >= c.max {
+		c.drop(c.victim())
 	}
 	c.maybeCompact()
 
@@ -279,19 +310,18 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 		return slotRef{}, false
 	}
 	s.str = off
-	for _, str := range strs {
-		s.strLen += uint32(len(str))
-	}
 	if t.Owner == OwnerUser { // invalidations name the user that ownerOf read
 		s.userSlot, s.userSeq = c.userSlotFor(t.UserID, off+uint32(len(t.ID)+len(t.Account)))
 	}
 	s.firstApp = uint32(len(c.apps))
-	name := off + uint32(len(t.ID)+len(t.Account)+len(t.UserID))
-	for _, a := range t.Apps {
-		r := appRecord{name: name, nameLen: uint16(len(a.Name)), state: a.State}
+	for j, a := range t.Apps {
+		r := appRecord{nameLen: uint16(len(a.Name)), state: a.State}
 		copy(r.short[:], a.Name)
-		c.apps = append(c.apps, r)
-		name += uint32(len(a.Name))
+		if j == 0 {
+			s.app0 = r
+		} else {
+			c.apps = append(c.apps, r)
+		}
 	}
 	c.seq++
 	s.seq = c.seq
@@ -305,26 +335,39 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	}
 	c.slots[i] = s
 	c.hashes[i] = t.Hash
-	c.byKey[mapKey(key)] = i
+	c.byKey.add(key, i, c.slots)
 	c.byHash[mapKey(t.Hash)] = i
 	return slotRef{i, s.seq}, true
+}
+
+// victim returns a live slot chosen at random, to evict. It is called only
+// when the cache is full, and slots are reused before the slice grows, so
+// nearly every slot is live then.
+func (c *cache) victim() uint32 {
+	for {
+		if i := rand.Uint32N(uint32(len(c.slots))); c.slots[i].seq != 0 {
+			return i
+		}
+	}
 }
 
 // newSlot flattens t and its owner u, except for the arena and user
 // references put fills in.
 func newSlot(key Hash, t *Token, u *User) (slot, bool) {
 	s := slot{key: key, kind: t.Kind, owner: t.Owner, revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked,
-		idLen: uint16(len(t.ID)), acctLen: uint16(len(t.Account)), userLen: uint16(len(t.UserID)), nApps: uint16(len(t.Apps))}
+		idLen: uint8(len(t.ID)), acctLen: uint16(len(t.Account)), userLen: uint8(len(t.UserID)), nApps: uint16(len(t.Apps))}
 	priv, err := verifiedPrivilege(t, u)
 	s.priv = priv
-	var ok1, ok2, ok3, ok4 bool
+	var ok1, ok2, ok3 bool
 	s.privErr, ok1 = privErrIndex(err)
-	s.created, ok2 = toNanos(t.Created)
-	s.lastUsed, ok3 = toNanos(t.LastUsed)
-	s.expires, ok4 = toNanos(t.Expires)
-	const maxLen = 1<<16 - 1
-	fits := len(t.ID) <= maxLen && len(t.Account) <= maxLen && len(t.UserID) <= maxLen && len(t.Apps) <= maxLen
-	return s, ok1 && ok2 && ok3 && ok4 && fits
+	s.active, ok2 = toNanos(lastActivity(t.Created, t.LastUsed))
+	s.expires, ok3 = toNanos(t.Expires)
+	fits := len(t.ID) <= math.MaxUint8 && len(t.Account) <= math.MaxUint16 && len(t.UserID) <= math.MaxUint8 &&
+		len(t.Apps) <= math.MaxUint16
+	for _, a := range t.Apps {
+		fits = fits && len(a.Name) <= math.MaxUint16
+	}
+	return s, ok1 && ok2 && ok3 && fits
 }
 
 // userSlotFor returns the user slot of id, creating it if needed with its
@@ -358,19 +401,20 @@ func (c *cache) drop(i uint32) {
 		return
 	}
 	id := c.arena.str(s.str, int(s.idLen))
-	for _, r := range c.apps[s.firstApp : s.firstApp+uint32(s.nApps)] {
+	name := appNames(s)
+	for j := range int(s.nApps) {
+		r := c.app(s, j)
 		if r.used != 0 {
-			c.spill(strings.Clone(id), fromNanos(r.used), strings.Clone(c.arena.str(r.name, int(r.nameLen))))
+			c.spill(strings.Clone(id), fromNanos(r.used), strings.Clone(c.arena.str(name, int(r.nameLen))))
 		}
+		name += uint32(r.nameLen)
 	}
-	if j, ok := c.byKey[mapKey(s.key)]; ok && j == i {
-		delete(c.byKey, mapKey(s.key))
-	}
+	c.byKey.remove(s.key, i)
 	if j, ok := c.byHash[mapKey(c.hashes[i])]; ok && j == i {
 		delete(c.byHash, mapKey(c.hashes[i]))
 	}
-	c.arena.dead += int(s.strLen)
-	c.deadApps += int(s.nApps)
+	c.arena.dead += c.strLen(s)
+	c.deadApps += max(int(s.nApps)-1, 0)
 	*s = slot{}
 	c.free = append(c.free, i)
 }
@@ -433,7 +477,7 @@ func (c *cache) touch(ref slotRef, app int, at time.Time) bool {
 	if int(ref.idx) >= len(c.slots) || c.slots[ref.idx].seq != ref.seq {
 		return false
 	}
-	p := &c.apps[c.slots[ref.idx].firstApp+uint32(app)].used
+	p := &c.app(&c.slots[ref.idx], app).used
 	for {
 		old := atomic.LoadInt64(p)
 		if old >= ns || atomic.CompareAndSwapInt64(p, old, ns) {
@@ -451,11 +495,13 @@ func (c *cache) take(out []Touch) []Touch {
 		if s.seq == 0 {
 			continue
 		}
-		for j := range uint32(s.nApps) {
-			r := &c.apps[s.firstApp+j]
+		name := appNames(s)
+		for j := range int(s.nApps) {
+			r := c.app(s, j)
 			if ns := atomic.SwapInt64(&r.used, 0); ns != 0 {
-				out = append(out, Touch{ID: c.arena.str(s.str, int(s.idLen)), At: fromNanos(ns), App: c.arena.str(r.name, int(r.nameLen))})
+				out = append(out, Touch{ID: c.arena.str(s.str, int(s.idLen)), At: fromNanos(ns), App: c.arena.str(name, int(r.nameLen))})
 			}
+			name += uint32(r.nameLen)
 		}
 	}
 	return out
@@ -477,14 +523,12 @@ func (c *cache) maybeCompact() {
 		if s.seq == 0 {
 			continue
 		}
-		from := s.str
-		s.str = c.arena.copyFrom(&old, from, int(s.strLen))
-		first := uint32(len(c.apps))
-		for _, r := range oldApps[s.firstApp : s.firstApp+uint32(s.nApps)] {
-			r.name = s.str + (r.name - from) // names moved with their slot's strings
-			c.apps = append(c.apps, r)
+		s.str = c.arena.copyFrom(&old, s.str, c.strLen(s))
+		if s.nApps > 1 {
+			first := uint32(len(c.apps))
+			c.apps = append(c.apps, oldApps[s.firstApp:s.firstApp+uint32(s.nApps)-1]...)
+			s.firstApp = first
 		}
-		s.firstApp = first
 	}
 	for i := range c.users {
 		if u := &c.users[i]; u.seq != 0 {

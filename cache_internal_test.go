@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // pointerFree reports the first field path in t that the collector would
@@ -38,7 +39,10 @@ func TestCacheEntriesHoldNoPointers(t *testing.T) {
 			t.Errorf("%s has a pointer", p)
 		}
 	}
-	for _, m := range []any{c.byKey, c.byHash, c.byUser} {
+	if p := pointerFree(reflect.TypeOf(c.byKey.entries).Elem(), "keyIndex entry"); p != "" {
+		t.Errorf("%s has a pointer", p)
+	}
+	for _, m := range []any{c.byHash, c.byUser} {
 		mt := reflect.TypeOf(m)
 		if pointerFree(mt.Key(), "key")+pointerFree(mt.Elem(), "value") != "" {
 			t.Errorf("map %s holds pointers", mt)
@@ -87,11 +91,11 @@ func randomRecord(rng *mrand.Rand, i int) (*Token, *User) {
 
 // sameView compares two views field by field, times by instant.
 func sameView(a, b view) error {
-	if !a.created.Equal(b.created) || !a.lastUsed.Equal(b.lastUsed) || !a.expires.Equal(b.expires) {
-		return fmt.Errorf("times differ: %v %v %v vs %v %v %v", a.created, a.lastUsed, a.expires, b.created, b.lastUsed, b.expires)
+	if !a.active.Equal(b.active) || !a.expires.Equal(b.expires) {
+		return fmt.Errorf("times differ: %v %v vs %v %v", a.active, a.expires, b.active, b.expires)
 	}
-	a.created, a.lastUsed, a.expires, a.ref = time.Time{}, time.Time{}, time.Time{}, slotRef{}
-	b.created, b.lastUsed, b.expires, b.ref = time.Time{}, time.Time{}, time.Time{}, slotRef{}
+	a.active, a.expires, a.ref = time.Time{}, time.Time{}, slotRef{}
+	b.active, b.expires, b.ref = time.Time{}, time.Time{}, slotRef{}
 	if a != b {
 		return fmt.Errorf("\n%+v\n%+v", a, b)
 	}
@@ -129,20 +133,26 @@ func TestCachedViewsEqualViewsOfTheStoredRecord(t *testing.T) {
 	}
 }
 
-// Tokens whose keys or hashes share the 8 bytes the maps use (mapKey)
-// cannot shadow each other: the newer one evicts the older, and the full
-// hash is always compared.
+// Tokens whose keys or hashes share the 8 bytes the index and the map use
+// (mapKey) cannot shadow each other: keys are compared whole, so both stay
+// cached; a colliding store hash evicts the older token.
 func TestPrefixCollisionsEvictRatherThanConfuse(t *testing.T) {
 	c := newCache(100, time.Second, time.Now, func(string, time.Time, string) {})
 	a := &Token{ID: "a", Kind: KindAPI, Owner: OwnerAccount, Privilege: Normal, Expires: time.Now().Add(time.Hour), Hash: Hash{1, 24: 3}}
 	b := &Token{ID: "b", Kind: KindAPI, Owner: OwnerAccount, Privilege: Normal, Expires: time.Now().Add(time.Hour), Hash: Hash{9, 24: 3}}
+	b2 := *b
+	b2.ID, b2.Hash = "b2", Hash{9, 24: 4}
 	keyA, keyB := Hash{1, 31: 5}, Hash{2, 31: 5} // same mapKey
 	var v view
 	c.put(c.generation(), keyA, a, nil)
 	if c.get(keyB, "", &v) {
 		t.Fatal("a key that shares only the prefix found a slot")
 	}
-	c.put(c.generation(), keyB, b, nil)
+	c.put(c.generation(), keyB, &b2, nil)
+	if !c.get(keyA, "", &v) || v.id != "a" || !c.get(keyB, "", &v) || v.id != "b2" {
+		t.Fatal("keys that share a prefix did not both stay cached")
+	}
+	c.put(c.generation(), keyB, b, nil) // a's hash shares b's prefix
 	if c.get(keyA, "", &v) {
 		t.Fatal("the older token still answers after a colliding put")
 	}
@@ -213,5 +223,16 @@ func TestTokensIssuedInOneMillisecondAllStayCached(t *testing.T) {
 	}
 	if len(c.byHash) != 2000 {
 		t.Fatalf("%d of 2000 tokens issued in one millisecond are indexed by hash", len(c.byHash))
+	}
+}
+
+// A slot and its first application must fit two cache lines, so that a
+// hit reads the index's line and the slot's and nothing else.
+func TestSlotIsTwoCacheLines(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n != 128 {
+		t.Fatalf("slot is %d bytes, want 128", n)
+	}
+	if n := unsafe.Sizeof(appRecord{}); n != 32 {
+		t.Fatalf("appRecord is %d bytes, want 32", n)
 	}
 }

@@ -109,7 +109,7 @@ type view struct {
 	revoked, unlocked   bool
 	priv                Privilege // effective, valid when privErr is nil
 	privErr             error
-	created, lastUsed   time.Time
+	active              time.Time // the later of creation and the last flushed use
 	expires             time.Time
 	nApps               int
 	app                 int // index of the application asked about, or -1
@@ -121,7 +121,7 @@ type view struct {
 // by application app.
 func newView(t *Token, u *User, app string) view {
 	v := view{id: t.ID, account: t.Account, userID: t.UserID, kind: t.Kind, owner: t.Owner,
-		revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked, created: t.Created, lastUsed: t.LastUsed,
+		revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked, active: lastActivity(t.Created, t.LastUsed),
 		expires: t.Expires, nApps: len(t.Apps), app: t.App(app)}
 	v.priv, v.privErr = verifiedPrivilege(t, u)
 	if v.app >= 0 {
@@ -172,16 +172,21 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 	return nil
 }
 
+// lastActivity is the later of a record's creation and its last use.
+func lastActivity(created, lastUsed time.Time) time.Time {
+	if lastUsed.After(created) {
+		return lastUsed
+	}
+	return created
+}
+
 // lastActive is a session's latest activity: pending in-memory usage, the
 // flushed LastUsed, or its creation.
 func (m *Manager) lastActive(v *view) time.Time {
 	if v.kind != KindSession {
 		return time.Time{}
 	}
-	last := v.created
-	if v.lastUsed.After(last) {
-		last = v.lastUsed
-	}
+	last := v.active
 	if pending, ok := m.usage.last(v.id); ok && pending.After(last) {
 		last = pending
 	}
