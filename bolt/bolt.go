@@ -408,7 +408,8 @@ func getTokenByHash(tx *bbolt.Tx, h apitoken.Hash) (*apitoken.Token, error) {
 	}
 	t, err := decodeToken(h, v)
 	if err != nil {
-		return nil, fmt.Errorf("token under hash %x: %w", h[:4], err)
+		// A copy of the prefix, so that h stays on the stack on every call.
+		return nil, fmt.Errorf("token under hash %x: %w", [4]byte(h[:4]), err)
 	}
 	return t, nil
 }
