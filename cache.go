@@ -262,7 +262,12 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 	return true
 }
 
+// generation returns the count of invalidations so far, for put; with
+// the cache off it is always 0 and takes no lock.
 func (c *cache) generation() uint64 {
+	if !c.enabled() {
+		return 0
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.gen

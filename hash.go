@@ -109,12 +109,7 @@ func (h *Hasher) Sum(token string) Hash {
 			panic(errResume)
 		}
 	}
-	var buf [MaxTokenLength]byte // copies token: []byte(token) would allocate
-	for rest := token; len(rest) > 0; {
-		n := copy(buf[:], rest)
-		d.Write(buf[:n])
-		rest = rest[n:]
-	}
+	d.Write(unsafeBytes(token)) // read only, not kept: []byte(token) would allocate
 	var out Hash
 	d.Sum(out[:0])
 	if !h.keyed {
