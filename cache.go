@@ -27,8 +27,8 @@ import (
 //
 // A slot is 128 bytes, two cache lines, and holds everything a hit on a
 // token with one application reads, that application's record included,
-// so a hit on a cold token costs the index's line and the slot's two,
-// which the processor fetches together. The strings a verification
+// so a hit on a cold token reads the index's line and the slot's two
+// adjacent lines, and nothing else. The strings a verification
 // returns point into the arena. Arena bytes are never written after they
 // are appended (compaction copies live bytes to fresh chunks), so those
 // strings stay valid and immutable for as long as a caller keeps them.
