@@ -26,10 +26,12 @@ import (
 // what the append costs.
 // A full log (usageLogSize entries) is handed to the Manager's background
 // loop (wake, foldWaiting), which folds it into pending, keeping the
-// latest time per pair; a second full log while one still waits is folded
-// by the caller that filled it, so memory stays bounded when the loop
-// falls behind. take folds whatever remains first, so a flush misses
-// nothing.
+// latest time per pair. When a second log fills while one still waits,
+// the loop has fallen behind: the caller that filled it folds both, so
+// memory stays bounded, and lets go of mu while it does (a fold of 4,096
+// uses into a map of a million takes milliseconds), so other verifiers
+// go on appending to a fresh log meanwhile. take folds whatever remains
+// first, and waits for any fold in progress, so a flush misses nothing.
 //
 // Sessions also keep their latest activity in active, which a flush does
 // not clear: a cached session record may predate its last flush, and its
@@ -107,7 +109,8 @@ func (u *usageTracker) compact(id, app string) (compactUse, bool) {
 }
 
 // record keeps at as the latest use of (id, app) if it is later than the
-// one held. u.mu must be held.
+// one held. u.mu must be held; record may let it go and take it again
+// (see logFull).
 func (u *usageTracker) record(id string, at time.Time, app string) {
 	if ns, ok := toNanos(at); ok && ns != 0 {
 		if k, ok := u.compact(id, app); ok {
@@ -157,14 +160,24 @@ func (u *usageTracker) forget(id string) {
 	u.mu.Unlock()
 }
 
-// logFull hands the full log to foldWaiting, or folds it here if the
-// previous one still waits. u.mu must be held.
+// logFull hands the full log to foldWaiting, or, if the previous one
+// still waits, folds both here. u.mu must be held; a fold here lets it go
+// and takes it again.
 func (u *usageTracker) logFull() {
 	if u.waiting != nil {
+		waiting, full := u.waiting, u.log
+		u.waiting, u.log, u.spare = nil, u.spare, nil // the loop, when it wakes, finds nothing
+		// As in foldWaiting: pendMu before mu is let go, so a take waits
+		// for this fold.
 		u.pendMu.Lock()
-		u.foldLocked(u.log)
+		u.mu.Unlock()
+		u.foldLocked(waiting)
+		u.foldLocked(full)
 		u.pendMu.Unlock()
-		u.log = u.log[:0]
+		u.mu.Lock()
+		if u.spare == nil {
+			u.spare = full[:0]
+		}
 		return
 	}
 	u.waiting, u.log, u.spare = u.log, u.spare, nil

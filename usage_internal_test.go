@@ -49,7 +49,9 @@ func TestUsageTrackerKeepsTheLatestUseOfEveryPair(t *testing.T) {
 	got := map[usageKey]time.Time{}
 	for _, tc := range batch {
 		k := usageKey{tc.ID, tc.App}
-		require.NotContains(t, got, k, "one entry per pair")
+		if _, dup := got[k]; dup { // (require.NotContains scans the map: 16 s under -race)
+			t.Fatalf("%v twice: one entry per pair", k)
+		}
 		got[k] = tc.At
 	}
 	require.Len(t, got, len(want))
@@ -124,16 +126,22 @@ func TestUsageLogsFoldWithoutLosingUses(t *testing.T) {
 }
 
 // TestUsageTakeFoldsEveryLog fills logs with no folder running: the first
-// full log waits for one, the second is folded by the caller that filled
-// it, the rest stays in the current log. take must return all three.
+// full log waits for one; the caller that fills the second folds both;
+// the third waits; the rest stays in the current log. take must return
+// every use.
 func TestUsageTakeFoldsEveryLog(t *testing.T) {
 	u := newUsageTracker()
 	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	const n = 2*usageLogSize + 10
-	for i := range n {
+	for i := range 2 * usageLogSize {
 		u.touch(fmt.Sprintf("tok%05d", i), base.Add(time.Duration(i)), "ci")
 	}
-	require.NotNil(t, u.waiting, "the first full log waits for the folder")
+	require.Nil(t, u.waiting, "the caller that filled a second log folded the first")
+	require.Len(t, u.pending, 2*usageLogSize, "both logs folded")
+	const n = 3*usageLogSize + 10
+	for i := 2 * usageLogSize; i < n; i++ {
+		u.touch(fmt.Sprintf("tok%05d", i), base.Add(time.Duration(i)), "ci")
+	}
+	require.NotNil(t, u.waiting, "the third full log waits for the folder")
 	select {
 	case <-u.wake:
 	default:
