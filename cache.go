@@ -293,8 +293,8 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	if c.fallback {
 		s.until = c.now().Add(c.fallbackTTL).UnixNano()
 	}
-	// Whatever holds either prefix now goes: an older copy of this token,
-	// or another token whose prefix collides.
+	// An older copy of this token goes, and so does another token whose
+	// store hash shares t's mapKey (byHash holds one slot per prefix).
 	if i, ok := c.byKey.find(key, c.slots); ok {
 		c.drop(i)
 	}
@@ -346,8 +346,8 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 }
 
 // victim returns a live slot chosen at random, to evict. It is called only
-// when the cache is full, and slots are reused before the slice grows, so
-// nearly every slot is live then.
+// when max slots are live, and slots are reused before the slice grows,
+// so the slice never holds more than max: every slot is live then.
 func (c *cache) victim() uint32 {
 	for {
 		if i := rand.Uint32N(uint32(len(c.slots))); c.slots[i].seq != 0 {

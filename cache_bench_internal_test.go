@@ -10,18 +10,22 @@ import (
 
 // BenchmarkGCCache is one full collection with 1,000,000 tokens cached,
 // next to one with a pointer-free map of the same count (32-byte keys,
-// 128-byte values) live instead. Nothing else large is live in either, so
+// 128-byte values) live instead; the first also reports the cache's heap
+// per token. Nothing else large is live in either, so
 // the ratio is the cache layout's own cost to the collector. Each fixture is
 // dropped before the other is built.
 func BenchmarkGCCache(b *testing.B) {
 	const n = 1_000_000
 	b.Run("cache-1M", func(b *testing.B) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
 		c := newCache(n, time.Second, time.Now, func(string, time.Time, string) {})
 		now := time.Now()
 		for i := range n {
-			var key, h Hash
-			binary.LittleEndian.PutUint64(key[:], uint64(i)*0x9e3779b97f4a7c15)
-			binary.LittleEndian.PutUint64(h[:], uint64(i)*0xc2b2ae3d27d4eb4f)
+			var key, h Hash // distinct in their last 8 bytes, which mapKey reads
+			binary.LittleEndian.PutUint64(key[24:], uint64(i)*0x9e3779b97f4a7c15)
+			binary.LittleEndian.PutUint64(h[24:], uint64(i)*0xc2b2ae3d27d4eb4f)
 			id := string(binary.AppendUvarint([]byte("tok0000000000"), uint64(i)))
 			t := &Token{ID: id, Hash: h, Kind: KindAPI, Owner: OwnerAccount, Account: "acme", Privilege: Normal,
 				Created: now, Expires: now.Add(time.Hour), DefaultAppState: Allow,
@@ -30,10 +34,17 @@ func BenchmarkGCCache(b *testing.B) {
 				b.Fatal("not cached")
 			}
 		}
+		if c.byKey.n != n || len(c.byHash) != n {
+			b.Fatalf("%d tokens indexed by key and %d by hash, want %d", c.byKey.n, len(c.byHash), n)
+		}
 		runtime.GC()
+		runtime.ReadMemStats(&after)
 		for b.Loop() {
 			runtime.GC()
 		}
+		// The cache's whole heap (slots, index, maps, arena, records) per
+		// token: what a cached token costs in memory.
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-bytes/token")
 		runtime.KeepAlive(c)
 	})
 	runtime.GC()

@@ -68,6 +68,7 @@ func randomRecord(rng *mrand.Rand, i int) (*Token, *User) {
 		Created: at(), LastUsed: at(), Expires: at(), Revoked: at(), Unlocked: rng.IntN(2) == 0,
 		DefaultAppState: AppState(1 + rng.IntN(3))}
 	t.Hash[0], t.Hash[1], t.Hash[2] = byte(i), byte(i>>8), byte(i>>16)
+	t.Hash[24], t.Hash[25], t.Hash[26] = byte(i), byte(i>>8), byte(i>>16) // distinct mapKeys
 	if t.Owner == OwnerUser {
 		t.UserID = fmt.Sprintf("usr%03d", rng.IntN(50))
 	}
@@ -107,29 +108,44 @@ func sameView(a, b view) error {
 func TestCachedViewsEqualViewsOfTheStoredRecord(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(7, 8))
 	c := newCache(1_000_000, time.Second, time.Now, nil)
-	cached := 0
+	type record struct {
+		key Hash
+		tok *Token
+		u   *User
+	}
+	var cached []record
+	apps := []string{"app-0", "app-2", "an-application-with-a-long-name-0", "an-application-with-a-long-name-3", "an-application-with-a-long-name-4", "other", ""}
+	check := func(r record, app string) {
+		t.Helper()
+		var got view
+		if !c.get(r.key, app, &got) {
+			t.Fatalf("record %s: cached but not found", r.tok.ID)
+		}
+		if err := sameView(got, newView(r.tok, r.u, app)); err != nil {
+			t.Fatalf("record %s, app %q: %v", r.tok.ID, app, err)
+		}
+	}
 	for i := range 20_000 {
 		tok, u := randomRecord(rng, i)
-		key := Hash{0: byte(i), 1: byte(i >> 8), 2: byte(i >> 16), 31: 1}
+		key := Hash{0: byte(i), 1: byte(i >> 8), 2: byte(i >> 16), 24: byte(i), 25: byte(i >> 8), 26: byte(i >> 16), 31: 1}
 		if _, ok := c.put(c.generation(), key, tok, u); !ok {
 			if tok.Owner == OwnerUser && u == nil {
 				continue
 			}
 			t.Fatalf("record %d not cached", i)
 		}
-		cached++
-		for _, app := range []string{"app-0", "app-2", "an-application-with-a-long-name-0", "an-application-with-a-long-name-3", "an-application-with-a-long-name-4", "other", ""} {
-			var got view
-			if !c.get(key, app, &got) {
-				t.Fatalf("record %d: cached but not found", i)
-			}
-			if err := sameView(got, newView(tok, u, app)); err != nil {
-				t.Fatalf("record %d, app %q: %v", i, app, err)
-			}
+		cached = append(cached, record{key, tok, u})
+		for _, app := range apps {
+			check(cached[len(cached)-1], app)
 		}
 	}
-	if cached < 19_000 {
-		t.Fatalf("only %d records cached", cached)
+	if len(cached) < 19_000 {
+		t.Fatalf("only %d records cached", len(cached))
+	}
+	// All of them at once: the index grew from 1,024 entries to 32,768
+	// meanwhile, and earlier records must still be found and unchanged.
+	for _, r := range cached {
+		check(r, apps[0])
 	}
 }
 
