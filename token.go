@@ -180,6 +180,24 @@ type User struct {
 	// MFALastStep is the last TOTP time step accepted, so that a code is
 	// never accepted twice.
 	MFALastStep int64
+	// MFAPending is a new TOTP secret, sealed like MFASecret, that waits
+	// for its first code (Manager.ConfirmMFA) before it replaces
+	// MFASecret. Until then logins are unaffected by it. Nil: none.
+	MFAPending []byte
+	// MFAFailures counts wrong MFA codes since the last accepted one. At
+	// SessionOptions.MaxMFAFailures MFA is refused until an admin or a
+	// password reset clears it.
+	MFAFailures int
+	// MFAWindowStart and MFAWindowFailures count wrong MFA codes in the
+	// current throttling window, so that every instance sharing the store
+	// shares one guessing budget (see SessionOptions.MFAWindow).
+	MFAWindowStart    time.Time
+	MFAWindowFailures int
+	// LoginWindowStart and LoginWindowFailures count failed password
+	// logins for this name in the current window, from any address (the
+	// per-name ceiling, shared by instances).
+	LoginWindowStart    time.Time
+	LoginWindowFailures int
 	// SessionsValidAfter ends every session issued at or before it: set on
 	// password change and disable.
 	SessionsValidAfter time.Time
@@ -193,5 +211,6 @@ type User struct {
 func (u *User) Clone() *User {
 	c := *u
 	c.MFASecret = slices.Clone(u.MFASecret)
+	c.MFAPending = slices.Clone(u.MFAPending)
 	return &c
 }

@@ -18,8 +18,11 @@ import (
 
 const (
 	recordVersion = 1
-	maxField      = 4096 // bytes in any one string field
-	maxApps       = 4096
+	// userRecordVersion is the user record with throttling state and a
+	// pending MFA secret; version 1 user records still decode.
+	userRecordVersion = 2
+	maxField          = 4096 // bytes in any one string field
+	maxApps           = 4096
 )
 
 // ErrCorrupt means a stored record or index entry could not be decoded or
@@ -160,6 +163,16 @@ func (d *decoder) str() string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// count reads a non-negative count that fits an int32 (failure counters).
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > 1<<31-1 {
+		d.fail("count out of range")
+		return 0
+	}
+	return int(n)
 }
 
 func (d *decoder) bool() bool {
@@ -323,7 +336,7 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 
 func encodeUser(u *apitoken.User) []byte {
 	e := encoder{b: make([]byte, 0, 192)}
-	e.byte(recordVersion)
+	e.byte(userRecordVersion)
 	e.str(u.ID)
 	e.str(u.Account)
 	e.str(u.Name)
@@ -335,13 +348,21 @@ func encodeUser(u *apitoken.User) []byte {
 	e.time(u.SessionsValidAfter)
 	e.time(u.Created)
 	e.uvarint(u.Version)
+	// Fields added in user record version 2.
+	e.bytes(u.MFAPending)
+	e.uvarint(uint64(u.MFAFailures))
+	e.time(u.MFAWindowStart)
+	e.uvarint(uint64(u.MFAWindowFailures))
+	e.time(u.LoginWindowStart)
+	e.uvarint(uint64(u.LoginWindowFailures))
 	return e.b
 }
 
 func decodeUser(b []byte) (*apitoken.User, error) {
 	d := newDecoder(b)
-	if v := d.byte(); v != recordVersion {
-		d.fail(fmt.Sprintf("unknown record version %d", v))
+	v := d.byte()
+	if v != recordVersion && v != userRecordVersion {
+		d.fail(fmt.Sprintf("unknown user record version %d", v))
 	}
 	u := &apitoken.User{ID: d.str(), Account: d.str(), Name: d.str(), Role: d.privilege(false), Disabled: d.bool(), PasswordHash: d.str()}
 	if s := d.raw(); len(s) > 0 {
@@ -351,6 +372,16 @@ func decodeUser(b []byte) (*apitoken.User, error) {
 	u.SessionsValidAfter = d.time()
 	u.Created = d.time()
 	u.Version = d.uvarint()
+	if v == userRecordVersion {
+		if s := d.raw(); len(s) > 0 {
+			u.MFAPending = append([]byte(nil), s...)
+		}
+		u.MFAFailures = d.count()
+		u.MFAWindowStart = d.time()
+		u.MFAWindowFailures = d.count()
+		u.LoginWindowStart = d.time()
+		u.LoginWindowFailures = d.count()
+	}
 	if err := d.end(); err != nil {
 		return nil, err
 	}

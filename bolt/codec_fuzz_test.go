@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 	"time"
 
@@ -45,14 +46,45 @@ func FuzzDecodeUser(f *testing.F) {
 	enc := encodeUser(u)
 	f.Add(enc)
 	f.Add(enc[:len(enc)-2])
+	f.Add(userRecordV1(enc))
 	f.Add([]byte{recordVersion, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		u, err := decodeUser(b)
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(encodeUser(u), b) {
+		got := encodeUser(u)
+		if b[0] == recordVersion {
+			got = userRecordV1(got) // a version 1 record has no throttling fields
+		}
+		if !bytes.Equal(got, b) {
 			t.Fatalf("accepted a non-canonical record")
 		}
 	})
+}
+
+// userRecordV1 turns the encoding of a user whose version 2 fields are all
+// zero into the version 1 record of the same user.
+func userRecordV1(v2 []byte) []byte {
+	const zeroV2Fields = 6 // one byte each: empty pending secret, 0, zero time, 0, zero time, 0
+	v1 := bytes.Clone(v2[:len(v2)-zeroV2Fields])
+	v1[0] = recordVersion
+	return v1
+}
+
+// TestVersionOneUserRecordsStillDecode: users written before the throttling
+// fields existed read back with those fields zero.
+func TestVersionOneUserRecordsStillDecode(t *testing.T) {
+	u := &apitoken.User{ID: "u1", Account: "acme", Name: "n@example.com", Role: apitoken.Normal,
+		PasswordHash: "$argon2id$…", MFASecret: []byte("sealed"), MFALastStep: 9, Created: time.Unix(5, 0).UTC(), Version: 3}
+	got, err := decodeUser(userRecordV1(encodeUser(u)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, u) {
+		t.Fatalf("decoded %+v, want %+v", got, u)
+	}
+	if _, err := decodeUser(append(userRecordV1(encodeUser(u)), 0)); err == nil {
+		t.Fatal("a version 1 record with trailing bytes decoded")
+	}
 }

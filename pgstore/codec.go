@@ -126,10 +126,10 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 	return &t, nil
 }
 
-// userArgs returns the first 10 column values of u in userColumns order
-// (all but version).
+// userArgs returns the column values of u in userColumns order, all but
+// the last (version).
 func userArgs(u *apitoken.User) ([]any, error) {
-	for _, tm := range []time.Time{u.Created, u.SessionsValidAfter} {
+	for _, tm := range []time.Time{u.Created, u.SessionsValidAfter, u.MFAWindowStart, u.LoginWindowStart} {
 		if err := checkTime(tm); err != nil {
 			return nil, err
 		}
@@ -138,7 +138,9 @@ func userArgs(u *apitoken.User) ([]any, error) {
 		return nil, fmt.Errorf("%w: a user needs a creation time", apitoken.ErrInvalidArgument)
 	}
 	return []any{u.ID, u.Account, u.Name, int16(u.Role), u.Disabled, u.PasswordHash,
-		u.MFASecret, u.MFALastStep, nanos(u.SessionsValidAfter), u.Created.UnixNano()}, nil
+		u.MFASecret, u.MFALastStep, nanos(u.SessionsValidAfter), u.Created.UnixNano(),
+		u.MFAPending, int32(u.MFAFailures), nanos(u.MFAWindowStart), int32(u.MFAWindowFailures),
+		nanos(u.LoginWindowStart), int32(u.LoginWindowFailures)}, nil
 }
 
 func scanUser(row pgx.CollectableRow) (*apitoken.User, error) {
@@ -147,9 +149,15 @@ func scanUser(row pgx.CollectableRow) (*apitoken.User, error) {
 		role             int16
 		validAfter       *int64
 		created, version int64
+		mfaWindow        *int64
+		loginWindow      *int64
+		mfaFailures      int32
+		mfaWindowFails   int32
+		loginWindowFails int32
 	)
 	err := row.Scan(&u.ID, &u.Account, &u.Name, &role, &u.Disabled, &u.PasswordHash, &u.MFASecret,
-		&u.MFALastStep, &validAfter, &created, &version)
+		&u.MFALastStep, &validAfter, &created, &u.MFAPending, &mfaFailures, &mfaWindow, &mfaWindowFails,
+		&loginWindow, &loginWindowFails, &version)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +167,8 @@ func scanUser(row pgx.CollectableRow) (*apitoken.User, error) {
 	u.Role = apitoken.Privilege(role)
 	u.SessionsValidAfter = fromNanos(validAfter)
 	u.Created = time.Unix(0, created).UTC()
+	u.MFAFailures, u.MFAWindowFailures, u.LoginWindowFailures = int(mfaFailures), int(mfaWindowFails), int(loginWindowFails)
+	u.MFAWindowStart, u.LoginWindowStart = fromNanos(mfaWindow), fromNanos(loginWindow)
 	u.Version = uint64(version)
 	return &u, nil
 }

@@ -387,7 +387,8 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 
 // userColumns lists the user columns in the order scanUser reads them.
 const userColumns = `id, account, name, role, disabled, password_hash, mfa_secret, mfa_last_step,
-	sessions_valid_after, created, version`
+	sessions_valid_after, created, mfa_pending, mfa_failures, mfa_window_start, mfa_window_failures,
+	login_window_start, login_window_failures, version`
 
 // CreateUser implements apitoken.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *apitoken.User) error {
@@ -396,7 +397,7 @@ func (s *Store) CreateUser(ctx context.Context, u *apitoken.User) error {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)`, args...)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -445,10 +446,12 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 	err = s.pool.QueryRow(ctx, `WITH u AS (
 		UPDATE apitoken_users SET name = $3, role = $4, disabled = $5, password_hash = $6,
 			mfa_secret = $7, mfa_last_step = $8, sessions_valid_after = $9, created = $10,
+			mfa_pending = $11, mfa_failures = $12, mfa_window_start = $13, mfa_window_failures = $14,
+			login_window_start = $15, login_window_failures = $16,
 			version = version + 1
-		WHERE id = $1 AND account = $2 AND version = $11
+		WHERE id = $1 AND account = $2 AND version = $17
 		RETURNING id, version)
-		SELECT version, pg_notify($12, 'u' || id) IS NULL FROM u`, args...).Scan(&version, new(bool))
+		SELECT version, pg_notify($18, 'u' || id) IS NULL FROM u`, args...).Scan(&version, new(bool))
 	if errors.Is(err, pgx.ErrNoRows) {
 		var account string
 		if err := s.pool.QueryRow(ctx, `SELECT account FROM apitoken_users WHERE id = $1`, u.ID).Scan(&account); err != nil {

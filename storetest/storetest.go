@@ -133,8 +133,13 @@ func sameUser(t *testing.T, got, want *apitoken.User) {
 	for _, u := range []*apitoken.User{g, w} {
 		u.Created = u.Created.UTC()
 		u.SessionsValidAfter = u.SessionsValidAfter.UTC()
+		u.MFAWindowStart = u.MFAWindowStart.UTC()
+		u.LoginWindowStart = u.LoginWindowStart.UTC()
 		if len(u.MFASecret) == 0 {
 			u.MFASecret = nil
+		}
+		if len(u.MFAPending) == 0 {
+			u.MFAPending = nil
 		}
 	}
 	if !reflect.DeepEqual(g, w) {
@@ -377,6 +382,9 @@ var cases = []storeCase{
 		u.MFASecret = []byte("12345678901234567890")
 		u.MFALastStep = 42
 		u.SessionsValidAfter = base
+		u.MFAPending = []byte("pending sealed secret")
+		u.MFAFailures, u.MFAWindowFailures, u.LoginWindowFailures = 7, 3, 11
+		u.MFAWindowStart, u.LoginWindowStart = base.Add(time.Minute), base.Add(2*time.Minute)
 		must(t, s.CreateUser(ctx, u))
 		if u.Version != 1 {
 			t.Fatalf("Version %d, want 1", u.Version)
