@@ -83,6 +83,17 @@ var (
 	// ErrBadMFACode means an MFA code was wrong, stale or already used.
 	ErrBadMFACode = errors.New("apitoken: invalid MFA code")
 
+	// ErrMFABlocked means a user reached SessionOptions.MaxMFAFailures
+	// wrong MFA codes in a row: MFA is refused until an admin clears the
+	// count or resets the user's password.
+	ErrMFABlocked = errors.New("apitoken: too many wrong MFA codes; an admin or a password reset must clear them")
+
+	// ErrSessionRequired means a password or second-factor change was
+	// asked by a credential that may not make it: such changes come only
+	// from an unlocked session of the user (or, for a password reset, an
+	// admin's session), never from an API token.
+	ErrSessionRequired = errors.New("apitoken: credential changes need a signed-in session of the user")
+
 	// ErrClosed means the Manager or store was closed.
 	ErrClosed = errors.New("apitoken: closed")
 )

@@ -29,6 +29,10 @@ const (
 	EventFlushFailed                           // writing last-used data failed; it will be retried
 	EventChangeFeedDown                        // a shared store's change feed is down: the cache keeps records briefly
 	EventChangeFeedUp                          // the change feed is back: the cache was emptied
+	EventPasswordChanged                       // a user's password was changed or reset; their sessions ended
+	EventMFAActivated                          // a new TOTP secret was confirmed (enrolment or replacement); other sessions ended
+	EventMFARemoved                            // a user's TOTP secret was removed; other sessions ended
+	EventMFAFailed                             // a wrong MFA code was counted against the user's budget; Err says why
 )
 
 var eventNames = [...]string{
@@ -38,6 +42,8 @@ var eventNames = [...]string{
 	EventVerifyFailed: "verify.failed", EventLogin: "session.login", EventLoginFailed: "session.login_failed",
 	EventLogout: "session.logout", EventUnlocked: "session.unlocked", EventUserChanged: "user.changed",
 	EventFlushFailed: "usage.flush_failed", EventChangeFeedDown: "cache.feed_down", EventChangeFeedUp: "cache.feed_up",
+	EventPasswordChanged: "user.password_changed", EventMFAActivated: "mfa.activated", EventMFARemoved: "mfa.removed",
+	EventMFAFailed: "mfa.failed",
 }
 
 // String returns a stable dotted name such as "token.revoked".

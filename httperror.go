@@ -22,6 +22,8 @@ const (
 	CodeInvalidCredentials    = "invalid_credentials"
 	CodeInvalidMFACode        = "invalid_mfa_code"
 	CodeThrottled             = "throttled"
+	CodeMFABlocked            = "mfa_blocked"
+	CodeSessionRequired       = "session_required"
 	CodeInternal              = "internal_error"
 )
 
@@ -63,6 +65,10 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusForbidden, CodeAppDenied, "application denied for this token"}
 	case errors.Is(err, ErrTooManyApps):
 		return HTTPError{http.StatusForbidden, CodeTooManyApps, "this token has reached its limit of applications"}
+	case errors.Is(err, ErrSessionRequired):
+		return HTTPError{http.StatusForbidden, CodeSessionRequired, "password and MFA changes need a signed-in session of the user"}
+	case errors.Is(err, ErrMFABlocked):
+		return HTTPError{http.StatusForbidden, CodeMFABlocked, "too many wrong MFA codes: ask an admin to clear them or to reset your password"}
 	case errors.Is(err, ErrInsufficientPrivilege):
 		return HTTPError{http.StatusForbidden, CodeInsufficientPrivilege, "insufficient privilege"}
 	case errors.Is(err, ErrAmbiguousCredentials):

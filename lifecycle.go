@@ -296,6 +296,9 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 			t.Privilege = *u.Privilege
 		}
 		if u.DefaultAppState != nil {
+			if err := a.canApproveFor(t); err != nil {
+				return err
+			}
 			if !u.DefaultAppState.Valid() {
 				return fmt.Errorf("%w: default app state %v", ErrInvalidArgument, *u.DefaultAppState)
 			}
@@ -329,6 +332,9 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 	var actorID string
 	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
 		actorID = a.tokenID
+		if err := a.canApproveFor(t); err != nil {
+			return err
+		}
 		i := t.App(app)
 		if i < 0 {
 			return ErrNotFound
@@ -345,6 +351,76 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 	}
 	m.emit(Event{Type: typ, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, App: app, State: state})
 	return t, nil
+}
+
+// errApprovalsMoved tells retireRotated that the old record's application
+// approvals changed after the new record copied them.
+var errApprovalsMoved = errors.New("apitoken: approvals changed during rotation")
+
+// retireRotated retires old (now, or at the end of grace) once its
+// successor nextID exists. If old was revoked, promoted or re-privileged
+// meanwhile it fails with ErrConflict. If an application was allowed or
+// denied, or the default app state changed, on old after the successor
+// copied it, the successor takes the newer states first and the retire is
+// tried again: the retire commits only while both records agree, so a deny
+// that races a rotation is never lost.
+func (m *Manager) retireRotated(ctx context.Context, old *Token, nextID string, now time.Time, grace time.Duration) error {
+	for range maxUpdateAttempts {
+		var latest *Token
+		_, err := m.updateToken(ctx, old.ID, func(t *Token) error {
+			if !active(t, m.now()) || t.Owner != old.Owner || t.Privilege != old.Privilege {
+				return ErrConflict
+			}
+			if !sameApprovals(t, old) {
+				latest = t.Clone()
+				return errApprovalsMoved
+			}
+			if grace == 0 {
+				t.Revoked = now
+			} else if end := now.Add(grace); end.Before(t.Expires) {
+				t.Expires = end
+			}
+			return nil
+		})
+		if !errors.Is(err, errApprovalsMoved) {
+			return err
+		}
+		if _, err := m.updateToken(ctx, nextID, func(n *Token) error {
+			n.DefaultAppState = latest.DefaultAppState
+			n.Apps = carryApps(latest.Apps)
+			return nil
+		}); err != nil {
+			return err
+		}
+		old = latest
+	}
+	return ErrConflict
+}
+
+// sameApprovals reports whether a and b have the same default app state
+// and the same application names in the same states.
+func sameApprovals(a, b *Token) bool {
+	if a.DefaultAppState != b.DefaultAppState || len(a.Apps) != len(b.Apps) {
+		return false
+	}
+	for i := range a.Apps {
+		if a.Apps[i].Name != b.Apps[i].Name || a.Apps[i].State != b.Apps[i].State {
+			return false
+		}
+	}
+	return true
+}
+
+// carryApps returns the old record's applications as its successor keeps
+// them: states and first-seen times, with last-seen reset to first seen,
+// since nobody has used the new secret before Rotate returns it.
+func carryApps(from []App) []App {
+	out := make([]App, len(from))
+	for i, a := range from {
+		a.LastSeen = a.FirstSeen
+		out[i] = a
+	}
+	return out
 }
 
 // Rotate issues a new secret for token id with the same lineage and
@@ -372,27 +448,12 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 	now := m.now()
 	next := old.Clone()
 	next.Created, next.LastUsed, next.Revoked, next.Parent = now, time.Time{}, time.Time{}, a.tokenID
-	for i := range next.Apps {
-		next.Apps[i].LastSeen = next.Apps[i].FirstSeen
-	}
+	next.Apps = carryApps(old.Apps)
 	iss, err := m.create(ctx, next)
 	if err != nil {
 		return Issued{}, err
 	}
-	// Retire the old secret; if it changed meanwhile (revoked, promoted),
-	// undo the new one rather than fork the lineage.
-	_, err = m.updateToken(ctx, id, func(t *Token) error {
-		if !active(t, m.now()) || t.Owner != old.Owner || t.Privilege != old.Privilege {
-			return ErrConflict
-		}
-		if grace == 0 {
-			t.Revoked = now
-		} else if end := now.Add(grace); end.Before(t.Expires) {
-			t.Expires = end
-		}
-		return nil
-	})
-	if err != nil {
+	if err := m.retireRotated(ctx, old, iss.Token.ID, now, grace); err != nil {
 		// Undo the new token even if ctx was cancelled: the caller's
 		// cancellation must not leave half a rotation behind.
 		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

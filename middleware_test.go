@@ -79,8 +79,7 @@ func newHTTPEnv(t *testing.T, store apitoken.Store, gopts *apitoken.GuardOptions
 	require.NoError(t, err)
 	l, _ := m.StartSession(ctx, mfaUser.ID)
 	mp, _ := m.Verify(ctx, l.Secret, "")
-	_, err = m.EnrollMFA(ctx, mp)
-	require.NoError(t, err)
+	storetest.EnableMFA(t, m, mp, e.clock.Now())
 	ml, err := m.StartSession(ctx, mfaUser.ID)
 	require.NoError(t, err)
 	e.locked = ml.Secret

@@ -3,6 +3,7 @@ package apitoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -57,6 +58,8 @@ func (m *Manager) checkLive(v *view, now time.Time) error {
 // from the store at the time of the call.
 type actor struct {
 	tokenID string
+	lineage string // the rotation chain of the credential
+	kind    Kind
 	account string
 	userID  string // empty for account tokens
 	priv    Privilege
@@ -92,7 +95,7 @@ func (m *Manager) authorize(ctx context.Context, p Principal) (actor, error) {
 	if t.Kind == KindSession && !t.Unlocked {
 		return actor{}, ErrSessionLocked
 	}
-	return actor{tokenID: t.ID, account: t.Account, userID: t.UserID, priv: priv}, nil
+	return actor{tokenID: t.ID, lineage: t.Lineage, kind: t.Kind, account: t.Account, userID: t.UserID, priv: priv}, nil
 }
 
 // ownerOf returns the owning user of a user token or session (nil for
@@ -107,6 +110,43 @@ func (m *Manager) ownerOf(ctx context.Context, t *Token) (*User, error) {
 		return nil, nil
 	}
 	return u, storeErr(err)
+}
+
+// canChangeOwnCredentials is the rule for a user's own password and second
+// factor: only an unlocked session of that user. An
+// API token of any privilege, even one of the user's own, may not: whoever
+// holds a token could otherwise make it a password and an MFA secret, and
+// so a session with the owner's full role.
+func (a actor) canChangeOwnCredentials(userID string) error {
+	if a.kind != KindSession || a.userID == "" || a.userID != userID {
+		return ErrSessionRequired
+	}
+	return nil
+}
+
+// canResetPassword is the rule for setting another user's password
+// without the current one: an admin session of the same account. Like
+// every credential change it is refused to API tokens.
+func (a actor) canResetPassword() error {
+	if a.kind != KindSession {
+		return ErrSessionRequired
+	}
+	if !a.priv.AtLeast(Admin) {
+		return ErrInsufficientPrivilege
+	}
+	return nil
+}
+
+// canApproveFor is the rule for changing t's application states and
+// default app state: never by the credential itself, nor by another secret
+// of its rotation chain, or a token could approve the applications its
+// owner left pending. Its owner's session, another credential of the owner
+// and an admin may (visibility and the write floor are checked by manage).
+func (a actor) canApproveFor(t *Token) error {
+	if a.lineage != "" && a.lineage == t.Lineage {
+		return fmt.Errorf("%w: a credential cannot change its own application approvals", ErrInsufficientPrivilege)
+	}
+	return nil
 }
 
 // canWrite is the floor for every change: read-only credentials read.

@@ -27,14 +27,28 @@ type SessionOptions struct {
 	// MaxConcurrentHashes bounds argon2id runs at once; further logins
 	// wait (each run holds Argon2.MemoryKiB). Default 4.
 	MaxConcurrentHashes int
-	// MaxFailures is how many consecutive failed logins for one name (or
-	// failed MFA codes for one user) start a back-off. Default 10.
+	// MaxFailures is how many consecutive failed logins for one name
+	// start a back-off. Default 10.
 	MaxFailures int
 	// Backoff is how long attempts are refused, without checking the
 	// password, once MaxFailures is reached. Default 5 min.
 	Backoff time.Duration
 	// Issuer names the service in MFA enrolment URLs. Default "apitoken".
 	Issuer string
+
+	// MaxMFAFailures is how many wrong MFA codes in a row block MFA for a
+	// user (ErrMFABlocked) until an admin clears the count or resets the
+	// password. Default 100, the most NIST SP 800-63B allows.
+	MaxMFAFailures int
+	// MFAWindow and MaxMFAFailuresPerWindow bound MFA guessing in time:
+	// after MaxMFAFailuresPerWindow wrong codes, codes are refused
+	// (ErrThrottled) until MFAWindow has passed since the window's first
+	// failure. From the third wrong code on, each further code also waits
+	// until 1, 2, 4, … minutes after that first failure. The counts live
+	// on the user record, so instances and restarts share them. Defaults
+	// 24 h and 10.
+	MFAWindow               time.Duration
+	MaxMFAFailuresPerWindow int
 }
 
 func (o *SessionOptions) setDefaults() error {
@@ -46,6 +60,9 @@ func (o *SessionOptions) setDefaults() error {
 	setDefault(&o.MaxFailures, 10)
 	setDefault(&o.Backoff, 5*time.Minute)
 	setDefault(&o.Issuer, "apitoken")
+	setDefault(&o.MaxMFAFailures, 100)
+	setDefault(&o.MFAWindow, 24*time.Hour)
+	setDefault(&o.MaxMFAFailuresPerWindow, 10)
 	if o.MinPasswordLength > o.MaxPasswordLength {
 		return fmt.Errorf("%w: MinPasswordLength above MaxPasswordLength", ErrInvalidArgument)
 	}
@@ -248,9 +265,11 @@ func (m *Manager) checkPasswordBounded(ctx context.Context, stored, password str
 	return ok, nil
 }
 
-// Unlock completes MFA for a locked session with a TOTP code (SPEC 22).
-// Each code is accepted once per user; codes from one step either side of
-// now are accepted. Wrong codes count towards the same back-off as logins.
+// Unlock completes MFA for a locked session with a TOTP code. Each code is
+// accepted once per user; codes from one step either side of now are
+// accepted. Wrong codes count against the user's MFA budget, which every
+// instance shares (see SessionOptions.MaxMFAFailures and MFAWindow):
+// ErrBadMFACode, then ErrThrottled, and ErrMFABlocked at the cap.
 func (m *Manager) Unlock(ctx context.Context, session Principal, code string) error {
 	now := m.now()
 	t, err := m.store.TokenByID(ctx, session.TokenID)
@@ -269,33 +288,12 @@ func (m *Manager) Unlock(ctx context.Context, session Principal, code string) er
 	if t.Unlocked {
 		return nil
 	}
-	key := "mfa:" + t.UserID
-	if m.logins.throttled(key, now) {
-		return ErrThrottled
-	}
-	_, err = m.updateUser(ctx, t.UserID, func(u *User) error {
-		if u.Disabled || len(u.MFASecret) == 0 {
+	if _, err := m.spendMFACode(ctx, t.UserID, code, nil); err != nil {
+		if errors.Is(err, ErrNotFound) {
 			return ErrBadMFACode
 		}
-		secret, err := m.sealer.open(u.MFASecret, u.ID)
-		if err != nil {
-			return err
-		}
-		step := matchTOTP(secret, code, now)
-		if step < 0 || step <= u.MFALastStep {
-			return ErrBadMFACode
-		}
-		u.MFALastStep = step
-		return nil
-	})
-	if errors.Is(err, ErrBadMFACode) || errors.Is(err, ErrNotFound) {
-		m.logins.fail(key, now)
-		return ErrBadMFACode
-	}
-	if err != nil {
 		return err
 	}
-	m.logins.succeed(key)
 	// The code is spent; finish the unlock even if ctx is cancelled now,
 	// or the user would lose the code and stay locked.
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -313,6 +311,73 @@ func (m *Manager) Unlock(ctx context.Context, session Principal, code string) er
 	return nil
 }
 
+// spendMFACode checks code against user id's active TOTP secret within
+// the user's MFA budget, in one compare-and-update of the user record: a
+// right code is spent (never accepted again), clears the run of failures
+// and applies change (if any) to the same record; a wrong one is counted
+// and gives ErrBadMFACode. Over the budget no code is checked at all.
+func (m *Manager) spendMFACode(ctx context.Context, id, code string, change func(*User)) (*User, error) {
+	so := &m.opts.Sessions
+	var wrong bool
+	u, err := m.updateUser(ctx, id, func(u *User) error {
+		wrong = false
+		now := m.now()
+		if u.Disabled || len(u.MFASecret) == 0 {
+			return ErrBadMFACode
+		}
+		if u.MFAFailures >= so.MaxMFAFailures {
+			return ErrMFABlocked
+		}
+		if !now.Before(u.MFAWindowStart.Add(so.MFAWindow)) {
+			u.MFAWindowStart, u.MFAWindowFailures = time.Time{}, 0
+		}
+		if !u.MFAWindowStart.IsZero() && now.Before(u.MFAWindowStart.Add(mfaDelay(u.MFAWindowFailures, so))) {
+			return ErrThrottled
+		}
+		secret, err := m.sealer.open(u.MFASecret, u.ID)
+		if err != nil {
+			return err
+		}
+		step := matchTOTP(secret, code, now)
+		if step < 0 || step <= u.MFALastStep {
+			if u.MFAWindowStart.IsZero() {
+				u.MFAWindowStart = now
+			}
+			u.MFAFailures++
+			u.MFAWindowFailures++
+			wrong = true
+			return nil
+		}
+		u.MFALastStep, u.MFAFailures = step, 0
+		if change != nil {
+			change(u)
+		}
+		return nil
+	})
+	if err == nil && wrong {
+		err = ErrBadMFACode
+		if u.MFAFailures >= so.MaxMFAFailures {
+			err = fmt.Errorf("%w (%w)", ErrBadMFACode, ErrMFABlocked)
+		}
+		m.emit(Event{Type: EventMFAFailed, Account: u.Account, UserID: u.ID, Err: err})
+	}
+	return u, err
+}
+
+// mfaDelay is how long after its window's first failure a code may be
+// tried once the window holds failures wrong codes: at once for the first
+// three, then 1, 2, 4, … minutes, and not before the window ends once it
+// holds MaxMFAFailuresPerWindow.
+func mfaDelay(failures int, so *SessionOptions) time.Duration {
+	switch {
+	case failures >= so.MaxMFAFailuresPerWindow:
+		return so.MFAWindow
+	case failures < 3:
+		return 0
+	}
+	return min(time.Minute<<min(failures-3, 20), so.MFAWindow)
+}
+
 // Logout ends the caller's session only (SPEC 23): API tokens stay. Locked
 // sessions may log out. Logging out twice is not an error.
 func (m *Manager) Logout(ctx context.Context, session Principal) error {
@@ -326,14 +391,20 @@ func (m *Manager) Logout(ctx context.Context, session Principal) error {
 	if t.Kind != KindSession {
 		return fmt.Errorf("%w: only sessions log out; revoke API tokens", ErrInvalidArgument)
 	}
-	err = m.store.DeleteToken(ctx, t.ID)
-	m.cache.invalidateToken(t.Hash)
-	m.usage.forget(t.ID)
-	if err != nil {
-		return storeErr(err)
+	if err := m.endSession(ctx, t); err != nil {
+		return err
 	}
 	m.emit(Event{Type: EventLogout, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
 	return nil
+}
+
+// endSession deletes session t, effective for every later verification in
+// this process before it returns.
+func (m *Manager) endSession(ctx context.Context, t *Token) error {
+	err := m.store.DeleteToken(ctx, t.ID)
+	m.cache.invalidateToken(t.Hash)
+	m.usage.forget(t.ID)
+	return storeErr(err)
 }
 
 // MFAEnrolment is a new TOTP secret for the caller's authenticator app.
@@ -344,16 +415,20 @@ type MFAEnrolment struct {
 	URL string
 }
 
-// EnrollMFA gives the caller's user a new TOTP secret (replacing any old
-// one). From the next login on, their sessions start locked. It needs an
-// unlocked session or a user token of the user.
-func (m *Manager) EnrollMFA(ctx context.Context, caller Principal) (MFAEnrolment, error) {
+// EnrollMFA starts enrolling a new TOTP secret for the caller's own user
+// and returns it. The secret is pending: it changes nothing for logins
+// until ConfirmMFA accepts a code from it. Only an unlocked session of the
+// user may enrol (ErrSessionRequired otherwise). While a secret is already
+// active, code must be a current code from it (replacing a second factor
+// needs the second factor); such codes count against the MFA budget like
+// Unlock's. Starting again replaces a pending secret.
+func (m *Manager) EnrollMFA(ctx context.Context, caller Principal, code string) (MFAEnrolment, error) {
 	a, err := m.authorize(ctx, caller)
 	if err != nil {
 		return MFAEnrolment{}, err
 	}
-	if a.userID == "" {
-		return MFAEnrolment{}, fmt.Errorf("%w: account tokens have no user to enrol", ErrInvalidArgument)
+	if err := a.canChangeOwnCredentials(a.userID); err != nil {
+		return MFAEnrolment{}, err
 	}
 	secret := make([]byte, totpSecret)
 	if _, err := io.ReadFull(m.opts.Rand, secret); err != nil {
@@ -363,14 +438,115 @@ func (m *Manager) EnrollMFA(ctx context.Context, caller Principal) (MFAEnrolment
 	if err != nil {
 		return MFAEnrolment{}, err
 	}
-	u, err := m.updateUser(ctx, a.userID, func(u *User) error {
-		u.MFASecret, u.MFALastStep = sealed, 0
-		return nil
-	})
+	u, err := m.store.UserByID(ctx, a.userID)
+	if err != nil {
+		return MFAEnrolment{}, storeErr(err)
+	}
+	setPending := func(u *User) { u.MFAPending = sealed }
+	if len(u.MFASecret) > 0 {
+		if code == "" {
+			return MFAEnrolment{}, errCodeRequired
+		}
+		u, err = m.spendMFACode(ctx, a.userID, code, setPending)
+	} else {
+		u, err = m.updateUser(ctx, a.userID, func(u *User) error {
+			if len(u.MFASecret) > 0 {
+				return ErrConflict // enrolled meanwhile: ask again, with a code
+			}
+			setPending(u)
+			return nil
+		})
+	}
 	if err != nil {
 		return MFAEnrolment{}, err
 	}
 	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
-	url := otpauthURL(m.opts.Sessions.Issuer, u.Name, secret)
-	return MFAEnrolment{Secret: base32Secret(secret), URL: url}, nil
+	return MFAEnrolment{Secret: base32Secret(secret), URL: otpauthURL(m.opts.Sessions.Issuer, u.Name, secret)}, nil
+}
+
+// errCodeRequired refuses a change to an active second factor asked
+// without a code from it; it is not counted as a wrong code.
+var errCodeRequired = fmt.Errorf("%w: MFA is active: give a current code from it", ErrInvalidArgument)
+
+// ConfirmMFA activates the caller's pending TOTP secret (from EnrollMFA)
+// once code is a current code from it: from then on the user's logins
+// start locked until Unlock. It replaces any earlier secret, and every
+// other session of the user ends. Only an unlocked session of the user may
+// confirm. With no pending secret it fails with ErrInvalidArgument; a wrong
+// code gives ErrBadMFACode and keeps the secret pending.
+func (m *Manager) ConfirmMFA(ctx context.Context, caller Principal, code string) error {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return err
+	}
+	if err := a.canChangeOwnCredentials(a.userID); err != nil {
+		return err
+	}
+	u, err := m.updateUser(ctx, a.userID, func(u *User) error {
+		if len(u.MFAPending) == 0 {
+			return fmt.Errorf("%w: no MFA secret awaits confirmation", ErrInvalidArgument)
+		}
+		secret, err := m.sealer.open(u.MFAPending, u.ID)
+		if err != nil {
+			return err
+		}
+		step := matchTOTP(secret, code, m.now())
+		if step < 0 {
+			return ErrBadMFACode
+		}
+		u.MFASecret, u.MFAPending, u.MFALastStep, u.MFAFailures = u.MFAPending, nil, step, 0
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.endOtherSessions(ctx, u, a.tokenID); err != nil {
+		return err
+	}
+	m.emit(Event{Type: EventMFAActivated, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	return nil
+}
+
+// RemoveMFA removes the caller's own TOTP secret (and any pending one);
+// code must be a current code from the active secret and counts against
+// the MFA budget like Unlock's. Every other session of the user ends. Only
+// an unlocked session of the user may remove it.
+func (m *Manager) RemoveMFA(ctx context.Context, caller Principal, code string) error {
+	a, err := m.authorize(ctx, caller)
+	if err != nil {
+		return err
+	}
+	if err := a.canChangeOwnCredentials(a.userID); err != nil {
+		return err
+	}
+	if code == "" {
+		return errCodeRequired
+	}
+	u, err := m.spendMFACode(ctx, a.userID, code, func(u *User) {
+		u.MFASecret, u.MFAPending, u.MFALastStep = nil, nil, 0
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.endOtherSessions(ctx, u, a.tokenID); err != nil {
+		return err
+	}
+	m.emit(Event{Type: EventMFARemoved, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	return nil
+}
+
+// endOtherSessions ends every session of u but keep, as Logout would.
+func (m *Manager) endOtherSessions(ctx context.Context, u *User, keep string) error {
+	ts, err := m.store.ListTokens(ctx, TokenQuery{Account: u.Account, UserID: u.ID})
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, t := range ts {
+		if t.Kind == KindSession && t.ID != keep {
+			if err := m.endSession(ctx, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -147,7 +147,7 @@ func TestFailedLoginsAreThrottledWithoutHashing(t *testing.T) {
 func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 	e := newSessionEnv(t)
 	_, p := e.login(t)
-	enr, err := e.m.EnrollMFA(ctx, p)
+	enr, err := e.m.EnrollMFA(ctx, p, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +159,13 @@ func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if l, _ := e.login(t); !l.Unlocked() {
+		t.Fatal("a pending MFA secret locked a login before it was confirmed")
+	}
+	if err := e.m.ConfirmMFA(ctx, p, apitoken.TOTPCode(secret, e.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute) // past the steps the confirmation spent
 	code := func(stepOffset int64) string {
 		return apitoken.TOTPCode(secret, e.clock.Now().Add(time.Duration(stepOffset)*30*time.Second))
 	}
@@ -189,6 +196,11 @@ func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 	if err := e.m.Unlock(ctx, locked2, c); !errors.Is(err, apitoken.ErrBadMFACode) {
 		t.Fatalf("a replayed code: %v", err)
 	}
+	// That was the third wrong code in this window: the next waits a minute.
+	if err := e.m.Unlock(ctx, locked2, code(0)); !errors.Is(err, apitoken.ErrThrottled) {
+		t.Fatalf("a fourth code at once: %v, want ErrThrottled", err)
+	}
+	e.clock.Advance(time.Minute)
 	if err := e.m.Unlock(ctx, locked2, code(0)); err != nil {
 		t.Fatalf("a fresh code: %v", err)
 	}
@@ -210,7 +222,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	newPW := "another long password"
-	if _, err := e.m.UpdateUser(ctx, p, e.user.ID, apitoken.UserUpdate{Password: &newPW}); err != nil {
+	if _, err := e.m.UpdateUser(ctx, p, e.user.ID, apitoken.UserUpdate{Password: &newPW, CurrentPassword: password}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.m.Verify(ctx, l.Secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
@@ -246,11 +258,7 @@ func TestMFASecretsAreSealedAtRest(t *testing.T) {
 	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "a", Name: "n@example.com", Role: apitoken.Normal})
 	l, _ := m.StartSession(ctx, u.ID)
 	p, _ := m.Verify(ctx, l.Secret, "")
-	enr, err := m.EnrollMFA(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enr.Secret)
+	secret := storetest.EnableMFA(t, m, p, time.Now().Add(-30*time.Second)) // leaves the current step unspent
 	stored, _ := s.UserByID(ctx, u.ID)
 	if len(stored.MFASecret) == 0 || strings.Contains(string(stored.MFASecret), string(secret)) {
 		t.Fatal("the stored MFA secret is not sealed")

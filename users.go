@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // NewUser describes a user to create.
@@ -21,11 +22,24 @@ type NewUser struct {
 	Role Privilege
 }
 
-// UserUpdate lists what an admin may change on a user; nil fields stay.
+// UserUpdate lists what may change on a user; nil fields stay. Role,
+// Disabled and ClearMFAFailures are for admins. A password is changed by
+// its user, from an unlocked session, with the current password; an admin's
+// session may set another user's password without it (a reset). API tokens
+// change no password of any user.
 type UserUpdate struct {
-	Role     *Privilege
+	// Role is the new role (admins only).
+	Role *Privilege
+	// Disabled disables or re-enables the user (admins only).
 	Disabled *bool
+	// Password is the new password. Every session of the user ends.
 	Password *string
+	// CurrentPassword must be the user's current password when users
+	// change their own; a wrong one counts as a failed login.
+	CurrentPassword string
+	// ClearMFAFailures lifts an MFA block (ErrMFABlocked) and the user's
+	// MFA throttling (admins' sessions only). A password reset does too.
+	ClearMFAFailures bool
 }
 
 // AddUser creates a user with no authorisation check. It is for the host's
@@ -105,11 +119,13 @@ func (m *Manager) ListUsers(ctx context.Context, caller Principal) ([]*User, err
 	return us, storeErr(err)
 }
 
-// UpdateUser changes a user's role, disabled flag or password. Admins may
-// change any user of their account; a user may change only their own
-// password. Disabling a user or changing a password ends all the user's
-// sessions at once; disabling also stops their user tokens (SPEC 13, 23).
-// Users of other accounts are ErrNotFound.
+// UpdateUser changes a user's role, disabled flag or password, or lifts an
+// MFA block. Admins may change any user of their account; other callers
+// only their own password. Password changes follow UserUpdate's rules:
+// ErrSessionRequired for an API token, ErrBadCredentials for a wrong
+// current password. Disabling a user or changing a password ends all the
+// user's sessions at once; disabling also stops their user tokens. Users
+// of other accounts are ErrNotFound.
 func (m *Manager) UpdateUser(ctx context.Context, caller Principal, id string, up UserUpdate) (*User, error) {
 	a, err := m.authorize(ctx, caller)
 	if err != nil {
@@ -120,17 +136,32 @@ func (m *Manager) UpdateUser(ctx context.Context, caller Principal, id string, u
 	if !isAdmin && !self {
 		return nil, ErrNotFound
 	}
-	if !isAdmin && (up.Role != nil || up.Disabled != nil) {
+	if !isAdmin && (up.Role != nil || up.Disabled != nil || up.ClearMFAFailures) {
 		return nil, ErrInsufficientPrivilege
-	}
-	if err := a.canWrite(); err != nil {
-		return nil, err
 	}
 	if up.Role != nil && !up.Role.Valid() {
 		return nil, fmt.Errorf("%w: role %v", ErrInvalidArgument, *up.Role)
 	}
+	reset := up.ClearMFAFailures
+	if up.Password != nil {
+		if self {
+			err = a.canChangeOwnCredentials(id)
+		} else {
+			err, reset = a.canResetPassword(), true
+		}
+	} else if up.ClearMFAFailures {
+		err = a.canResetPassword()
+	}
+	if err != nil {
+		return nil, err
+	}
 	var hash string
 	if up.Password != nil {
+		if self {
+			if err := m.checkCurrentPassword(ctx, id, up.CurrentPassword); err != nil {
+				return nil, err
+			}
+		}
 		if hash, err = m.hashNewPassword(ctx, *up.Password); err != nil {
 			return nil, err
 		}
@@ -153,13 +184,46 @@ func (m *Manager) UpdateUser(ctx context.Context, caller Principal, id string, u
 			u.PasswordHash = hash
 			u.SessionsValidAfter = now
 		}
+		if reset {
+			u.MFAFailures, u.MFAWindowStart, u.MFAWindowFailures = 0, time.Time{}, 0
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	if up.Password != nil {
+		m.emit(Event{Type: EventPasswordChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	}
 	return u, nil
+}
+
+// checkCurrentPassword checks a user's own current password before a
+// change, under the same throttling as logins: a wrong one counts as a
+// failed login for the user's name.
+func (m *Manager) checkCurrentPassword(ctx context.Context, id, current string) error {
+	if current == "" {
+		return fmt.Errorf("%w: changing your password needs your current password", ErrInvalidArgument)
+	}
+	u, err := m.store.UserByID(ctx, id)
+	if err != nil {
+		return storeErr(err)
+	}
+	key := "login:" + u.Name
+	if m.logins.throttled(key, m.now()) {
+		return ErrThrottled
+	}
+	ok, err := m.checkPasswordBounded(ctx, u.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		m.logins.fail(key, m.now())
+		m.emit(Event{Type: EventLoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
+		return ErrBadCredentials
+	}
+	return nil
 }
 
 // DeleteUser removes a user of the admin caller's account. Their sessions

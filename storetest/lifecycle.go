@@ -166,7 +166,8 @@ func errName(err error) string {
 		apitoken.ErrNotFound, apitoken.ErrInsufficientPrivilege, apitoken.ErrInvalidArgument,
 		apitoken.ErrAlreadyAccountToken, apitoken.ErrRevoked, apitoken.ErrExpired, apitoken.ErrUnknown,
 		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrTooManyApps,
-		apitoken.ErrMalformed, apitoken.ErrSessionLocked,
+		apitoken.ErrMalformed, apitoken.ErrSessionLocked, apitoken.ErrSessionRequired, apitoken.ErrBadCredentials,
+		apitoken.ErrMFABlocked, apitoken.ErrThrottled, apitoken.ErrBadMFACode,
 	} {
 		if errors.Is(err, s) {
 			return s.Error()
@@ -581,6 +582,9 @@ var lifecycleCases = []lifecycleCase{
 		}
 	}},
 	{"An operation cancelled at any point is committed fully or not at all", runCancellation},
+	{"Passwords, second factors and approvals change only through the right credential", runCredentialTable},
+	{"MFA guessing is bounded per window and capped until an admin clears it", runMFABudget},
+	{"A rotation keeps the approvals changed while it ran", runRotationKeepsRacingDenies},
 	{"Events report changes and failures without secrets", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e := newEnv(t, ns, nil)
 		_, s := e.session(e.user(apitoken.Admin))

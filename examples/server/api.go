@@ -82,6 +82,8 @@ func (s *server) routeTable() []route {
 		{"GET", "/users", authed, s.listUsers},
 		{"PATCH", "/users/{id}", authed, s.updateUser},
 		{"POST", "/mfa", authed, s.enrollMFA},
+		{"POST", "/mfa/confirm", authed, s.confirmMFA},
+		{"DELETE", "/mfa", authed, s.removeMFA},
 		{"POST", "/search", authed, s.search},
 		{"GET", "/ping", authed, s.ok},   // the cheapest authenticated call
 		{"GET", "/health", public, s.ok}, // the same without a credential
@@ -244,12 +246,48 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// mfaCode is the body of the MFA routes: a current code where one is
+// needed (confirming, or replacing or removing an active secret).
+type mfaCode struct {
+	Code string `json:"code"`
+}
+
+// enrollMFA answers a pending secret; it counts for logins only once
+// confirmed with POST /mfa/confirm.
 func (s *server) enrollMFA(w http.ResponseWriter, r *http.Request) error {
-	enr, err := s.m.EnrollMFA(r.Context(), principal(r))
+	var req mfaCode
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	enr, err := s.m.EnrollMFA(r.Context(), principal(r), req.Code)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"secret": enr.Secret, "otpauthUrl": enr.URL})
+	writeJSON(w, http.StatusOK, map[string]any{"secret": enr.Secret, "otpauthUrl": enr.URL, "pending": true})
+	return nil
+}
+
+func (s *server) confirmMFA(w http.ResponseWriter, r *http.Request) error {
+	var req mfaCode
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	if err := s.m.ConfirmMFA(r.Context(), principal(r), req.Code); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"mfa": true})
+	return nil
+}
+
+func (s *server) removeMFA(w http.ResponseWriter, r *http.Request) error {
+	var req mfaCode
+	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	if err := s.m.RemoveMFA(r.Context(), principal(r), req.Code); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"mfa": false})
 	return nil
 }
 
@@ -491,9 +529,11 @@ func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 type updateUserRequest struct {
-	Privilege *apitoken.Privilege `json:"privilege"`
-	Disabled  *bool               `json:"disabled"`
-	Password  *string             `json:"password"`
+	Privilege        *apitoken.Privilege `json:"privilege"`
+	Disabled         *bool               `json:"disabled"`
+	Password         *string             `json:"password"`
+	CurrentPassword  string              `json:"currentPassword"`
+	ClearMFAFailures bool                `json:"clearMfaFailures"`
 }
 
 func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
@@ -503,6 +543,7 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := s.m.UpdateUser(r.Context(), principal(r), r.PathValue("id"), apitoken.UserUpdate{
 		Role: req.Privilege, Disabled: req.Disabled, Password: req.Password,
+		CurrentPassword: req.CurrentPassword, ClearMFAFailures: req.ClearMFAFailures,
 	})
 	if err != nil {
 		return err
