@@ -318,24 +318,45 @@ func TestEndToEnd(t *testing.T) {
 		assert.Equal(t, 200, ts.as(key, "POST", "/api/v1/search", nil).status)
 		assert.Equal(t, 400, ts.as(key, "GET", "/api/v1/logout", nil).status, "an API token cannot log out")
 	})
-	t.Run("MFA locks new sessions until a code unlocks them", func(t *testing.T) {
+	t.Run("MFA locks new sessions once confirmed, until a code unlocks them", func(t *testing.T) {
 		r := ts.as(mary, "POST", "/api/v1/mfa", nil)
 		require.Equal(t, 200, r.status, string(r.body))
+		assert.Equal(t, true, r.json(t)["pending"])
 		secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(r.json(t)["secret"].(string))
 		require.NoError(t, err)
 		assert.True(t, strings.HasPrefix(r.json(t)["otpauthUrl"].(string), "otpauth://totp/"))
 		lr := ts.call("POST", "/api/v1/login", map[string]any{"name": "mary@example.com", "password": "mary password 1", "returnToken": true}).json(t)
+		assert.Equal(t, true, lr["isUnlocked"], "a pending secret changes nothing for logins")
+		assert.Equal(t, "invalid_mfa_code", ts.as(mary, "POST", "/api/v1/mfa/confirm", map[string]any{"code": "000000"}).code(t))
+		// Each code is accepted once: take the steps one by one, from the
+		// oldest one still accepted (one step either side of now).
+		last := time.Now().Unix()/30 - 2
+		nextCode := func() string {
+			last = max(last+1, time.Now().Unix()/30-1)
+			return apitoken.TOTPCode(secret, time.Unix(last*30, 0))
+		}
+		r = ts.as(mary, "POST", "/api/v1/mfa/confirm", map[string]any{"code": nextCode()})
+		require.Equal(t, 200, r.status, string(r.body))
+		lr = ts.call("POST", "/api/v1/login", map[string]any{"name": "mary@example.com", "password": "mary password 1", "returnToken": true}).json(t)
 		assert.Equal(t, false, lr["isUnlocked"])
 		locked := lr["token"].(string)
 		r = ts.as(locked, "POST", "/api/v1/api/key", map[string]any{})
 		assert.Equal(t, 401, r.status)
 		assert.Equal(t, "session_locked", r.code(t))
 		assert.Equal(t, "invalid_mfa_code", ts.as(locked, "POST", "/api/v1/login/unlock", map[string]any{"code": "000000"}).code(t))
-		r = ts.as(locked, "POST", "/api/v1/login/unlock", map[string]any{"code": apitoken.TOTPCode(secret, time.Now())})
+		r = ts.as(locked, "POST", "/api/v1/login/unlock", map[string]any{"code": nextCode()})
 		require.Equal(t, 200, r.status, string(r.body))
 		ts.createKey(locked, map[string]any{})
+		r = ts.as(locked, "POST", "/api/v1/mfa", nil)
+		assert.Equal(t, 400, r.status, "replacing an active secret needs a code from it: %s", r.body)
 		locked2 := ts.call("POST", "/api/v1/login", map[string]any{"name": "mary@example.com", "password": "mary password 1", "returnToken": true}).json(t)["token"].(string)
 		assert.Equal(t, 200, ts.as(locked2, "GET", "/api/v1/logout", nil).status, "a locked session may log out")
+		r = ts.as(locked, "DELETE", "/api/v1/mfa", map[string]any{"code": nextCode()})
+		require.Equal(t, 200, r.status, string(r.body))
+		lr = ts.call("POST", "/api/v1/login", map[string]any{"name": "mary@example.com", "password": "mary password 1", "returnToken": true}).json(t)
+		assert.Equal(t, true, lr["isUnlocked"], "after removal logins start unlocked")
+		assert.Equal(t, 401, ts.as(mary, "GET", "/api/v1/api/key", nil).status, "removal ended the other sessions")
+		mary = lr["token"].(string)
 	})
 	t.Run("disabling a user stops their sessions and keys; admins change roles", func(t *testing.T) {
 		r := ts.as(admin, "PATCH", "/api/v1/users/"+maryID, map[string]any{"privilege": "read-only"})
@@ -466,4 +487,48 @@ func TestRestartKeepsTokensAndRevocations(t *testing.T) {
 	list := ts2.as(admin, "GET", "/api/v1/api/key", nil).json(t)["results"].([]any)
 	require.Len(t, list, 1)
 	assert.NotNil(t, list[0].(map[string]any)["lastUsed"], "last-used data was flushed on shutdown")
+}
+
+// TestAPITokensCannotTakeOverTheirOwner replays the take-over: an admin's
+// normal API token tries to set the admin's password and enrol MFA, and a
+// read-only token tries to enrol MFA. Every step is refused, nothing
+// changes, and the admin's own password and session still work.
+func TestAPITokensCannotTakeOverTheirOwner(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := ts.login("admin@example.com", adminPassword)
+	users := ts.as(admin, "GET", "/api/v1/users", nil).json(t)["results"].([]any)
+	adminID := users[0].(map[string]any)["id"].(string)
+	normal, _ := ts.createKey(admin, map[string]any{"privilege": "normal"})
+	readOnly, _ := ts.createKey(admin, map[string]any{"privilege": "read-only"})
+	full, _ := ts.createKey(admin, map[string]any{"privilege": "admin"})
+	for _, tok := range []string{normal, readOnly, full} {
+		for _, c := range []struct {
+			method, path string
+			body         map[string]any
+		}{
+			{"PATCH", "/api/v1/users/" + adminID, map[string]any{"password": "attacker password"}},
+			{"PATCH", "/api/v1/users/" + adminID, map[string]any{"password": "attacker password", "currentPassword": adminPassword}},
+			{"POST", "/api/v1/mfa", map[string]any{}},
+			{"POST", "/api/v1/mfa/confirm", map[string]any{"code": "123456"}},
+			{"DELETE", "/api/v1/mfa", map[string]any{"code": "123456"}},
+		} {
+			r := ts.as(tok, c.method, c.path, c.body)
+			assert.Equal(t, 403, r.status, "%s %s with a token: %s", c.method, c.path, r.body)
+			if tok != readOnly || c.method != "PATCH" { // a read-only token may not see other users at all
+				assert.Equal(t, "session_required", r.code(t), "%s %s", c.method, c.path)
+			}
+		}
+	}
+	assert.Equal(t, 401, ts.call("POST", "/api/v1/login", map[string]any{"name": "admin@example.com", "password": "attacker password"}).status)
+	lr := ts.call("POST", "/api/v1/login", map[string]any{"name": "admin@example.com", "password": adminPassword, "returnToken": true}).json(t)
+	assert.Equal(t, true, lr["isUnlocked"], "no MFA was enrolled")
+	// A stolen session cannot change the password without knowing it.
+	r := ts.as(admin, "PATCH", "/api/v1/users/"+adminID, map[string]any{"password": "attacker password"})
+	assert.Equal(t, 400, r.status, string(r.body))
+	r = ts.as(admin, "PATCH", "/api/v1/users/"+adminID, map[string]any{"password": "attacker password", "currentPassword": "a guess"})
+	assert.Equal(t, "invalid_credentials", r.code(t))
+	r = ts.as(admin, "PATCH", "/api/v1/users/"+adminID, map[string]any{"password": "the admin's new password", "currentPassword": adminPassword})
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, 401, ts.as(admin, "GET", "/api/v1/api/key", nil).status, "a password change ends the user's sessions")
+	ts.login("admin@example.com", "the admin's new password")
 }
