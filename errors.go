@@ -94,6 +94,11 @@ var (
 	// admin's session), never from an API token.
 	ErrSessionRequired = errors.New("apitoken: credential changes need a signed-in session of the user")
 
+	// ErrLimitReached means a user already holds the most live API tokens
+	// Options.MaxTokensPerUser allows (HTTP 409, code limit_reached):
+	// revoke one first.
+	ErrLimitReached = errors.New("apitoken: the user holds the most live API tokens allowed; revoke one first")
+
 	// ErrClosed means the Manager or store was closed.
 	ErrClosed = errors.New("apitoken: closed")
 )

@@ -33,6 +33,7 @@ const (
 	EventMFAActivated                          // a new TOTP secret was confirmed (enrolment or replacement); other sessions ended
 	EventMFARemoved                            // a user's TOTP secret was removed; other sessions ended
 	EventMFAFailed                             // a wrong MFA code was counted against the user's budget; Err says why
+	EventPurgeFailed                           // a background purge failed; it runs again at the next interval
 )
 
 var eventNames = [...]string{
@@ -43,7 +44,7 @@ var eventNames = [...]string{
 	EventLogout: "session.logout", EventUnlocked: "session.unlocked", EventUserChanged: "user.changed",
 	EventFlushFailed: "usage.flush_failed", EventChangeFeedDown: "cache.feed_down", EventChangeFeedUp: "cache.feed_up",
 	EventPasswordChanged: "user.password_changed", EventMFAActivated: "mfa.activated", EventMFARemoved: "mfa.removed",
-	EventMFAFailed: "mfa.failed",
+	EventMFAFailed: "mfa.failed", EventPurgeFailed: "history.purge_failed",
 }
 
 // String returns a stable dotted name such as "token.revoked".

@@ -23,6 +23,7 @@ const (
 	CodeInvalidMFACode        = "invalid_mfa_code"
 	CodeThrottled             = "throttled"
 	CodeMFABlocked            = "mfa_blocked"
+	CodeLimitReached          = "limit_reached"
 	CodeSessionRequired       = "session_required"
 	CodeInternal              = "internal_error"
 )
@@ -77,6 +78,8 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusBadRequest, CodeInvalidRequest, safeMessage(err)}
 	case errors.Is(err, ErrNotFound):
 		return HTTPError{http.StatusNotFound, CodeNotFound, "not found"}
+	case errors.Is(err, ErrLimitReached):
+		return HTTPError{http.StatusConflict, CodeLimitReached, "this user holds the most live API tokens allowed; revoke one first"}
 	case errors.Is(err, ErrDuplicate), errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
 		return HTTPError{http.StatusConflict, CodeConflict, safeMessage(err)}
 	case errors.Is(err, ErrBadCredentials):

@@ -77,6 +77,9 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 			return Issued{}, fmt.Errorf("%w: an account token has no user to own a user token", ErrInvalidArgument)
 		}
 		t.UserID = a.userID
+		if err := m.checkTokenCap(ctx, a.account, a.userID); err != nil {
+			return Issued{}, err
+		}
 	case OwnerAccount:
 		if !a.managesAccount() {
 			return Issued{}, fmt.Errorf("%w: only admins create account tokens", ErrInsufficientPrivilege)
@@ -143,32 +146,45 @@ func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
 	return Issued{Secret: secret, Token: t.Clone()}, nil
 }
 
-// List returns the active API tokens the caller may see (SPEC 8): its own
-// user tokens, or every token of the account for an admin.
-func (m *Manager) List(ctx context.Context, caller Principal) ([]*Token, error) {
+// List returns a page of the active API tokens the caller may see, oldest
+// first: its own user tokens, or every API token of the account for an
+// admin. It reads only API tokens, a page at a time. Uses this process has
+// recorded but not yet flushed are written first, so LastUsed and each
+// app's LastSeen include them; other instances' uses show once they flush.
+func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) (Page[*Token], error) {
 	a, err := m.authorize(ctx, caller)
 	if err != nil {
-		return nil, err
+		return Page[*Token]{}, err
 	}
-	q := TokenQuery{Account: a.account}
+	limit, after, err := opts.parse()
+	if err != nil {
+		return Page[*Token]{}, err
+	}
+	q := TokenQuery{Account: a.account, Kind: KindAPI}
 	if !a.managesAccount() {
 		if a.userID == "" {
-			return nil, nil // a non-admin account token owns no user tokens
+			return Page[*Token]{}, nil // a non-admin account token owns no user tokens
 		}
 		q.UserID = a.userID
 	}
-	all, err := m.store.ListTokens(ctx, q)
-	if err != nil {
-		return nil, storeErr(err)
-	}
+	m.flushForListing(ctx)
 	now := m.now()
-	out := all[:0]
-	for _, t := range all {
-		if a.sees(t) && active(t, now) {
-			out = append(out, t)
-		}
+	return listPage(ctx, limit, after,
+		func(ctx context.Context, after Position, n int) ([]*Token, error) {
+			q.After, q.Limit = after, n
+			return m.store.ListTokens(ctx, q)
+		},
+		(*Token).Position,
+		func(t *Token) bool { return a.sees(t) && active(t, now) })
+}
+
+// flushForListing writes this process's pending uses before a listing or
+// a Get reads records, so that they show every use this process has seen.
+// A failure is reported and the listing goes on with what is stored.
+func (m *Manager) flushForListing(ctx context.Context) {
+	if err := m.Flush(ctx); err != nil {
+		m.emit(Event{Type: EventFlushFailed, Err: err})
 	}
-	return out, nil
 }
 
 // Get returns one active API token the caller may see; any other ID gives
@@ -178,6 +194,7 @@ func (m *Manager) Get(ctx context.Context, caller Principal, id string) (*Token,
 	if err != nil {
 		return nil, err
 	}
+	m.flushForListing(ctx)
 	return m.loadVisible(ctx, a, id)
 }
 

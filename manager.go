@@ -71,6 +71,21 @@ type Options struct {
 	// how long another process's revoke can go unseen. Default 1 s.
 	FallbackCacheTTL time.Duration
 
+	// Retention is how long revoked and expired API tokens (rotated-out
+	// secrets included) stay stored, for audits and listings of recent
+	// revocations, before a purge removes them. Default 30 days.
+	Retention time.Duration
+	// PurgeInterval is how often the Manager runs Purge in its background
+	// loop. Default 1 h; negative disables it (run Purge yourself, for
+	// example from one instance only).
+	PurgeInterval time.Duration
+	// MaxSessionsPerUser caps a user's live sessions: a new session ends
+	// the oldest ones beyond it. Default 100; negative: no cap.
+	MaxSessionsPerUser int
+	// MaxTokensPerUser caps a user's live API tokens: issuing one more
+	// fails with ErrLimitReached. Default 1,000; negative: no cap.
+	MaxTokensPerUser int
+
 	// Sessions configures password login and session tokens.
 	Sessions SessionOptions
 
@@ -114,7 +129,7 @@ type Manager struct {
 }
 
 // New returns a Manager over store. A nil opts means defaults. It starts
-// one goroutine (the last-used flush) that Close stops.
+// one goroutine (the last-used flush and the purge) that Close stops.
 func New(store Store, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
@@ -137,6 +152,10 @@ func New(store Store, opts *Options) (*Manager, error) {
 	setDefault(&o.FlushInterval, DefaultFlushInterval)
 	setDefault(&o.CacheSize, DefaultCacheSize)
 	setDefault(&o.FallbackCacheTTL, DefaultFallbackCacheTTL)
+	setDefault(&o.Retention, DefaultRetention)
+	setDefault(&o.PurgeInterval, DefaultPurgeInterval)
+	setDefault(&o.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
+	setDefault(&o.MaxTokensPerUser, DefaultMaxTokensPerUser)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -203,10 +222,18 @@ func (m *Manager) flushLoop() {
 	defer close(m.done)
 	t := time.NewTicker(m.opts.FlushInterval)
 	defer t.Stop()
+	var purge <-chan time.Time
+	if m.opts.PurgeInterval > 0 {
+		pt := time.NewTicker(m.opts.PurgeInterval)
+		defer pt.Stop()
+		purge = pt.C
+	}
 	for {
 		select {
 		case <-m.stop:
 			return
+		case <-purge:
+			m.purgeInBackground()
 		case <-m.usage.wake:
 			m.usage.foldWaiting()
 		case <-t.C:

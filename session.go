@@ -220,6 +220,9 @@ func (m *Manager) StartSession(ctx context.Context, userID string) (Login, error
 }
 
 func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
+	if err := m.makeRoomForSession(ctx, u); err != nil {
+		return Login{}, err
+	}
 	now := m.now()
 	s := &Token{
 		Kind: KindSession, Owner: OwnerUser, Account: u.Account, UserID: u.ID, CreatedBy: u.ID,
@@ -537,7 +540,7 @@ func (m *Manager) RemoveMFA(ctx context.Context, caller Principal, code string) 
 
 // endOtherSessions ends every session of u but keep, as Logout would.
 func (m *Manager) endOtherSessions(ctx context.Context, u *User, keep string) error {
-	ts, err := m.store.ListTokens(ctx, TokenQuery{Account: u.Account, UserID: u.ID})
+	ts, err := m.store.ListTokens(ctx, TokenQuery{Account: u.Account, UserID: u.ID, Kind: KindSession})
 	if err != nil {
 		return storeErr(err)
 	}

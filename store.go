@@ -32,9 +32,12 @@ type TokenStore interface {
 	TokenByID(ctx context.Context, id string) (*Token, error)
 
 	// ListTokens returns the records of account q.Account (required),
-	// restricted to those owned by user q.UserID when it is non-empty,
-	// ordered by Created then ID. Revoked and expired records are
-	// included: filtering is policy.
+	// restricted to those owned by user q.UserID when it is non-empty and
+	// to kind q.Kind when it is set, ordered by Created then ID, starting
+	// after q.After and at most q.Limit of them (0: all). Revoked and
+	// expired records are included: filtering is policy. A listing of one
+	// kind must not read records of the other (stores index sessions
+	// apart), so sessions never slow a listing of API tokens.
 	ListTokens(ctx context.Context, q TokenQuery) ([]*Token, error)
 
 	// UpdateToken replaces the stored record with ID t.ID if its Version
@@ -54,6 +57,13 @@ type TokenStore interface {
 	// back. It does not change Version, so it never makes a concurrent
 	// UpdateToken fail. Unknown IDs and app names are skipped.
 	TouchTokens(ctx context.Context, touches []Touch) error
+
+	// PurgeTokens deletes up to q.Limit records of kind q.Kind that have
+	// ended as q says, in one atomic batch, and returns how many it
+	// deleted (fewer than q.Limit means none are left). It must find them
+	// through an index, reading no live record, so that a purge costs
+	// what it removes. The Manager decides the times; see PurgeQuery.
+	PurgeTokens(ctx context.Context, q PurgeQuery) (int, error)
 }
 
 // TokenQuery selects records for TokenStore.ListTokens.
@@ -62,7 +72,64 @@ type TokenQuery struct {
 	Account string
 	// UserID, when set, keeps only tokens whose UserID equals it.
 	UserID string
+	// Kind, when set, keeps only records of that kind.
+	Kind Kind
+	// After, when its ID is set, starts the listing after that record's
+	// place in the (Created, ID) order: a page's last record continues
+	// the listing.
+	After Position
+	// Limit bounds how many records are returned; 0 means no bound.
+	Limit int
 }
+
+// Position is a place in the (Created, ID) order of listings.
+type Position struct {
+	Created time.Time
+	ID      string
+}
+
+// Before reports whether p sorts before q.
+func (p Position) Before(q Position) bool {
+	if c := p.Created.Compare(q.Created); c != 0 {
+		return c < 0
+	}
+	return p.ID < q.ID
+}
+
+// Position returns t's place in the listing order.
+func (t *Token) Position() Position { return Position{Created: t.Created, ID: t.ID} }
+
+// Position returns u's place in the listing order.
+func (u *User) Position() Position { return Position{Created: u.Created, ID: u.ID} }
+
+// PurgeQuery selects ended records for TokenStore.PurgeTokens.
+type PurgeQuery struct {
+	// Kind is KindSession or KindAPI (required).
+	Kind Kind
+	// EndedBefore selects records whose end (Token.End) is before it.
+	EndedBefore time.Time
+	// IdleBefore, when set, also selects records whose latest activity
+	// (Token.Activity) is before it. The Manager sets it for sessions
+	// only, from the idle timeout.
+	IdleBefore time.Time
+	// Limit bounds the batch (required, at least 1).
+	Limit int
+}
+
+// End returns when t stopped or will stop working by itself: its
+// revocation if that came first, else its expiry. Stores index it for
+// PurgeTokens.
+func (t *Token) End() time.Time {
+	if !t.Revoked.IsZero() && t.Revoked.Before(t.Expires) {
+		return t.Revoked
+	}
+	return t.Expires
+}
+
+// Activity returns t's latest activity: its last use, or its creation if
+// it was never used after it. Stores index it for sessions, for
+// PurgeTokens' IdleBefore.
+func (t *Token) Activity() time.Time { return lastActivity(t.Created, t.LastUsed) }
 
 // Touch is one usage record for TokenStore.TouchTokens.
 type Touch struct {
@@ -72,6 +139,17 @@ type Touch struct {
 	At time.Time
 	// App is the application name of the latest use, or empty.
 	App string
+}
+
+// UserQuery selects users for UserStore.ListUsers.
+type UserQuery struct {
+	// Account is required.
+	Account string
+	// After, when its ID is set, starts after that user's place in the
+	// (Created, ID) order.
+	After Position
+	// Limit bounds how many users are returned; 0 means no bound.
+	Limit int
 }
 
 // UserStore persists users, indexed by ID and by unique name.
@@ -86,8 +164,10 @@ type UserStore interface {
 	// UserByName returns the user named name, or ErrNotFound.
 	UserByName(ctx context.Context, name string) (*User, error)
 
-	// ListUsers returns the users of account, ordered by Created then ID.
-	ListUsers(ctx context.Context, account string) ([]*User, error)
+	// ListUsers returns the users of account q.Account, ordered by
+	// Created then ID, starting after q.After and at most q.Limit of them
+	// (0: all).
+	ListUsers(ctx context.Context, q UserQuery) ([]*User, error)
 
 	// UpdateUser replaces the user with ID u.ID if its Version still
 	// equals u.Version, then sets u.Version to the new version. Stale

@@ -160,6 +160,18 @@ func (u *usageTracker) forget(id string) {
 	u.mu.Unlock()
 }
 
+// forgetIdle drops the idle clock of every session last active before
+// before: such sessions have ended, so the map holds live sessions only.
+func (u *usageTracker) forgetIdle(before time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for id, at := range u.active {
+		if at.Before(before) {
+			delete(u.active, id)
+		}
+	}
+}
+
 // logFull hands the full log to foldWaiting, or, if the previous one
 // still waits, folds both here. u.mu must be held; a fold here lets it go
 // and takes it again.

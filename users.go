@@ -109,14 +109,23 @@ func (m *Manager) CreateUser(ctx context.Context, caller Principal, nu NewUser) 
 	return m.AddUser(ctx, nu)
 }
 
-// ListUsers returns the users of the admin caller's account.
-func (m *Manager) ListUsers(ctx context.Context, caller Principal) ([]*User, error) {
+// ListUsers returns a page of the users of the admin caller's account,
+// oldest first.
+func (m *Manager) ListUsers(ctx context.Context, caller Principal, opts ListOptions) (Page[*User], error) {
 	a, err := m.adminOf(ctx, caller)
 	if err != nil {
-		return nil, err
+		return Page[*User]{}, err
 	}
-	us, err := m.store.ListUsers(ctx, a.account)
-	return us, storeErr(err)
+	limit, after, err := opts.parse()
+	if err != nil {
+		return Page[*User]{}, err
+	}
+	return listPage(ctx, limit, after,
+		func(ctx context.Context, after Position, n int) ([]*User, error) {
+			return m.store.ListUsers(ctx, UserQuery{Account: a.account, After: after, Limit: n})
+		},
+		(*User).Position,
+		func(*User) bool { return true })
 }
 
 // UpdateUser changes a user's role, disabled flag or password, or lifts an

@@ -382,9 +382,9 @@ func BenchmarkList1000(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		ts, err := m.List(ctx, admin)
-		if err != nil || len(ts) != 1000 {
-			b.Fatal(len(ts), err)
+		ts, err := m.List(ctx, admin, apitoken.ListOptions{})
+		if err != nil || len(ts.Items) != 1000 {
+			b.Fatal(len(ts.Items), err)
 		}
 	}
 }

@@ -16,11 +16,13 @@ package bolt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -40,7 +42,13 @@ import (
 //     packed). Version-1 entries stay valid; a version-1 file opened for
 //     writing is marked version 2, so older code then refuses it rather
 //     than misread the short entries.
-const SchemaVersion = 2
+//   - 3: sessions are indexed apart from API tokens (so listing one kind
+//     never reads the other), and two indexes serve purges: every token
+//     by kind and end (revocation or expiry), and sessions by latest
+//     activity. A version-2 file opened for writing is migrated in one
+//     transaction; opened read-only it is read as it is, and listings of
+//     sessions find none.
+const SchemaVersion = 3
 
 var (
 	// ErrLocked means another process holds the file open.
@@ -59,8 +67,16 @@ var (
 	bucketUsers       = []byte("users")      // ID -> user record
 	bucketUserNames   = []byte("user_names") // name -> ID
 	bucketUsersByAcct = []byte("users_by_account")
-	keySchema         = []byte("schema_version")
-	allBuckets        = [][]byte{bucketMeta, bucketTokens, bucketTokenIDs, bucketByAccount, bucketByUser, bucketUsers, bucketUserNames, bucketUsersByAcct}
+	// From schema 3: tokens_by_account and tokens_by_user index API
+	// tokens only.
+	bucketSessByAcct = []byte("sessions_by_account")
+	bucketSessByUser = []byte("sessions_by_user")
+	bucketEnds       = []byte("token_ends")       // kind, end, ID -> nil
+	bucketActivity   = []byte("session_activity") // latest activity, ID -> nil
+	keySchema        = []byte("schema_version")
+	v2Buckets        = [][]byte{bucketMeta, bucketTokens, bucketTokenIDs, bucketByAccount, bucketByUser, bucketUsers, bucketUserNames, bucketUsersByAcct}
+	v3Buckets        = [][]byte{bucketSessByAcct, bucketSessByUser, bucketEnds, bucketActivity}
+	allBuckets       = append(append([][]byte(nil), v2Buckets...), v3Buckets...)
 )
 
 // Options configures Open. A nil *Options means defaults.
@@ -143,7 +159,11 @@ func (s *Store) initSchema(readOnly bool) error {
 		if v > SchemaVersion {
 			return false, fmt.Errorf("%w: %s has schema %d, this code knows %d", ErrSchemaTooNew, s.path, v, SchemaVersion)
 		}
-		for _, b := range allBuckets {
+		need := v2Buckets
+		if v >= 3 {
+			need = allBuckets
+		}
+		for _, b := range need {
 			if tx.Bucket(b) == nil {
 				return false, fmt.Errorf("%w: %s lacks bucket %s", ErrCorrupt, s.path, b)
 			}
@@ -161,19 +181,58 @@ func (s *Store) initSchema(readOnly bool) error {
 	if readOnly {
 		return fmt.Errorf("bolt: %s is not initialised and was opened read-only", s.path)
 	}
-	// A new file, or an older schema to mark as this one: every older
-	// layout is read as it is, so only the version changes.
+	// A new file, or an older schema to bring to this one: the ID index of
+	// schema 1 is read as it is; schema 3's indexes are built from the
+	// records.
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		if ok, err := check(tx); err != nil || ok {
 			return err
+		}
+		var old uint64
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			old, _ = binary.Uvarint(meta.Get(keySchema))
 		}
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
+		if old != 0 && old < 3 {
+			if err := reindexForSchema3(tx); err != nil {
+				return fmt.Errorf("bolt: migrating %s to schema 3: %w", s.path, err)
+			}
+		}
 		return bucket(tx, bucketMeta).Put(keySchema, binary.AppendUvarint(nil, SchemaVersion))
 	})
+}
+
+// reindexForSchema3 moves sessions out of the API token indexes and
+// builds the purge indexes, record by record.
+func reindexForSchema3(tx *bbolt.Tx) error {
+	c := bucket(tx, bucketTokens).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		t, err := decodeToken(apitoken.Hash(k), v)
+		if err != nil {
+			return errors.Join(ErrCorrupt, err)
+		}
+		if t.Kind == apitoken.KindSession { // schema 2 listed them with API tokens
+			if err := bucket(tx, bucketByAccount).Delete(accountKey(t.Account, t.Created, t.ID)); err != nil {
+				return err
+			}
+			if err := bucket(tx, bucketByUser).Delete(userKey(t.Account, t.UserID, t.Created, t.ID)); err != nil {
+				return err
+			}
+		}
+		for _, e := range indexEntries(t) {
+			if e.key == nil || (t.Kind == apitoken.KindAPI && (bytes.Equal(e.bucket, bucketByAccount) || bytes.Equal(e.bucket, bucketByUser))) {
+				continue
+			}
+			if err := bucket(tx, e.bucket).Put(e.key, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Path returns the file's path.
@@ -302,37 +361,54 @@ func putToken(tx *bbolt.Tx, old, t *apitoken.Token) error {
 	return moveIndex(tx, old, t)
 }
 
-func indexKeys(t *apitoken.Token) (acct, user []byte) {
-	acct = accountKey(t.Account, t.Created, t.ID)
+// indexEntry is one index key of a token; key is nil where the token has
+// no entry in that bucket.
+type indexEntry struct {
+	bucket, key []byte
+}
+
+// indexEntries returns a token's entries in every index, in a fixed
+// order: by account and by user (in the API token or the session
+// buckets), by end, and, for sessions, by latest activity.
+func indexEntries(t *apitoken.Token) [5]indexEntry {
+	acct, user, byAcct, byUser := accountKey(t.Account, t.Created, t.ID), []byte(nil), bucketByAccount, bucketByUser
 	if t.UserID != "" {
 		user = userKey(t.Account, t.UserID, t.Created, t.ID)
 	}
-	return acct, user
+	var activity []byte
+	if t.Kind == apitoken.KindSession {
+		byAcct, byUser = bucketSessByAcct, bucketSessByUser
+		activity = appendTimeID(nil, t.Activity(), t.ID)
+	}
+	return [5]indexEntry{
+		{byAcct, acct}, {byUser, user},
+		{bucketEnds, appendTimeID([]byte{byte(t.Kind)}, t.End(), t.ID)},
+		{bucketActivity, activity},
+	}
 }
 
+// moveIndex moves a token's index entries from those of old to those of t
+// (nil old: a new token; nil t: a deleted one), touching only entries that
+// differ.
 func moveIndex(tx *bbolt.Tx, old, t *apitoken.Token) error {
-	var oldAcct, oldUser, newAcct, newUser []byte
+	var from, to [5]indexEntry
 	if old != nil {
-		oldAcct, oldUser = indexKeys(old)
+		from = indexEntries(old)
 	}
 	if t != nil {
-		newAcct, newUser = indexKeys(t)
+		to = indexEntries(t)
 	}
-	for _, p := range []struct {
-		bucket   []byte
-		old, new []byte
-	}{{bucketByAccount, oldAcct, newAcct}, {bucketByUser, oldUser, newUser}} {
-		if bytes.Equal(p.old, p.new) {
+	for i := range from {
+		if bytes.Equal(from[i].bucket, to[i].bucket) && bytes.Equal(from[i].key, to[i].key) {
 			continue
 		}
-		b := bucket(tx, p.bucket)
-		if p.old != nil {
-			if err := b.Delete(p.old); err != nil {
+		if from[i].key != nil {
+			if err := bucket(tx, from[i].bucket).Delete(from[i].key); err != nil {
 				return err
 			}
 		}
-		if p.new != nil {
-			if err := b.Put(p.new, nil); err != nil {
+		if to[i].key != nil {
+			if err := bucket(tx, to[i].bucket).Put(to[i].key, nil); err != nil {
 				return err
 			}
 		}
@@ -434,31 +510,119 @@ func (s *Store) TokenByID(ctx context.Context, id string) (*apitoken.Token, erro
 	return t, err
 }
 
-// ListTokens implements apitoken.TokenStore.
+// ListTokens implements apitoken.TokenStore. API tokens and sessions have
+// indexes of their own; a listing of both merges the two.
 func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apitoken.Token, error) {
 	var out []*apitoken.Token
-	bucket, prefix := bucketByAccount, appendPart(nil, q.Account)
-	if q.UserID != "" {
-		bucket, prefix = bucketByUser, appendPart(prefix, q.UserID)
-	}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucket).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(k) < len(prefix)+8 {
-				return fmt.Errorf("%w: short index key", ErrCorrupt)
+		for _, kind := range []apitoken.Kind{apitoken.KindAPI, apitoken.KindSession} {
+			if q.Kind != 0 && q.Kind != kind {
+				continue
 			}
-			t, err := getToken(tx, k[len(prefix)+8:])
+			ts, err := listIndex(tx, q, kind)
 			if err != nil {
-				return fmt.Errorf("listing: %w", errors.Join(ErrCorrupt, err))
+				return err
 			}
-			if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) {
-				return fmt.Errorf("%w: index entry disagrees with token %q", ErrCorrupt, t.ID)
-			}
-			out = append(out, t)
+			out = append(out, ts...)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil || q.Kind != 0 {
+		return out, err
+	}
+	slices.SortFunc(out, func(a, b *apitoken.Token) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// listIndex lists the tokens of one kind that q selects, from that kind's
+// index, starting after q.After.
+func listIndex(tx *bbolt.Tx, q apitoken.TokenQuery, kind apitoken.Kind) ([]*apitoken.Token, error) {
+	name, prefix := bucketByAccount, appendPart(nil, q.Account)
+	if q.UserID != "" {
+		name, prefix = bucketByUser, appendPart(prefix, q.UserID)
+	}
+	if kind == apitoken.KindSession {
+		name = map[bool][]byte{false: bucketSessByAcct, true: bucketSessByUser}[q.UserID != ""]
+	}
+	b := tx.Bucket(name)
+	if b == nil {
+		return nil, nil // a schema-2 file opened read-only: sessions are in the API indexes
+	}
+	var out []*apitoken.Token
+	c := b.Cursor()
+	k, _ := c.Seek(prefix)
+	if q.After.ID != "" {
+		start := appendTimeID(bytes.Clone(prefix), q.After.Created, q.After.ID)
+		if k, _ = c.Seek(start); bytes.Equal(k, start) {
+			k, _ = c.Next()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = c.Next() {
+		if len(k) < len(prefix)+8 {
+			return nil, fmt.Errorf("%w: short index key", ErrCorrupt)
+		}
+		t, err := getToken(tx, k[len(prefix)+8:])
+		if err != nil {
+			return nil, fmt.Errorf("listing: %w", errors.Join(ErrCorrupt, err))
+		}
+		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) {
+			return nil, fmt.Errorf("%w: index entry disagrees with token %q", ErrCorrupt, t.ID)
+		}
+		if t.Kind == kind {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// PurgeTokens implements apitoken.TokenStore: it walks the end index (and,
+// for IdleBefore, the activity index) from the oldest entry, so it reads
+// only what it removes, and removes one batch in one transaction.
+func (s *Store) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, error) {
+	if q.Limit < 1 {
+		return 0, fmt.Errorf("%w: a purge needs a limit", apitoken.ErrInvalidArgument)
+	}
+	n := 0
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		n = 0
+		ids := map[string]bool{}
+		var order []string
+		collect := func(name, prefix []byte, before time.Time) error {
+			end := appendTimeID(bytes.Clone(prefix), before, "")
+			c := bucket(tx, name).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0 && len(order) < q.Limit; k, _ = c.Next() {
+				if len(k) < len(prefix)+8 {
+					return fmt.Errorf("%w: short %s key", ErrCorrupt, name)
+				}
+				if id := string(k[len(prefix)+8:]); !ids[id] {
+					ids[id] = true
+					order = append(order, id)
+				}
+			}
+			return nil
+		}
+		if err := collect(bucketEnds, []byte{byte(q.Kind)}, q.EndedBefore); err != nil {
+			return err
+		}
+		if !q.IdleBefore.IsZero() && q.Kind == apitoken.KindSession {
+			if err := collect(bucketActivity, nil, q.IdleBefore); err != nil {
+				return err
+			}
+		}
+		for _, id := range order {
+			if err := deleteToken(tx, id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // UpdateToken implements apitoken.TokenStore.
@@ -486,22 +650,26 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 
 // DeleteToken implements apitoken.TokenStore.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	return s.update(ctx, func(tx *bbolt.Tx) error {
-		old, err := getToken(tx, []byte(id))
-		if errors.Is(err, apitoken.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := bucket(tx, bucketTokens).Delete(old.Hash[:]); err != nil {
-			return err
-		}
-		if err := bucket(tx, bucketTokenIDs).Delete([]byte(id)); err != nil {
-			return err
-		}
-		return moveIndex(tx, old, nil)
-	})
+	return s.update(ctx, func(tx *bbolt.Tx) error { return deleteToken(tx, id) })
+}
+
+// deleteToken removes a token and its index entries; a missing ID is not
+// an error.
+func deleteToken(tx *bbolt.Tx, id string) error {
+	old, err := getToken(tx, []byte(id))
+	if errors.Is(err, apitoken.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := bucket(tx, bucketTokens).Delete(old.Hash[:]); err != nil {
+		return err
+	}
+	if err := bucket(tx, bucketTokenIDs).Delete([]byte(id)); err != nil {
+		return err
+	}
+	return moveIndex(tx, old, nil)
 }
 
 // TouchTokens implements apitoken.TokenStore: the whole batch is one
@@ -517,9 +685,19 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 			if err != nil {
 				return err
 			}
+			before := t.Activity()
 			apitoken.ApplyTouch(t, tc)
 			if err := b.Put(t.Hash[:], encodeToken(t)); err != nil {
 				return err
+			}
+			if t.Kind == apitoken.KindSession && !t.Activity().Equal(before) {
+				old := appendTimeID(nil, before, t.ID)
+				if err := bucket(tx, bucketActivity).Delete(old); err != nil {
+					return err
+				}
+				if err := bucket(tx, bucketActivity).Put(appendTimeID(nil, t.Activity(), t.ID), nil); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -595,12 +773,19 @@ func (s *Store) UserByName(ctx context.Context, name string) (*apitoken.User, er
 }
 
 // ListUsers implements apitoken.UserStore.
-func (s *Store) ListUsers(ctx context.Context, account string) ([]*apitoken.User, error) {
+func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoken.User, error) {
 	var out []*apitoken.User
-	prefix := appendPart(nil, account)
+	prefix := appendPart(nil, q.Account)
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		c := bucket(tx, bucketUsersByAcct).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		k, _ := c.Seek(prefix)
+		if q.After.ID != "" {
+			start := appendTimeID(bytes.Clone(prefix), q.After.Created, q.After.ID)
+			if k, _ = c.Seek(start); bytes.Equal(k, start) {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = c.Next() {
 			if len(k) < len(prefix)+8 {
 				return fmt.Errorf("%w: short index key", ErrCorrupt)
 			}

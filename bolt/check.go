@@ -21,9 +21,9 @@ func (s *Store) Check(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("bbolt: %w", err))
 		}
 		hashOf := map[string]apitoken.Hash{} // token ID -> hash, for schema-1 ID index entries
-		want := map[string]map[string]bool{
-			string(bucketTokenIDs): {}, string(bucketByAccount): {}, string(bucketByUser): {},
-			string(bucketUserNames): {}, string(bucketUsersByAcct): {},
+		want := map[string]map[string]bool{string(bucketTokenIDs): {}, string(bucketUserNames): {}, string(bucketUsersByAcct): {}}
+		for _, b := range [][]byte{bucketByAccount, bucketByUser, bucketSessByAcct, bucketSessByUser, bucketEnds, bucketActivity} {
+			want[string(b)] = map[string]bool{}
 		}
 		tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
 			if len(k) != len(apitoken.Hash{}) {
@@ -37,10 +37,10 @@ func (s *Store) Check(ctx context.Context) error {
 			}
 			want[string(bucketTokenIDs)][t.ID+"\x00"+string(t.Hash[:idRefLen])] = true
 			hashOf[t.ID] = t.Hash
-			acct, user := indexKeys(t)
-			want[string(bucketByAccount)][string(acct)] = true
-			if user != nil {
-				want[string(bucketByUser)][string(user)] = true
+			for _, e := range indexEntries(t) {
+				if e.key != nil {
+					want[string(e.bucket)][string(e.key)] = true
+				}
 			}
 			return nil
 		})
@@ -56,7 +56,12 @@ func (s *Store) Check(ctx context.Context) error {
 		})
 		for name, keys := range want {
 			valued := name == string(bucketTokenIDs) || name == string(bucketUserNames)
-			tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+			b := tx.Bucket([]byte(name))
+			if b == nil {
+				errs = append(errs, fmt.Errorf("%w: no bucket %s (check a file opened for writing, which migrates it)", ErrCorrupt, name))
+				continue
+			}
+			b.ForEach(func(k, v []byte) error {
 				key := string(k)
 				if name == string(bucketTokenIDs) && len(v) == len(apitoken.Hash{}) { // schema 1: the whole hash
 					if h, ok := hashOf[key]; ok && apitoken.Hash(v) != h {

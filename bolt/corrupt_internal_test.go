@@ -130,7 +130,7 @@ func TestCorruptRecordsFailClosed(t *testing.T) {
 				if err == nil {
 					t.Fatal("revoke succeeded on a corrupt record")
 				}
-				if _, err := f.m.List(ctx, f.admin); err == nil {
+				if _, err := f.m.List(ctx, f.admin, apitoken.ListOptions{}); err == nil {
 					t.Fatal("list succeeded over a corrupt record")
 				}
 			}
@@ -144,7 +144,7 @@ func TestCorruptRecordsFailClosed(t *testing.T) {
 		write(t, f.s, func(tx *bbolt.Tx) error {
 			return tx.Bucket(bucketByAccount).Put(append(appendPart(nil, "acme"), "\x00\x00\x00\x00\x00\x00\x00\x00ghost0000000000"...), nil)
 		})
-		if _, err := f.m.List(ctx, f.admin); err == nil {
+		if _, err := f.m.List(ctx, f.admin, apitoken.ListOptions{}); err == nil {
 			t.Fatal("list succeeded")
 		}
 		if err := f.s.Check(ctx); !errors.Is(err, ErrCorrupt) {

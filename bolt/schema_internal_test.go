@@ -138,3 +138,88 @@ func TestTokensSharingAHashPrefixAreToldApartByID(t *testing.T) {
 	}
 	require.NoError(t, s.Check(ctx))
 }
+
+// TestASchemaTwoFileIsMigratedToThree: a file whose API token indexes hold
+// sessions too and which has no purge indexes (schema 2) is read as it is
+// read-only, and opened for writing gets sessions moved to their own
+// indexes and the purge indexes built: it passes Check, listings of one
+// kind read only that kind, and a purge finds the ended records.
+func TestASchemaTwoFileIsMigratedToThree(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	s, err := Open(path, &Options{NoSync: true})
+	require.NoError(t, err)
+	m, err := apitoken.New(s, &apitoken.Options{CacheSize: -1})
+	require.NoError(t, err)
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "admin@example.com", Role: apitoken.Admin})
+	require.NoError(t, err)
+	l, err := m.StartSession(ctx, u.ID)
+	require.NoError(t, err)
+	admin, err := m.Verify(ctx, l.Secret, "")
+	require.NoError(t, err)
+	for range 3 {
+		_, err := m.StartSession(ctx, u.ID)
+		require.NoError(t, err)
+	}
+	var tokens []apitoken.Issued
+	for range 5 {
+		iss, err := m.Issue(ctx, admin, apitoken.IssueRequest{})
+		require.NoError(t, err)
+		tokens = append(tokens, iss)
+	}
+	require.NoError(t, m.Revoke(ctx, admin, tokens[0].Token.ID))
+	m.Close()
+	// Rewrite the file as schema-2 code left it.
+	require.NoError(t, s.db.Update(func(tx *bbolt.Tx) error {
+		err := tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+			tk, err := decodeToken(apitoken.Hash(k), v)
+			if err != nil || tk.Kind != apitoken.KindSession {
+				return err
+			}
+			if err := tx.Bucket(bucketByAccount).Put(accountKey(tk.Account, tk.Created, tk.ID), nil); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketByUser).Put(userKey(tk.Account, tk.UserID, tk.Created, tk.ID), nil)
+		})
+		if err != nil {
+			return err
+		}
+		for _, b := range v3Buckets {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.AppendUvarint(nil, 2))
+	}))
+	require.NoError(t, s.Close())
+
+	ro, err := Open(path, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), schemaOf(t, ro), "a read-only open changes nothing")
+	api, err := ro.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", Kind: apitoken.KindAPI})
+	require.NoError(t, err)
+	assert.Len(t, api, 5, "API tokens of a schema-2 file, read-only")
+	require.NoError(t, ro.Close())
+
+	s, err = Open(path, &Options{NoSync: true})
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, uint64(SchemaVersion), schemaOf(t, s))
+	require.NoError(t, s.Check(ctx))
+	api, err = s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", Kind: apitoken.KindAPI})
+	require.NoError(t, err)
+	assert.Len(t, api, 5)
+	sessions, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", UserID: u.ID, Kind: apitoken.KindSession})
+	require.NoError(t, err)
+	assert.Len(t, sessions, 4)
+	all, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme"})
+	require.NoError(t, err)
+	assert.Len(t, all, 9)
+	n, err := s.PurgeTokens(ctx, apitoken.PurgeQuery{Kind: apitoken.KindAPI, EndedBefore: time.Now().Add(time.Hour), Limit: 10})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the revoked token")
+	n, err = s.PurgeTokens(ctx, apitoken.PurgeQuery{Kind: apitoken.KindSession, EndedBefore: time.Now(), IdleBefore: time.Now().Add(time.Hour), Limit: 10})
+	require.NoError(t, err)
+	assert.Equal(t, 4, n, "every session, idle an hour from now")
+	require.NoError(t, s.Check(ctx))
+}

@@ -100,15 +100,56 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 	}
 	var out []*apitoken.Token
 	for _, t := range s.tokens {
-		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) {
+		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) || (q.Kind != 0 && t.Kind != q.Kind) ||
+			(q.After.ID != "" && !q.After.Before(t.Position())) {
 			continue
 		}
-		out = append(out, t.Clone())
+		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b *apitoken.Token) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
-	})
+	out = page(out, q.Limit, (*apitoken.Token).Position)
+	for i, t := range out {
+		out[i] = t.Clone()
+	}
 	return out, nil
+}
+
+// page sorts records by (Created, ID) and keeps the first limit (0: all).
+// The store has no ordered index: a listing costs a scan, which suits the
+// sizes this store is for.
+func page[T any](rs []T, limit int, pos func(T) apitoken.Position) []T {
+	slices.SortFunc(rs, func(a, b T) int {
+		pa, pb := pos(a), pos(b)
+		return cmp.Or(pa.Created.Compare(pb.Created), cmp.Compare(pa.ID, pb.ID))
+	})
+	if limit > 0 && len(rs) > limit {
+		rs = rs[:limit]
+	}
+	return rs
+}
+
+// PurgeTokens implements apitoken.TokenStore.
+func (s *Store) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+	if q.Limit < 1 {
+		return 0, fmt.Errorf("%w: a purge needs a limit", apitoken.ErrInvalidArgument)
+	}
+	n := 0
+	for id, t := range s.tokens {
+		if n == q.Limit {
+			break
+		}
+		if t.Kind != q.Kind || !(t.End().Before(q.EndedBefore) || (!q.IdleBefore.IsZero() && t.Activity().Before(q.IdleBefore))) {
+			continue
+		}
+		delete(s.byHash, t.Hash)
+		delete(s.tokens, id)
+		n++
+	}
+	return n, nil
 }
 
 // UpdateToken implements apitoken.TokenStore.
@@ -211,7 +252,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (*apitoken.User, er
 }
 
 // ListUsers implements apitoken.UserStore.
-func (s *Store) ListUsers(ctx context.Context, account string) ([]*apitoken.User, error) {
+func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoken.User, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.ready(ctx); err != nil {
@@ -219,13 +260,14 @@ func (s *Store) ListUsers(ctx context.Context, account string) ([]*apitoken.User
 	}
 	var out []*apitoken.User
 	for _, u := range s.users {
-		if u.Account == account {
-			out = append(out, u.Clone())
+		if u.Account == q.Account && (q.After.ID == "" || q.After.Before(u.Position())) {
+			out = append(out, u)
 		}
 	}
-	slices.SortFunc(out, func(a, b *apitoken.User) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
-	})
+	out = page(out, q.Limit, (*apitoken.User).Position)
+	for i, u := range out {
+		out[i] = u.Clone()
+	}
 	return out, nil
 }
 

@@ -274,20 +274,65 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 	if q.Account == "" {
 		return nil, fmt.Errorf("%w: ListTokens needs an account", apitoken.ErrInvalidArgument)
 	}
-	var rows pgx.Rows
-	var err error
-	if q.UserID == "" {
-		rows, err = s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens
-			WHERE account = $1 ORDER BY created, id`, q.Account)
-	} else {
-		rows, err = s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens
-			WHERE account = $1 AND user_id = $2 ORDER BY created, id`, q.Account, q.UserID)
+	where, args := `account = $1`, []any{q.Account}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where += fmt.Sprintf(" AND "+cond, len(args))
 	}
+	if q.UserID != "" {
+		add("user_id = $%d", q.UserID)
+	}
+	if q.Kind != 0 {
+		add("kind = $%d", int16(q.Kind))
+	}
+	if q.After.ID != "" {
+		if err := checkTime(q.After.Created); err != nil {
+			return nil, err
+		}
+		args = append(args, q.After.Created.UnixNano(), q.After.ID)
+		where += fmt.Sprintf(" AND (created, id) > ($%d, $%d)", len(args)-1, len(args))
+	}
+	sql := `SELECT ` + tokenColumns + ` FROM apitoken_tokens WHERE ` + where + ` ORDER BY created, id`
+	if q.Limit > 0 {
+		sql += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	ts, err := pgx.CollectRows(rows, scanToken)
 	return ts, s.fail(err)
+}
+
+// PurgeTokens implements apitoken.TokenStore: one statement that deletes a
+// batch found through the end and activity indexes (migration 3), oldest
+// first, and announces each deletion like DeleteToken.
+func (s *Store) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, error) {
+	if q.Limit < 1 {
+		return 0, fmt.Errorf("%w: a purge needs a limit", apitoken.ErrInvalidArgument)
+	}
+	for _, tm := range []time.Time{q.EndedBefore, q.IdleBefore} {
+		if err := checkTime(tm); err != nil {
+			return 0, err
+		}
+	}
+	idle := any(nil)
+	if !q.IdleBefore.IsZero() && q.Kind == apitoken.KindSession {
+		idle = q.IdleBefore.UnixNano()
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH ended AS (
+			(SELECT id FROM apitoken_tokens WHERE kind = $1 AND least(revoked, expires) < $2
+				ORDER BY least(revoked, expires) LIMIT $4)
+			UNION
+			(SELECT id FROM apitoken_tokens WHERE kind = 1 AND $3::bigint IS NOT NULL
+				AND greatest(created, last_used) < $3::bigint
+				ORDER BY greatest(created, last_used) LIMIT $4)
+			LIMIT $4),
+		d AS (DELETE FROM apitoken_tokens WHERE id IN (SELECT id FROM ended) RETURNING hash)
+		SELECT count(pg_notify($5, 't' || encode(hash, 'hex'))) FROM d`,
+		int16(q.Kind), q.EndedBefore.UnixNano(), idle, q.Limit, s.channel).Scan(&n)
+	return n, s.fail(err)
 }
 
 // UpdateToken implements apitoken.TokenStore: one statement that updates
@@ -425,9 +470,21 @@ func (s *Store) queryUser(ctx context.Context, sql string, arg any) (*apitoken.U
 }
 
 // ListUsers implements apitoken.UserStore.
-func (s *Store) ListUsers(ctx context.Context, account string) ([]*apitoken.User, error) {
+func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoken.User, error) {
+	if err := checkTime(q.After.Created); err != nil {
+		return nil, err
+	}
+	after := any(nil)
+	if q.After.ID != "" {
+		after = q.After.Created.UnixNano()
+	}
+	limit := any(nil)
+	if q.Limit > 0 {
+		limit = q.Limit
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM apitoken_users
-		WHERE account = $1 ORDER BY created, id`, account)
+		WHERE account = $1 AND ($2::bigint IS NULL OR (created, id) > ($2::bigint, $3))
+		ORDER BY created, id LIMIT $4`, q.Account, after, q.After.ID, limit)
 	if err != nil {
 		return nil, s.fail(err)
 	}

@@ -86,6 +86,12 @@ func (c *Counting) TouchTokens(ctx context.Context, ts []apitoken.Touch) error {
 	return c.Store.TouchTokens(ctx, ts)
 }
 
+// PurgeTokens counts a write.
+func (c *Counting) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, error) {
+	c.write()
+	return c.Store.PurgeTokens(ctx, q)
+}
+
 // CreateUser counts a write.
 func (c *Counting) CreateUser(ctx context.Context, u *apitoken.User) error {
 	c.write()
@@ -105,9 +111,9 @@ func (c *Counting) UserByName(ctx context.Context, name string) (*apitoken.User,
 }
 
 // ListUsers counts a read.
-func (c *Counting) ListUsers(ctx context.Context, account string) ([]*apitoken.User, error) {
+func (c *Counting) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoken.User, error) {
 	c.read()
-	return c.Store.ListUsers(ctx, account)
+	return c.Store.ListUsers(ctx, q)
 }
 
 // UpdateUser counts a write.

@@ -271,9 +271,9 @@ var lifecycleCases = []lifecycleCase{
 		if fmt.Sprintf("%+v", rec) == "" || containsSecret(fmt.Sprintf("%+v", rec), iss.Secret) {
 			t.Fatal("the stored record contains the secret")
 		}
-		list, err := e.m.List(ctx, s)
+		list, err := e.m.List(ctx, s, apitoken.ListOptions{})
 		must(t, err)
-		if len(list) != 1 || containsSecret(fmt.Sprintf("%+v", list[0]), iss.Secret) {
+		if len(list.Items) != 1 || containsSecret(fmt.Sprintf("%+v", list.Items[0]), iss.Secret) {
 			t.Fatal("the listing shows the secret")
 		}
 	}},
@@ -449,16 +449,29 @@ var lifecycleCases = []lifecycleCase{
 			t.Fatalf("negative grace: %v", err)
 		}
 	}},
-	{"Last used appears after a flush and verification writes nothing", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
+	{"Listings show a use at once and verification writes nothing", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e := newEnv(t, ns, nil)
 		_, s := e.session(e.user(apitoken.Normal))
 		iss := e.issue(s, apitoken.IssueRequest{})
+		unused := e.issue(s, apitoken.IssueRequest{})
 		must(t, e.m.Flush(ctx))
+		e.clock.Advance(time.Second)
 		e.verify(iss.Secret) // records the default app, caches
-		list, err := e.m.List(ctx, s)
+		list, err := e.m.List(ctx, s, apitoken.ListOptions{})
 		must(t, err)
-		if !list[0].LastUsed.IsZero() {
-			t.Fatalf("LastUsed %v before any flush, want zero", list[0].LastUsed)
+		lastUsed := map[string]time.Time{}
+		for _, tk := range list.Items {
+			lastUsed[tk.ID] = tk.LastUsed
+		}
+		if len(list.Items) != 2 || !lastUsed[iss.Token.ID].Equal(base.Add(time.Second)) || !lastUsed[unused.Token.ID].IsZero() {
+			t.Fatalf("listed before any timed flush: %v, want the use a second ago and the unused token never used", lastUsed)
+		}
+		e.clock.Advance(time.Minute)
+		e.verify(iss.Secret) // a hot use, held by the cache
+		got, err := e.m.Get(ctx, s, iss.Token.ID)
+		must(t, err)
+		if !got.LastUsed.Equal(base.Add(time.Minute+time.Second)) || !got.Apps[0].LastSeen.Equal(got.LastUsed) {
+			t.Fatalf("Get right after a cached use: LastUsed %v, app LastSeen %v", got.LastUsed, got.Apps[0].LastSeen)
 		}
 		e.clock.Advance(time.Minute)
 		e.verify(iss.Secret) // recording the app invalidated the cache: warm it again
@@ -473,10 +486,10 @@ var lifecycleCases = []lifecycleCase{
 		if w := e.store.Writes() - writes; w != 1 {
 			t.Fatalf("the flush made %d writes, want 1 batch", w)
 		}
-		list, err = e.m.List(ctx, s)
+		got, err = e.m.Get(ctx, s, iss.Token.ID)
 		must(t, err)
-		if !list[0].LastUsed.Equal(base.Add(time.Minute)) || !list[0].Apps[0].LastSeen.Equal(base.Add(time.Minute)) {
-			t.Fatalf("after flush LastUsed %v, app LastSeen %v", list[0].LastUsed, list[0].Apps[0].LastSeen)
+		if at := base.Add(2*time.Minute + time.Second); !got.LastUsed.Equal(at) || !got.Apps[0].LastSeen.Equal(at) {
+			t.Fatalf("after flush LastUsed %v, app LastSeen %v, want %v", got.LastUsed, got.Apps[0].LastSeen, at)
 		}
 	}},
 	{"Last use recorded while cached survives the record leaving the cache before a flush", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
@@ -585,6 +598,8 @@ var lifecycleCases = []lifecycleCase{
 	{"Passwords, second factors and approvals change only through the right credential", runCredentialTable},
 	{"MFA guessing is bounded per window and capped until an admin clears it", runMFABudget},
 	{"A rotation keeps the approvals changed while it ran", runRotationKeepsRacingDenies},
+	{"Listings page through every visible token once, in order", runListingPages},
+	{"Caps bound live sessions and tokens per user and a purge removes what has ended", runCapsAndPurge},
 	{"Events report changes and failures without secrets", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e := newEnv(t, ns, nil)
 		_, s := e.session(e.user(apitoken.Admin))
@@ -710,11 +725,11 @@ func runVisibilityMatrix(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 						t.Fatalf("not-found answer %q differs from the unknown-ID answer", err)
 					}
 					if opi == 0 && oi == 0 { // list, once per actor
-						list, err := e.m.List(ctx, caller)
+						list, err := e.m.List(ctx, caller, apitoken.ListOptions{})
 						must(t, err)
 						names := map[string]string{objs[0].Token.ID: "A's token", objs[1].Token.ID: "B's token", objs[2].Token.ID: "an account token"}
 						var got []string
-						for _, tk := range list {
+						for _, tk := range list.Items {
 							if n, ok := names[tk.ID]; ok {
 								got = append(got, n)
 							}

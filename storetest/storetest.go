@@ -61,6 +61,14 @@ func ownerOf(userID string) apitoken.Owner {
 	return apitoken.OwnerUser
 }
 
+// Session returns a distinct, valid session record for tests, like Token.
+func Session(n int, account, userID string) *apitoken.Token {
+	t := Token(n, account, userID)
+	t.Kind, t.Owner, t.Type, t.Unlocked = apitoken.KindSession, apitoken.OwnerUser, "session", true
+	t.Expires = t.Created.Add(apitoken.DefaultAbsoluteTimeout)
+	return t
+}
+
 // User returns a distinct user record for tests.
 func User(n int, account string) *apitoken.User {
 	return &apitoken.User{
@@ -248,6 +256,135 @@ var cases = []storeCase{
 			t.Fatalf("unknown account listed %d tokens", len(none))
 		}
 	}},
+	{"ListTokens keeps one kind and pages after a position with a limit", func(t *testing.T, s apitoken.Store) {
+		for n := 1; n <= 9; n++ {
+			tk := Token(n, "acme", "u1")
+			if n%3 == 0 {
+				tk = Session(n, "acme", "u1")
+			}
+			must(t, s.CreateToken(ctx, tk))
+		}
+		api, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", Kind: apitoken.KindAPI})
+		must(t, err)
+		if got, want := fmt.Sprint(ids(api)), fmt.Sprint(ids([]*apitoken.Token{Token(1, "", ""), Token(2, "", ""), Token(4, "", ""), Token(5, "", ""), Token(7, "", ""), Token(8, "", "")})); got != want {
+			t.Fatalf("API tokens %s, want %s", got, want)
+		}
+		sessions, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", UserID: "u1", Kind: apitoken.KindSession})
+		must(t, err)
+		if len(sessions) != 3 || sessions[0].Kind != apitoken.KindSession {
+			t.Fatalf("sessions of u1: %s", ids(sessions))
+		}
+		for _, q := range []apitoken.TokenQuery{
+			{Account: "acme", Kind: apitoken.KindAPI},
+			{Account: "acme", UserID: "u1", Kind: apitoken.KindAPI},
+			{Account: "acme"},
+		} {
+			want, err := s.ListTokens(ctx, q)
+			must(t, err)
+			var paged []*apitoken.Token
+			for {
+				q.Limit = 2
+				page, err := s.ListTokens(ctx, q)
+				must(t, err)
+				if len(page) > 2 {
+					t.Fatalf("a page of %d records with limit 2", len(page))
+				}
+				paged = append(paged, page...)
+				if len(page) < 2 {
+					break
+				}
+				q.After = page[len(page)-1].Position()
+			}
+			if fmt.Sprint(ids(paged)) != fmt.Sprint(ids(want)) {
+				t.Fatalf("pages of %+v gave %s, want %s", q, ids(paged), ids(want))
+			}
+		}
+		// A position between records (one deleted since) continues after it.
+		gone := Token(4, "acme", "u1")
+		must(t, s.DeleteToken(ctx, gone.ID))
+		rest, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", Kind: apitoken.KindAPI, After: gone.Position(), Limit: 2})
+		must(t, err)
+		if got, want := fmt.Sprint(ids(rest)), fmt.Sprint([]string{Token(5, "", "").ID, Token(7, "", "").ID}); got != want {
+			t.Fatalf("after a deleted record: %s, want %s", got, want)
+		}
+	}},
+	{"PurgeTokens removes ended records of one kind in bounded batches and nothing live", func(t *testing.T, s apitoken.Store) {
+		now := base.Add(100 * 24 * time.Hour)
+		var live, ended []*apitoken.Token
+		for n := 1; n <= 40; n++ {
+			tk := Token(n, "acme", "u1")
+			switch n % 4 {
+			case 0: // revoked long ago
+				tk.Revoked = now.Add(-48 * time.Hour)
+				ended = append(ended, tk)
+			case 1: // expired long ago
+				tk.Expires = now.Add(-48 * time.Hour)
+				ended = append(ended, tk)
+			case 2: // revoked just now: kept for the retention
+				tk.Revoked = now.Add(-time.Minute)
+				live = append(live, tk)
+			default:
+				live = append(live, tk)
+			}
+			must(t, s.CreateToken(ctx, tk))
+		}
+		idle := Session(41, "acme", "u1")
+		idle.Expires = now.Add(time.Hour)
+		idle.LastUsed = now.Add(-2 * time.Hour)
+		active := Session(42, "acme", "u1")
+		active.Expires = now.Add(time.Hour)
+		active.LastUsed = now.Add(-time.Minute)
+		expired := Session(43, "acme", "u1")
+		expired.Expires = now.Add(-time.Second)
+		for _, tk := range []*apitoken.Token{idle, active, expired} {
+			must(t, s.CreateToken(ctx, tk))
+		}
+		// A later use of the idle session, touched after creation, keeps it.
+		touched := Session(44, "acme", "u1")
+		touched.Expires = now.Add(time.Hour)
+		must(t, s.CreateToken(ctx, touched))
+		must(t, s.TouchTokens(ctx, []apitoken.Touch{{ID: touched.ID, At: now.Add(-time.Minute)}}))
+		q := apitoken.PurgeQuery{Kind: apitoken.KindAPI, EndedBefore: now.Add(-24 * time.Hour), Limit: 7}
+		total := 0
+		for {
+			n, err := s.PurgeTokens(ctx, q)
+			must(t, err)
+			if n > q.Limit {
+				t.Fatalf("a batch of %d with limit %d", n, q.Limit)
+			}
+			total += n
+			if n < q.Limit {
+				break
+			}
+		}
+		if total != len(ended) {
+			t.Fatalf("purged %d API tokens, want %d", total, len(ended))
+		}
+		for _, tk := range ended {
+			_, err := s.TokenByID(ctx, tk.ID)
+			wantErr(t, err, apitoken.ErrNotFound)
+			_, err = s.TokenByHash(ctx, tk.Hash)
+			wantErr(t, err, apitoken.ErrNotFound)
+		}
+		for _, tk := range append(live, idle, active, expired, touched) {
+			_, err := s.TokenByID(ctx, tk.ID)
+			must(t, err)
+		}
+		n, err := s.PurgeTokens(ctx, apitoken.PurgeQuery{Kind: apitoken.KindSession, EndedBefore: now, IdleBefore: now.Add(-30 * time.Minute), Limit: 100})
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("purged %d sessions, want the idle and the expired one", n)
+		}
+		for _, tk := range []*apitoken.Token{active, touched} {
+			_, err := s.TokenByID(ctx, tk.ID)
+			must(t, err)
+		}
+		left, err := s.ListTokens(ctx, apitoken.TokenQuery{Account: "acme", UserID: "u1"})
+		must(t, err)
+		if len(left) != len(live)+2 {
+			t.Fatalf("%d records listed after the purges, want %d", len(left), len(live)+2)
+		}
+	}},
 	{"UpdateToken with the current Version replaces the record and increments Version", func(t *testing.T, s apitoken.Store) {
 		tk := Token(1, "acme", "u1")
 		must(t, s.CreateToken(ctx, tk))
@@ -418,10 +555,20 @@ var cases = []storeCase{
 		for _, u := range []*apitoken.User{User(3, "acme"), User(1, "acme"), User(2, "other")} {
 			must(t, s.CreateUser(ctx, u))
 		}
-		us, err := s.ListUsers(ctx, "acme")
+		us, err := s.ListUsers(ctx, apitoken.UserQuery{Account: "acme"})
 		must(t, err)
 		if len(us) != 2 || us[0].ID != User(1, "").ID || us[1].ID != User(3, "").ID {
 			t.Fatalf("ListUsers gave %d users", len(us))
+		}
+		page, err := s.ListUsers(ctx, apitoken.UserQuery{Account: "acme", Limit: 1})
+		must(t, err)
+		if len(page) != 1 || page[0].ID != User(1, "").ID {
+			t.Fatalf("first page of one: %d users", len(page))
+		}
+		page, err = s.ListUsers(ctx, apitoken.UserQuery{Account: "acme", After: page[0].Position(), Limit: 1})
+		must(t, err)
+		if len(page) != 1 || page[0].ID != User(3, "").ID {
+			t.Fatalf("second page of one: %d users", len(page))
 		}
 	}},
 	{"UpdateUser is a compare-and-update that keeps the name index right", func(t *testing.T, s apitoken.Store) {

@@ -131,7 +131,7 @@ func Stress(t *testing.T, newStore NewStoreFunc, d time.Duration) {
 					}
 				case n < 97:
 					if verr == nil {
-						_, err := m.List(ctx, caller)
+						_, err := m.List(ctx, caller, apitoken.ListOptions{})
 						note(err)
 					}
 				case n < 99:

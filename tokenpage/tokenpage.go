@@ -249,11 +249,11 @@ func (p *Handler) home(w http.ResponseWriter, r *http.Request) {
 
 // fill loads what the signed-in page shows.
 func (p *Handler) fill(ctx context.Context, v *view, pr apitoken.Principal) error {
-	ts, err := p.m.List(ctx, pr)
+	page, err := p.m.List(ctx, pr, apitoken.ListOptions{}) // the first 1,000
 	if err != nil {
 		return err
 	}
-	v.SignedIn, v.Principal, v.Tokens = true, pr, ts
+	v.SignedIn, v.Principal, v.Tokens = true, pr, page.Items
 	v.Grantable, v.AppStates, v.Graces, v.Expiries = pr.Grantable(), appStates, graces, expiries
 	return nil
 }

@@ -379,16 +379,44 @@ func (s *server) createKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// listOptions reads ?limit= and ?cursor= (both optional).
+func listOptions(r *http.Request) (apitoken.ListOptions, error) {
+	q := r.URL.Query()
+	opts := apitoken.ListOptions{Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > apitoken.MaxListLimit {
+			return opts, badRequest("limit must be a whole number from 1 to %d", apitoken.MaxListLimit)
+		}
+		opts.Limit = n
+	}
+	return opts, nil
+}
+
+// writePage answers a listing page: {"results": [...], "next": "..."},
+// next absent on the last page.
+func writePage[T, V any](w http.ResponseWriter, page apitoken.Page[T], view func(T) V) {
+	results := make([]V, 0, len(page.Items))
+	for _, it := range page.Items {
+		results = append(results, view(it))
+	}
+	body := map[string]any{"results": results}
+	if page.Next != "" {
+		body["next"] = page.Next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
 func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
-	ts, err := s.m.List(r.Context(), principal(r))
+	opts, err := listOptions(r)
 	if err != nil {
 		return err
 	}
-	results := make([]keyView, 0, len(ts))
-	for _, t := range ts {
-		results = append(results, viewKey(t))
+	page, err := s.m.List(r.Context(), principal(r), opts)
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	writePage(w, page, viewKey)
 	return nil
 }
 
@@ -516,15 +544,15 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	us, err := s.m.ListUsers(r.Context(), principal(r))
+	opts, err := listOptions(r)
 	if err != nil {
 		return err
 	}
-	results := make([]userView, 0, len(us))
-	for _, u := range us {
-		results = append(results, viewUser(u))
+	page, err := s.m.ListUsers(r.Context(), principal(r), opts)
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	writePage(w, page, viewUser)
 	return nil
 }
 

@@ -12,7 +12,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -531,4 +533,83 @@ func TestAPITokensCannotTakeOverTheirOwner(t *testing.T) {
 	require.Equal(t, 200, r.status, string(r.body))
 	assert.Equal(t, 401, ts.as(admin, "GET", "/api/v1/api/key", nil).status, "a password change ends the user's sessions")
 	ts.login("admin@example.com", "the admin's new password")
+}
+
+// TestListingsPageOverHTTP lists 2,500 tokens a page at a time: every
+// token exactly once, in order, next absent on the last page; bad limits
+// and cursors are 400.
+func TestListingsPageOverHTTP(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := ts.login("admin@example.com", adminPassword)
+	p, err := ts.app.m.Verify(context.Background(), admin, "")
+	require.NoError(t, err)
+	const n = 2500
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for w := range 16 { // concurrent, so bbolt commits them in batches
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				iss, err := ts.app.m.Issue(context.Background(), p, apitoken.IssueRequest{Owner: apitoken.OwnerAccount})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = iss.Token.ID
+			}
+		}()
+	}
+	wg.Wait()
+	var got []string
+	var order []apitoken.Position
+	path := "/api/v1/api/key?limit=1000"
+	pages := 0
+	for {
+		r := ts.as(admin, "GET", path, nil)
+		require.Equal(t, 200, r.status, string(r.body))
+		body := r.json(t)
+		pages++
+		for _, k := range body["results"].([]any) {
+			key := k.(map[string]any)
+			created, err := time.Parse(time.RFC3339Nano, key["created"].(string))
+			require.NoError(t, err)
+			got = append(got, key["id"].(string))
+			order = append(order, apitoken.Position{Created: created, ID: key["id"].(string)})
+		}
+		next, ok := body["next"].(string)
+		if !ok {
+			break
+		}
+		path = "/api/v1/api/key?limit=1000&cursor=" + url.QueryEscape(next)
+	}
+	assert.Equal(t, 3, pages)
+	require.Len(t, got, n)
+	assert.True(t, slices.IsSortedFunc(order, func(a, b apitoken.Position) int {
+		if a.Before(b) {
+			return -1
+		}
+		return 1
+	}), "in (created, id) order")
+	seen := map[string]bool{}
+	for _, id := range got {
+		assert.False(t, seen[id], "token %s listed twice", id)
+		seen[id] = true
+	}
+	for _, id := range ids {
+		assert.True(t, seen[id], "token %s never listed", id)
+	}
+	r := ts.as(admin, "GET", "/api/v1/api/key", nil)
+	assert.Len(t, r.json(t)["results"], 1000, "the default page is 1,000")
+	for _, bad := range []string{"limit=0", "limit=1001", "limit=x", "cursor=garbage!", "cursor=AAAA"} {
+		r := ts.as(admin, "GET", "/api/v1/api/key?"+bad, nil)
+		assert.Equal(t, 400, r.status, "%s: %s", bad, r.body)
+		r = ts.as(admin, "GET", "/api/v1/users?"+bad, nil)
+		assert.Equal(t, 400, r.status, "users %s: %s", bad, r.body)
+	}
+	r = ts.as(admin, "GET", "/api/v1/users?limit=1", nil)
+	require.Equal(t, 200, r.status)
+	assert.Len(t, r.json(t)["results"], 1)
+	_, more := r.json(t)["next"]
+	assert.False(t, more, "one user: no next page")
 }

@@ -1,0 +1,224 @@
+package apitoken
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Listing and purging: listings read a page at a time through the store's
+// (Created, ID) order, and a purge removes ended records in bounded
+// batches, so neither costs more as history grows.
+
+// Defaults for listing and history options.
+const (
+	// DefaultListLimit is a page's size when ListOptions.Limit is 0, and
+	// MaxListLimit the largest a caller may ask for.
+	DefaultListLimit = 1000
+	MaxListLimit     = 1000
+	// DefaultRetention is how long revoked and expired API tokens are
+	// kept before a purge removes them.
+	DefaultRetention = 30 * 24 * time.Hour
+	// DefaultPurgeInterval is how often the Manager purges by itself.
+	DefaultPurgeInterval = time.Hour
+	// DefaultMaxSessionsPerUser and DefaultMaxTokensPerUser cap a user's
+	// live sessions and live API tokens.
+	DefaultMaxSessionsPerUser = 100
+	DefaultMaxTokensPerUser   = 1000
+)
+
+// purgeBatch is how many records one store call of a purge removes: small
+// enough that its write transaction is short, so verification and issuance
+// go on while millions are removed.
+const purgeBatch = 1000
+
+// ListOptions pages a listing. The zero value asks for the first page of
+// DefaultListLimit records.
+type ListOptions struct {
+	// Limit is the page size, 1 to MaxListLimit; 0 means
+	// DefaultListLimit.
+	Limit int
+	// Cursor continues a listing: the Next of the previous page. Empty
+	// starts at the beginning. Cursors are opaque and carry no secret.
+	Cursor string
+}
+
+// Page is one page of a listing.
+type Page[T any] struct {
+	// Items are the page's records, oldest first.
+	Items []T
+	// Next continues the listing; empty on the last page.
+	Next string
+}
+
+// parse checks o and returns the page size and the place to start after.
+func (o ListOptions) parse() (int, Position, error) {
+	limit := o.Limit
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, MaxListLimit)
+	}
+	after, err := decodeCursor(o.Cursor)
+	return limit, after, err
+}
+
+// maxCursor bounds a cursor's length before it is decoded.
+const maxCursor = 128
+
+// encodeCursor makes the opaque cursor of the place after p: the creation
+// time in Unix nanoseconds and the ID, base64url without padding.
+func encodeCursor(p Position) string {
+	b := binary.AppendVarint(nil, p.Created.UnixNano())
+	return base64.RawURLEncoding.EncodeToString(append(b, p.ID...))
+}
+
+// decodeCursor parses a cursor from encodeCursor; anything else is
+// ErrInvalidArgument.
+func decodeCursor(s string) (Position, error) {
+	if s == "" {
+		return Position{}, nil
+	}
+	bad := fmt.Errorf("%w: the cursor is not one this listing gave", ErrInvalidArgument)
+	if len(s) > maxCursor {
+		return Position{}, bad
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return Position{}, bad
+	}
+	ns, n := binary.Varint(b)
+	id := b[max(n, 0):]
+	if n <= 0 || len(id) == 0 || encodeCursor(Position{time.Unix(0, ns), string(id)}) != s {
+		return Position{}, bad
+	}
+	for _, c := range id {
+		if c <= ' ' || c > '~' { // record IDs are printable ASCII
+			return Position{}, bad
+		}
+	}
+	return Position{Created: time.Unix(0, ns).UTC(), ID: string(id)}, nil
+}
+
+// listPage reads records in the store's order from after, keeps those
+// keep accepts, and returns a page of at most limit of them with the
+// cursor of the next. It reads in batches until the page is full and one
+// more kept record shows that a next page exists.
+func listPage[T any](ctx context.Context, limit int, after Position,
+	read func(ctx context.Context, after Position, n int) ([]T, error),
+	pos func(T) Position, keep func(T) bool) (Page[T], error) {
+	var page Page[T]
+	for {
+		batch, err := read(ctx, after, limit+1)
+		if err != nil {
+			return Page[T]{}, storeErr(err)
+		}
+		for _, r := range batch {
+			if !keep(r) {
+				after = pos(r)
+				continue
+			}
+			if len(page.Items) == limit {
+				page.Next = encodeCursor(pos(page.Items[limit-1]))
+				return page, nil
+			}
+			page.Items = append(page.Items, r)
+			after = pos(r)
+		}
+		if len(batch) < limit+1 {
+			return page, nil
+		}
+	}
+}
+
+// Purge removes ended records now and reports how many: sessions that
+// were logged out, idled out or reached their absolute timeout, and API
+// tokens revoked or expired more than Options.Retention ago (rotated-out
+// secrets included). It works in batches of at most 1,000 records, each
+// one short store transaction, so verification and issuance go on while it
+// runs. The Manager also purges every Options.PurgeInterval by itself.
+func (m *Manager) Purge(ctx context.Context) (int, error) {
+	now := m.now()
+	total := 0
+	for _, q := range []PurgeQuery{
+		{Kind: KindSession, EndedBefore: now, IdleBefore: now.Add(-m.opts.Sessions.IdleTimeout), Limit: purgeBatch},
+		{Kind: KindAPI, EndedBefore: now.Add(-m.opts.Retention), Limit: purgeBatch},
+	} {
+		for {
+			n, err := m.store.PurgeTokens(ctx, q)
+			total += n
+			if err != nil {
+				return total, storeErr(err)
+			}
+			if n < q.Limit {
+				break
+			}
+		}
+	}
+	m.usage.forgetIdle(now.Add(-m.opts.Sessions.IdleTimeout))
+	return total, nil
+}
+
+// purgeInBackground is the background loop's purge: failures are
+// reported as events and retried at the next interval.
+func (m *Manager) purgeInBackground() {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opts.PurgeInterval)
+	defer cancel()
+	if _, err := m.Purge(ctx); err != nil {
+		m.emit(Event{Type: EventPurgeFailed, Err: err})
+	}
+}
+
+// checkTokenCap refuses a new user token when user already holds
+// MaxTokensPerUser live ones. Concurrent issuances may each pass it, so the
+// cap can be exceeded by their number.
+func (m *Manager) checkTokenCap(ctx context.Context, account, userID string) error {
+	limit := m.opts.MaxTokensPerUser
+	if limit < 0 {
+		return nil
+	}
+	ts, err := m.store.ListTokens(ctx, TokenQuery{Account: account, UserID: userID, Kind: KindAPI})
+	if err != nil {
+		return storeErr(err)
+	}
+	now, live := m.now(), 0
+	for _, t := range ts {
+		if active(t, now) {
+			live++
+		}
+	}
+	if live >= limit {
+		return ErrLimitReached
+	}
+	return nil
+}
+
+// makeRoomForSession ends the user's oldest live sessions so that one more
+// stays within MaxSessionsPerUser.
+func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
+	limit := m.opts.MaxSessionsPerUser
+	if limit < 0 {
+		return nil
+	}
+	ts, err := m.store.ListTokens(ctx, TokenQuery{Account: u.Account, UserID: u.ID, Kind: KindSession})
+	if err != nil {
+		return storeErr(err)
+	}
+	now := m.now()
+	live := ts[:0]
+	for _, t := range ts {
+		if t.Kind == KindSession && m.checkLive(new(newView(t, nil, "")), now) == nil {
+			live = append(live, t)
+		}
+	}
+	for i := 0; len(live)-i >= limit; i++ { // oldest first, as listed
+		if err := m.endSession(ctx, live[i]); err != nil {
+			return err
+		}
+		m.emit(Event{Type: EventLogout, TokenID: live[i].ID, Account: u.Account, UserID: u.ID, Err: ErrLimitReached})
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+package apitoken
+
+import (
+	"testing"
+	"time"
+)
+
+// FuzzDecodeCursor feeds arbitrary strings to the listing cursor parser,
+// which reads outside input (?cursor=): it must never panic, and whatever
+// it accepts must encode back to the same string.
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(encodeCursor(Position{Created: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), ID: "1a2B3c4D5e6F7g8H"}))
+	f.Add("")
+	f.Add("AAAA")
+	f.Add("////")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := decodeCursor(s)
+		if err != nil || s == "" {
+			return
+		}
+		if got := encodeCursor(p); got != s {
+			t.Fatalf("accepted %q, which encodes back as %q", s, got)
+		}
+	})
+}

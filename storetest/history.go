@@ -1,0 +1,134 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/apitoken/apitoken"
+)
+
+// runListingPages pages a listing through the Manager: every visible
+// token once, in order, across pages; other users' tokens, revoked ones
+// and sessions never shown; bad limits and cursors refused.
+func runListingPages(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
+	e := newEnv(t, ns, nil)
+	u := e.user(apitoken.Normal)
+	_, s := e.session(u)
+	_, other := e.session(e.user(apitoken.Normal))
+	var want []string
+	for i := range 23 {
+		e.clock.Advance(time.Millisecond)
+		switch i % 4 {
+		case 1: // another user's, invisible to u
+			e.issue(other, apitoken.IssueRequest{})
+		case 2: // revoked: not listed
+			iss := e.issue(s, apitoken.IssueRequest{})
+			must(t, e.m.Revoke(ctx, s, iss.Token.ID))
+		default:
+			want = append(want, e.issue(s, apitoken.IssueRequest{}).Token.ID)
+			e.session(u) // sessions never appear in a token listing
+		}
+	}
+	var got []string
+	opts := apitoken.ListOptions{Limit: 4}
+	pages := 0
+	for {
+		page, err := e.m.List(ctx, s, opts)
+		must(t, err)
+		pages++
+		if len(page.Items) > 4 {
+			t.Fatalf("page of %d with limit 4", len(page.Items))
+		}
+		for _, tk := range page.Items {
+			got = append(got, tk.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		opts.Cursor = page.Next
+	}
+	if len(got) != len(want) || pages != (len(want)+3)/4 {
+		t.Fatalf("%d tokens in %d pages, want %d in %d", len(got), pages, len(want), (len(want)+3)/4)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("token %d is %s, want %s (every token once, in order)", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []apitoken.ListOptions{{Limit: -1}, {Limit: apitoken.MaxListLimit + 1}, {Cursor: "not a cursor"}, {Cursor: "AAAA"}} {
+		if _, err := e.m.List(ctx, s, bad); !errors.Is(err, apitoken.ErrInvalidArgument) {
+			t.Errorf("List with %+v: %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+}
+
+// runCapsAndPurge checks the per-user caps and the purge: the oldest
+// session ends when a new one would pass the cap; issuing past the token
+// cap is refused until one is revoked; a purge removes ended sessions at
+// once and revoked or expired tokens only after the retention.
+func runCapsAndPurge(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
+	e := newEnv(t, ns, func(o *apitoken.Options) {
+		o.MaxSessionsPerUser, o.MaxTokensPerUser = 3, 4
+		o.PurgeInterval = -1 // purged by hand
+	})
+	u := e.user(apitoken.Normal)
+	var sessions []string
+	for range 4 {
+		e.clock.Advance(time.Millisecond)
+		secret, _ := e.session(u)
+		sessions = append(sessions, secret)
+	}
+	if _, err := e.m.Verify(ctx, sessions[0], ""); !errors.Is(err, apitoken.ErrUnknown) {
+		t.Fatalf("the oldest of 4 sessions with a cap of 3: %v, want it ended", err)
+	}
+	for _, s := range sessions[1:] {
+		e.verify(s)
+	}
+	s := e.verify(sessions[3])
+	var toks []apitoken.Issued
+	for range 4 {
+		toks = append(toks, e.issue(s, apitoken.IssueRequest{}))
+	}
+	if _, err := e.m.Issue(ctx, s, apitoken.IssueRequest{}); !errors.Is(err, apitoken.ErrLimitReached) {
+		t.Fatalf("a fifth token with a cap of 4: %v, want ErrLimitReached", err)
+	}
+	must(t, e.m.Revoke(ctx, s, toks[0].Token.ID))
+	e.issue(s, apitoken.IssueRequest{}) // a revoked token frees its place
+	// Purge: the ended session and the revoked token.
+	n, err := e.m.Purge(ctx)
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("purged %d records at once, want none (the ended session is deleted already, the revoked token is retained)", n)
+	}
+	e.clock.Advance(apitoken.DefaultIdleTimeout + time.Second) // every session idles out
+	n, err = e.m.Purge(ctx)
+	must(t, err)
+	if n != 3 {
+		t.Fatalf("purged %d records after the idle timeout, want the 3 sessions", n)
+	}
+	got, err := e.store.ListTokens(ctx, apitoken.TokenQuery{Account: u.Account, UserID: u.ID, Kind: apitoken.KindSession})
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatalf("%d sessions stored after the purge", len(got))
+	}
+	e.clock.Advance(apitoken.DefaultRetention - apitoken.DefaultIdleTimeout - 2*time.Second)
+	n, err = e.m.Purge(ctx)
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("purged %d records within the retention", n)
+	}
+	if _, err := e.store.TokenByID(ctx, toks[0].Token.ID); err != nil {
+		t.Fatalf("a token revoked within the retention is gone: %v", err)
+	}
+	e.clock.Advance(2 * time.Second)
+	n, err = e.m.Purge(ctx)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("purged %d records after the retention, want the revoked token", n)
+	}
+	if _, err := e.m.Verify(ctx, toks[0].Secret, ""); !errors.Is(err, apitoken.ErrUnknown) {
+		t.Fatalf("a purged token verifies with %v, want ErrUnknown", err)
+	}
+	e.verify(toks[1].Secret)
+}
