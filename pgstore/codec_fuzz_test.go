@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzParseChange feeds arbitrary notification payloads (any database user
-// may NOTIFY on the channel) to the parser: it must never panic, and what it
-// accepts must be exactly what this package writes.
+// may NOTIFY on the channel) to the parsers: they must never panic, what
+// they accept must be exactly what this package writes, and no payload is
+// both a heartbeat and a change.
 func FuzzParseChange(f *testing.F) {
 	f.Add("t" + apitoken.Hash{1, 2, 3}.String())   // a token change
 	f.Add("uusr0000000000001")                     // a user change
@@ -19,9 +20,16 @@ func FuzzParseChange(f *testing.F) {
 	f.Add("x123")                                  // unknown kind
 	f.Add(heartbeatPayload("0123456789abcdef", 7)) // a heartbeat, not a change
 	f.Fuzz(func(t *testing.T, payload string) {
+		nonce, seq, beat := parseHeartbeat(payload)
+		if beat && heartbeatPayload(nonce, seq) != payload {
+			t.Fatalf("accepted %q as heartbeat %q, %d", payload, nonce, seq)
+		}
 		c, ok := parseChange(payload)
 		if !ok {
 			return
+		}
+		if beat {
+			t.Fatalf("%q is both a heartbeat and a change", payload)
 		}
 		var back string
 		switch c.Kind {
