@@ -220,3 +220,30 @@ func TestTheFeedGoesDownWhenItsOwnHeartbeatStopsArriving(t *testing.T) {
 	px.stall(false)
 	waitFor(t, "the feed to come back", s.FeedUp)
 }
+
+// TestAListenerWithAnotherSearchPathStillHearsChanges points the listener
+// at the right database with another search_path. The channel is named
+// after the pool's database and schema, not the listener's, so this
+// listener hears every change: its feed is up and a revoke through another
+// instance reaches its cache through the feed (within the 1 s that
+// TestARevokeOnOneInstanceStopsTheTokenOnTheOther allows; with the feed up,
+// nothing else would drop the cached record).
+func TestAListenerWithAnotherSearchPathStillHearsChanges(t *testing.T) {
+	url := schemaURL(t)
+	a := openReplica(t, url, nil)
+	b := openReplica(t, url, &pgstore.Options{ListenConnString: pgtest.ServerURL(t), Heartbeat: shortHeartbeat})
+	signInEverywhere(t, &a)
+	if !b.store.FeedUp() {
+		t.Fatal("B's feed is down though its listener is on the right database")
+	}
+	iss, err := a.m.Issue(ctx, a.admin, apitoken.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cachedOn(t, b.m, iss.Secret)
+	if err := a.m.Revoke(ctx, a.admin, iss.Token.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, wait := untilRefused(t, b.m, iss.Secret, time.Second, 0)
+	t.Logf("listener with the server's default search_path: feed up, revoke refused on B after %v", wait.Round(time.Microsecond))
+}
