@@ -29,7 +29,9 @@ func (s *Store) Subscribe(fn func(apitoken.Change)) (cancel func()) {
 	}
 }
 
-// FeedUp reports whether the store is listening for changes now.
+// FeedUp reports whether the change feed is up now: whether the listening
+// connection has heard, within the last two Heartbeats, a heartbeat this
+// store sent through its pool.
 func (s *Store) FeedUp() bool {
 	s.feedMu.Lock()
 	defer s.feedMu.Unlock()
@@ -51,6 +53,7 @@ func (s *Store) publish(c apitoken.Change) {
 			return
 		}
 		s.feedUp = true
+		s.firstUpOnce.Do(func() { close(s.firstUp) })
 	}
 	for _, fn := range s.subs {
 		fn(c)
@@ -73,20 +76,28 @@ func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 		conn.Close(ctx)
 		return nil, err
 	}
+	s.listening.Store(time.Now().UnixNano())
 	return conn, nil
 }
 
-// listen delivers notifications until ctx ends. When the connection fails
-// (or a heartbeat ping does) it reports ChangeFeedDown, reconnects with
-// growing delays and reports ChangeFeedUp once it listens again.
+// listen delivers notifications until ctx ends. Whenever the listening
+// connection fails or stops hearing the store's own heartbeats it reports
+// ChangeFeedDown and reconnects with growing delays; receive reports
+// ChangeFeedUp once a new connection hears a heartbeat again.
 func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 	defer close(s.done)
+	defer s.beats.Wait() // no heartbeat may outlive the pool
 	delay := 50 * time.Millisecond
 	for {
 		if conn != nil {
-			s.publish(apitoken.Change{Kind: apitoken.ChangeFeedUp})
-			delay = 50 * time.Millisecond
-			s.receive(ctx, conn)
+			if s.receive(ctx, conn) {
+				delay = 50 * time.Millisecond
+			}
+			if ctx.Err() == nil {
+				// Before closing, which may itself take a while on a
+				// broken network.
+				s.publish(apitoken.Change{Kind: apitoken.ChangeFeedDown})
+			}
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			conn.Close(closeCtx)
 			cancel()
@@ -111,35 +122,93 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 	}
 }
 
-// receive hands notifications to subscribers until the connection fails or
-// ctx ends, pinging it after every Heartbeat of silence.
-func (s *Store) receive(ctx context.Context, conn *pgx.Conn) {
+// receive hands notifications to subscribers until the connection fails,
+// ctx ends, or two Heartbeats pass without the connection hearing one of
+// the store's own heartbeats. Every Heartbeat, starting at once, it sends
+// a heartbeat through the pool (the path writes and their NOTIFYs take);
+// hearing it on conn proves that conn listens on the channel the writes
+// announce on, in the same database, and that every change committed
+// before it was sent has been delivered. Only that proof reports
+// ChangeFeedUp: a connection that merely answers (a listener on another
+// database, say) never does. It returns whether conn ever heard one.
+func (s *Store) receive(ctx context.Context, conn *pgx.Conn) (proven bool) {
+	hb := s.opts.Heartbeat
+	type beat struct {
+		seq  uint64
+		sent time.Time
+	}
+	var pending []beat  // sent on this connection, not yet heard
+	heard := time.Now() // when the latest heard heartbeat was sent; a new connection gets two Heartbeats of grace
+	var next time.Time  // when to send the next heartbeat; zero: now
 	for {
-		wctx, cancel := context.WithTimeout(ctx, s.opts.Heartbeat)
+		now := time.Now()
+		if !now.Before(next) {
+			seq := s.beatSeq.Add(1)
+			pending = append(pending, beat{seq, now})
+			s.sendHeartbeat(ctx, seq)
+			next = now.Add(hb)
+		}
+		deadline := heard.Add(2 * hb)
+		if !now.Before(deadline) {
+			return proven // not hearing itself: the caller reports the feed down
+		}
+		if next.Before(deadline) {
+			deadline = next
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Millisecond))
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return
+			return proven
 		case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
-			pctx, cancel := context.WithTimeout(ctx, s.opts.Heartbeat)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return
-			}
+			continue
 		case err != nil:
-			return
-		default:
-			c, ok := parseChange(n.Payload)
-			if !ok {
-				// Not ours or unreadable: empty the caches rather than
-				// guess which record it meant.
+			return proven
+		}
+		if nonce, seq, ok := parseHeartbeat(n.Payload); ok {
+			if nonce != s.nonce {
+				continue // another instance's heartbeat: no change to anything
+			}
+			for i, b := range pending {
+				if b.seq == seq {
+					heard = b.sent
+					pending = pending[i+1:]
+					s.heartbeatsHeard.Add(1)
+					if !proven {
+						proven = true
+						s.publish(apitoken.Change{Kind: apitoken.ChangeFeedUp})
+					}
+					break
+				}
+			}
+			continue
+		}
+		c, ok := parseChange(n.Payload)
+		if !ok {
+			// Not ours or unreadable: empty the caches rather than guess
+			// which record it meant. (While the feed is down the caches
+			// keep records only briefly anyway, and it must stay down.)
+			if proven {
 				s.publish(apitoken.Change{Kind: apitoken.ChangeFeedDown})
 				s.publish(apitoken.Change{Kind: apitoken.ChangeFeedUp})
-				continue
 			}
-			s.publish(c)
+			continue
 		}
+		s.publish(c)
 	}
+}
+
+// sendHeartbeat sends heartbeat seq through the pool without waiting for
+// it. One not sent within two Heartbeats could no longer keep the feed up,
+// so it is given up; its absence on the listening connection marks the
+// feed down.
+func (s *Store) sendHeartbeat(ctx context.Context, seq uint64) {
+	s.beats.Add(1)
+	go func() {
+		defer s.beats.Done()
+		bctx, cancel := context.WithTimeout(ctx, 2*s.opts.Heartbeat)
+		defer cancel()
+		s.pool.Exec(bctx, `SELECT pg_notify($1, $2)`, s.channel, heartbeatPayload(s.nonce, seq))
+	}()
 }

@@ -6,9 +6,17 @@
 // process memory. The store is also an apitoken.ChangeFeed: every change
 // that can alter a verification's outcome is announced with NOTIFY in the
 // same statement, so the verify caches of all Managers over the database
-// drop the record when the change commits. While the listening connection
-// is down the Managers keep cached records only for their
-// FallbackCacheTTL.
+// drop the record when the change commits.
+//
+// The feed counts as up only while it is shown to work end to end: every
+// Options.Heartbeat the store sends a heartbeat NOTIFY through its pool, on
+// the channel its changes are announced on, and the feed is up only while
+// the listening connection hears those heartbeats. When it has heard none
+// for two Heartbeats (the connection is lost or silently stalled, the pool
+// cannot write, or the listener reaches another database) the feed is
+// reported down, the listening connection is replaced, and the Managers
+// keep cached records only for their FallbackCacheTTL until a heartbeat is
+// heard again.
 //
 // The schema is created and migrated on Open (embedded, versioned SQL files
 // under migrations/), in the connection's search_path schema, under an
@@ -20,6 +28,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -27,6 +36,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,17 +62,23 @@ var (
 
 // Options configures Open. A nil *Options means defaults.
 type Options struct {
-	// Heartbeat is how long the listening connection may be silent before
-	// it is pinged, and how long the ping may take; a failed ping marks the
-	// change feed down. A silently dead connection is noticed within about
-	// two Heartbeats. Default 1 s.
+	// Heartbeat is how often the store sends a heartbeat NOTIFY through its
+	// pool for its own listening connection to hear. The change feed is up
+	// only while that connection has heard one sent within the last two
+	// Heartbeats; otherwise it is marked down (within two Heartbeats of the
+	// last one heard) and the connection replaced. It should comfortably
+	// exceed the time a NOTIFY takes from the pool to the listener, or the
+	// feed will flap (each flap empties the Managers' caches). Default 1 s.
 	Heartbeat time.Duration
 	// ReconnectDelay is the longest wait between attempts to re-establish
 	// the listening connection. Default 2 s.
 	ReconnectDelay time.Duration
 	// ListenConnString, when set, is where the listening connection goes
 	// instead of connString: for pools behind a pooler in transaction mode
-	// (PgBouncer), which cannot LISTEN. It must reach the same database.
+	// (PgBouncer), which cannot LISTEN. It must reach the same database:
+	// one that reaches another never hears the store's heartbeats, so the
+	// change feed stays down and Managers keep cached records only for
+	// their FallbackCacheTTL.
 	ListenConnString string
 }
 
@@ -79,6 +95,14 @@ type Store struct {
 	subs   map[int]func(apitoken.Change)
 	nextID int
 
+	nonce           string         // random, per store: tells its own heartbeats from other instances'
+	beatSeq         atomic.Uint64  // the last heartbeat sequence number sent
+	heartbeatsHeard atomic.Uint64  // own heartbeats heard, for tests
+	listening       atomic.Int64   // when the latest listening connection was established (Unix ns), for tests
+	beats           sync.WaitGroup // heartbeats being sent
+	firstUp         chan struct{}  // closed when the feed is first up
+	firstUpOnce     sync.Once
+
 	closed    atomic.Bool
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -94,7 +118,10 @@ var (
 // key=value string, as pgx accepts), applies pending migrations and starts
 // listening for changes. It fails if the database cannot be reached, if the
 // schema is newer than this code (ErrSchemaTooNew), or if the first
-// listening connection cannot be established.
+// listening connection cannot be established. It waits up to one Heartbeat
+// for the listening connection to hear the store's first heartbeat; if it
+// has not by then, Open still succeeds but the change feed starts down
+// (FeedUp is false) until one is heard.
 func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -116,7 +143,10 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, listenCfg: cfg.ConnConfig, opts: o, subs: map[int]func(apitoken.Change){}, done: make(chan struct{})}
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	s := &Store{pool: pool, listenCfg: cfg.ConnConfig, opts: o, subs: map[int]func(apitoken.Change){},
+		done: make(chan struct{}), firstUp: make(chan struct{}), nonce: hex.EncodeToString(nonce[:])}
 	if o.ListenConnString != "" {
 		if s.listenCfg, err = pgx.ParseConfig(o.ListenConnString); err != nil {
 			pool.Close()
@@ -140,10 +170,18 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: listening for changes: %w", err)
 	}
-	s.feedUp = true
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go s.listen(lctx, conn)
+	wait := time.NewTimer(o.Heartbeat)
+	defer wait.Stop()
+	select {
+	case <-s.firstUp:
+	case <-wait.C: // not heard yet: open with the feed down
+	case <-ctx.Done():
+		s.Close()
+		return nil, fmt.Errorf("pgstore: %w", ctx.Err())
+	}
 	return s, nil
 }
 
@@ -533,14 +571,39 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.fail(err)
 }
 
-// Payload prefixes of change notifications.
+// Payload prefixes of notifications.
 const (
-	notifyToken = 't' // followed by the token hash in hex
-	notifyUser  = 'u' // followed by the user ID
+	notifyToken     = 't' // followed by the token hash in hex
+	notifyUser      = 'u' // followed by the user ID
+	notifyHeartbeat = 'h' // followed by the sending store's nonce, '.', and a sequence number
 )
 
-// parseChange reads a notification payload; ok is false for anything this
-// package did not write.
+// heartbeatPayload is the payload of heartbeat seq of the store with nonce.
+func heartbeatPayload(nonce string, seq uint64) string {
+	return string(notifyHeartbeat) + nonce + "." + strconv.FormatUint(seq, 10)
+}
+
+// parseHeartbeat reads a heartbeat payload, as heartbeatPayload writes it
+// (and nothing else: ok is false for anything that does not read back the
+// same). A heartbeat announces no change.
+func parseHeartbeat(payload string) (nonce string, seq uint64, ok bool) {
+	const nonceLen = 16 // hex of 8 bytes
+	if len(payload) < 1+nonceLen+2 || payload[0] != notifyHeartbeat || payload[1+nonceLen] != '.' {
+		return "", 0, false
+	}
+	nonce = payload[1 : 1+nonceLen]
+	if _, err := hex.DecodeString(nonce); err != nil {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(payload[2+nonceLen:], 10, 64)
+	if err != nil || heartbeatPayload(nonce, seq) != payload {
+		return "", 0, false
+	}
+	return nonce, seq, true
+}
+
+// parseChange reads a change notification's payload; ok is false for
+// anything this package did not write as a change (heartbeats included).
 func parseChange(payload string) (c apitoken.Change, ok bool) {
 	if payload == "" {
 		return c, false

@@ -217,8 +217,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestASilentlyDeadListenerIsNoticedByTheHeartbeat stalls B's listening
 // connection without closing it (no error ever reaches B) and checks that
-// the heartbeat ping marks the feed down within about two Heartbeats: the
-// bound README and SECURITY.md give for a silent network failure.
+// the missing heartbeats mark the feed down within about two Heartbeats:
+// the bound README and SECURITY.md give for a silent network failure.
 func TestASilentlyDeadListenerIsNoticedByTheHeartbeat(t *testing.T) {
 	url := schemaURL(t)
 	px, viaProxy := newProxy(t, url)
