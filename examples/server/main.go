@@ -9,6 +9,10 @@
 // The token management page (package tokenpage) is served at /, the API
 // under /api/v1.
 //
+// Behind reverse proxies, -trusted-proxies 10.0.0.0/8,fd00::/8 makes login
+// throttling key on the client address from X-Forwarded-For (read from the
+// right, only when the connection comes from one of those prefixes).
+//
 // On first start it creates an admin user (-admin-name; the password comes
 // from APITOKEN_ADMIN_PASSWORD or is generated and printed once), a hash key
 // file beside the database, and a deterministic set of demo documents for
