@@ -58,6 +58,7 @@ func TestLoginFlood(t *testing.T) {
 	if testing.Short() {
 		rounds = 10
 	}
+	var okDs, busyDs []time.Duration // during the flood, by answer
 	sample := func(n int) (ds []time.Duration, ok, busy int) {
 		for range n {
 			s, err := timedLogin(c, ts.srv.URL, "admin@example.com", adminPassword)
@@ -65,8 +66,10 @@ func TestLoginFlood(t *testing.T) {
 			switch s.status {
 			case http.StatusOK:
 				ok++
+				okDs = append(okDs, s.d)
 			case http.StatusServiceUnavailable:
 				busy++
+				busyDs = append(busyDs, s.d)
 				assert.Equal(t, "1", s.retry, "a busy answer without Retry-After")
 			default:
 				t.Fatalf("owner login during the flood: status %d", s.status)
@@ -76,6 +79,7 @@ func TestLoginFlood(t *testing.T) {
 		return ds, ok, busy
 	}
 	before, _, _ := sample(rounds)
+	okDs = nil
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -121,6 +125,15 @@ func TestLoginFlood(t *testing.T) {
 	t.Logf("owner login before the flood: median %v, p99 %v (%d logins)", b50.Round(time.Millisecond), b99.Round(time.Millisecond), len(before))
 	t.Logf("owner login during a %d-way flood: median %v, p99 %v; %d ok, %d busy (busy rate %.0f%%)",
 		flooders, d50.Round(time.Millisecond), d99.Round(time.Millisecond), ok, busy, 100*float64(busy)/float64(len(during)))
+	for _, g := range []struct {
+		what string
+		ds   []time.Duration
+	}{{"logged in", okDs}, {"busy", busyDs}} {
+		if len(g.ds) > 0 {
+			p50, _ := percentiles(g.ds)
+			t.Logf("  owner answers %s during the flood: median %v, slowest %v", g.what, p50.Round(time.Millisecond), slices.Max(g.ds).Round(time.Millisecond))
+		}
+	}
 	t.Logf("flood requests: %d hashed (401), %d busy (503), %d other; slowest answer %v",
 		floodOK.Load(), floodBusy.Load(), floodOther.Load(), time.Duration(floodMax.Load()).Round(time.Millisecond))
 	assert.Zero(t, floodLost.Load(), "flood logins went unanswered")
