@@ -76,9 +76,18 @@ var (
 	// passwords give this same error.
 	ErrBadCredentials = errors.New("apitoken: invalid name or password")
 
-	// ErrThrottled means too many failed logins for one name: attempts are
-	// refused without checking the password until the back-off ends.
+	// ErrThrottled means too many failed logins: for one name from one
+	// client address (until SessionOptions.Backoff ends), or for one name
+	// from all addresses together (until the SessionOptions.LoginFailureWindow
+	// ends). Attempts are refused without checking the password.
 	ErrThrottled = errors.New("apitoken: too many failed attempts, try later")
+
+	// ErrBusy means a login was refused without checking the password
+	// because the password hashing queue is full or no hashing slot freed
+	// in time (SessionOptions.MaxQueuedHashes, MaxHashWait). It says
+	// nothing about the account; retry after a moment (HTTP 503, code
+	// busy, with Retry-After).
+	ErrBusy = errors.New("apitoken: too many logins in progress, try again shortly")
 
 	// ErrBadMFACode means an MFA code was wrong, stale or already used.
 	ErrBadMFACode = errors.New("apitoken: invalid MFA code")

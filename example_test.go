@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/memstore"
@@ -17,7 +18,9 @@ func Example() {
 	defer m.Close()
 
 	m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "mary@example.com", Password: "#32Password1!", Role: apitoken.Normal})
-	login, _ := m.Login(ctx, "mary@example.com", "#32Password1!")
+	// In an HTTP handler: apitoken.ClientAddr(r, trustedProxies).
+	client := netip.MustParseAddr("192.0.2.10")
+	login, _ := m.Login(ctx, "mary@example.com", "#32Password1!", client)
 	session, _ := m.Verify(ctx, login.Secret, "")
 
 	issued, _ := m.Issue(ctx, session, apitoken.IssueRequest{Description: "CI", Privilege: apitoken.ReadOnly})

@@ -17,3 +17,27 @@ func TOTPCodeDigits(secret []byte, counter int64, digits int) string {
 // WithoutIssueTime returns tok as issued before tokens carried their issue
 // time: the time digits dropped, the checksum redone.
 func WithoutIssueTime(tok string) string { return withoutIssueTime(tok) }
+
+// HoldHashing takes every hashing run slot, and with fillQueue every
+// waiting place too, as a flood would, until release is called.
+func (m *Manager) HoldHashing(fillQueue bool) (release func()) {
+	s := m.logins.slots
+	runs, queued := cap(s.run), 0
+	if fillQueue {
+		queued = cap(s.admit) - cap(s.run)
+	}
+	for range runs + queued {
+		s.admit <- struct{}{}
+	}
+	for range runs {
+		s.run <- struct{}{}
+	}
+	return func() {
+		for range runs {
+			<-s.run
+		}
+		for range runs + queued {
+			<-s.admit
+		}
+	}
+}

@@ -25,6 +25,7 @@ const (
 	CodeMFABlocked            = "mfa_blocked"
 	CodeLimitReached          = "limit_reached"
 	CodeSessionRequired       = "session_required"
+	CodeBusy                  = "busy"
 	CodeInternal              = "internal_error"
 )
 
@@ -88,6 +89,8 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusUnauthorized, CodeInvalidMFACode, "invalid MFA code"}
 	case errors.Is(err, ErrThrottled):
 		return HTTPError{http.StatusTooManyRequests, CodeThrottled, "too many failed attempts, try later"}
+	case errors.Is(err, ErrBusy):
+		return HTTPError{http.StatusServiceUnavailable, CodeBusy, "too many logins in progress, try again shortly"}
 	}
 	return HTTPError{http.StatusInternalServerError, CodeInternal, "internal error"}
 }
@@ -103,14 +106,21 @@ func safeMessage(err error) string {
 	return err.Error()
 }
 
+// BusyRetryAfter is the Retry-After value, in seconds, sent with a busy
+// answer (CodeBusy): a login queue drains in well under a second.
+const BusyRetryAfter = "1"
+
 // WriteError writes e as the JSON failure body. A 401 also gets a
-// WWW-Authenticate challenge naming realm.
+// WWW-Authenticate challenge naming realm; a busy 503 gets Retry-After.
 func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+	}
+	if e.Code == CodeBusy {
+		h.Set("Retry-After", BusyRetryAfter)
 	}
 	var body ErrorBody
 	body.Error.Code, body.Error.Message = e.Code, e.Message

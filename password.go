@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -121,17 +122,66 @@ func checkPassword(stored, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(key, h.key) == 1, nil
 }
 
-// hashSlots bounds concurrent argon2id runs, so a login flood queues
-// instead of exhausting memory (each run allocates MemoryKiB).
-type hashSlots chan struct{}
+// hashSlots bounds argon2id runs, so a login flood neither exhausts
+// memory (each run allocates MemoryKiB) nor builds an unbounded queue.
+// At most cap(run) hashes run at once. Logins (acquireLogin) also need an
+// admission ticket: cap(admit) is the running plus the waiting, so at most
+// cap(admit)-cap(run) logins wait, each for at most maxWait; the rest are
+// refused at once with ErrBusy. Authenticated callers (setting a password)
+// use acquire, which waits for a run slot bounded only by their context:
+// a flood of unauthenticated logins cannot refuse them, and they are few.
+type hashSlots struct {
+	run     chan struct{}
+	admit   chan struct{}
+	maxWait time.Duration
+}
 
-func (s hashSlots) acquire(ctx context.Context) error {
+func newHashSlots(running, queued int, maxWait time.Duration) *hashSlots {
+	running = max(running, 1)
+	return &hashSlots{run: make(chan struct{}, running), admit: make(chan struct{}, running+max(queued, 0)), maxWait: maxWait}
+}
+
+// acquire waits for a run slot until ctx ends. Release it with release.
+func (s *hashSlots) acquire(ctx context.Context) error {
 	select {
-	case s <- struct{}{}:
+	case s.run <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (s hashSlots) release() { <-s }
+func (s *hashSlots) release() { <-s.run }
+
+// acquireLogin takes an admission ticket and then a run slot, failing fast
+// with ErrBusy when the queue is full or no slot frees within maxWait.
+// Release it with releaseLogin.
+func (s *hashSlots) acquireLogin(ctx context.Context) error {
+	select {
+	case s.admit <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	select {
+	case s.run <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(s.maxWait)
+	defer t.Stop()
+	select {
+	case s.run <- struct{}{}:
+		return nil
+	case <-t.C:
+		<-s.admit
+		return ErrBusy
+	case <-ctx.Done():
+		<-s.admit
+		return ctx.Err()
+	}
+}
+
+func (s *hashSlots) releaseLogin() {
+	<-s.run
+	<-s.admit
+}

@@ -2,11 +2,15 @@ package apitoken
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 )
 
 // SessionOptions configures password login and sessions. The zero value
@@ -24,15 +28,40 @@ type SessionOptions struct {
 	MaxPasswordLength int
 	// MinPasswordLength is the least length of a new password. Default 8.
 	MinPasswordLength int
-	// MaxConcurrentHashes bounds argon2id runs at once; further logins
-	// wait (each run holds Argon2.MemoryKiB). Default 4.
+	// MaxConcurrentHashes bounds argon2id runs at once (each run holds
+	// Argon2.MemoryKiB). Default 4.
 	MaxConcurrentHashes int
-	// MaxFailures is how many consecutive failed logins for one name
-	// start a back-off. Default 10.
+	// MaxQueuedHashes bounds logins waiting for a hashing slot; a login
+	// that finds the queue full fails at once with ErrBusy, without
+	// checking the password. Default 2 × MaxConcurrentHashes; negative
+	// means no queue at all.
+	MaxQueuedHashes int
+	// MaxHashWait bounds how long a queued login waits for a hashing slot
+	// before it gives up with ErrBusy. The queue bound alone keeps waits
+	// near (MaxQueuedHashes/MaxConcurrentHashes + 1) hash times; this is
+	// the backstop for when hashes slow down (a starved CPU). Default 1 s.
+	MaxHashWait time.Duration
+	// MaxFailures is how many consecutive failed logins for one name from
+	// one client address (IPv4 address, or IPv6 /64) start a back-off for
+	// that pair alone: failures from one address never block the right
+	// password from another. Default 10.
 	MaxFailures int
 	// Backoff is how long attempts are refused, without checking the
 	// password, once MaxFailures is reached. Default 5 min.
 	Backoff time.Duration
+	// MaxLoginFailuresPerName caps failed logins for one name from all
+	// addresses together in one LoginFailureWindow; past it every attempt
+	// for that name is refused with ErrThrottled, from any address and
+	// with the right password too, until the window ends. The count is
+	// kept on the user record, so instances sharing a store share it and
+	// it survives restarts. Default 200, above the 120 an hour that one
+	// address can reach alone at the default MaxFailures and Backoff, so
+	// that one address cannot lock an owner out (see SECURITY.md).
+	MaxLoginFailuresPerName int
+	// LoginFailureWindow is the period of MaxLoginFailuresPerName: it
+	// starts at the first failure after the previous window ended.
+	// Default 1 h.
+	LoginFailureWindow time.Duration
 	// Issuer names the service in MFA enrolment URLs. Default "apitoken".
 	Issuer string
 
@@ -57,8 +86,12 @@ func (o *SessionOptions) setDefaults() error {
 	setDefault(&o.MaxPasswordLength, 1024)
 	setDefault(&o.MinPasswordLength, 8)
 	setDefault(&o.MaxConcurrentHashes, 4)
+	setDefault(&o.MaxQueuedHashes, 2*o.MaxConcurrentHashes)
+	setDefault(&o.MaxHashWait, time.Second)
 	setDefault(&o.MaxFailures, 10)
 	setDefault(&o.Backoff, 5*time.Minute)
+	setDefault(&o.MaxLoginFailuresPerName, 200)
+	setDefault(&o.LoginFailureWindow, time.Hour)
 	setDefault(&o.Issuer, "apitoken")
 	setDefault(&o.MaxMFAFailures, 100)
 	setDefault(&o.MFAWindow, 24*time.Hour)
@@ -69,13 +102,18 @@ func (o *SessionOptions) setDefaults() error {
 	return o.Argon2.setDefaults()
 }
 
-// loginGuard throttles repeated failures per key (a login name, or an MFA
-// user) and bounds concurrent password hashing.
+// loginGuard throttles repeated failures per key (a login name with a
+// client address, or an MFA user), keeps this instance's per-name failure
+// windows, and bounds password hashing.
 type loginGuard struct {
 	opts  SessionOptions
-	slots hashSlots
+	slots *hashSlots
 	mu    sync.Mutex
 	fails map[string]*failures
+	// names holds this instance's per-name failure windows, for every
+	// name tried: the only ceiling for names with no user record, and a
+	// local floor for the persisted one (kept if a store write fails).
+	names map[string]*nameWindow
 	dummy struct {
 		once sync.Once
 		hash string
@@ -93,12 +131,78 @@ type failures struct {
 	until time.Time
 }
 
+// nameWindow counts failed logins for one name in one window, as
+// User.LoginWindowStart and LoginWindowFailures do on the record.
+type nameWindow struct {
+	start    time.Time
+	failures int
+}
+
 // maxTrackedNames bounds the failure map; past it, entries whose back-off
 // is over are dropped first.
 const maxTrackedNames = 100_000
 
 func newLoginGuard(o SessionOptions) *loginGuard {
-	return &loginGuard{opts: o, slots: make(hashSlots, max(o.MaxConcurrentHashes, 1)), fails: make(map[string]*failures)}
+	return &loginGuard{
+		opts:  o,
+		slots: newHashSlots(o.MaxConcurrentHashes, o.MaxQueuedHashes, o.MaxHashWait),
+		fails: make(map[string]*failures),
+		names: make(map[string]*nameWindow),
+	}
+}
+
+// windowCapped reports whether a failure window that started at start and
+// holds failures has reached the per-name ceiling at now.
+func (o *SessionOptions) windowCapped(start time.Time, failures int, now time.Time) bool {
+	return failures >= o.MaxLoginFailuresPerName && inWindow(start, now, o.LoginFailureWindow)
+}
+
+// countFailure counts one failure into a window of the given length that
+// starts at the first failure after the previous window ended. A start in
+// the future (another instance's clock runs ahead) keeps its window rather
+// than restarting it.
+func countFailure(start *time.Time, failures *int, now time.Time, length time.Duration) {
+	if !inWindow(*start, now, length) {
+		*start, *failures = now, 0
+	}
+	*failures++
+}
+
+// inWindow reports whether a window that started at start is still open
+// at now.
+func inWindow(start, now time.Time, length time.Duration) bool {
+	return !start.IsZero() && now.Sub(start) < length
+}
+
+// nameCapped reports whether this instance has seen the per-name ceiling
+// of failures for name in the current window.
+func (g *loginGuard) nameCapped(name string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.names[name]
+	return w != nil && g.opts.windowCapped(w.start, w.failures, now)
+}
+
+// nameFail counts a failed login for name in this instance's window.
+func (g *loginGuard) nameFail(name string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.names[name]
+	if w == nil {
+		if len(g.names) >= maxTrackedNames {
+			for k, v := range g.names {
+				if now.Sub(v.start) >= g.opts.LoginFailureWindow {
+					delete(g.names, k)
+				}
+			}
+			if len(g.names) >= maxTrackedNames {
+				clear(g.names) // known names keep their persisted count
+			}
+		}
+		w = &nameWindow{}
+		g.names[name] = w
+	}
+	countFailure(&w.start, &w.failures, now, g.opts.LoginFailureWindow)
 }
 
 func (g *loginGuard) throttled(key string, now time.Time) bool {
@@ -158,11 +262,29 @@ func (l Login) Unlocked() bool { return l.Session.Unlocked }
 
 // Login checks name and password and starts a session (SPEC 21-22). An
 // unknown name, a wrong password and a disabled user all give
-// ErrBadCredentials after the same argon2id work. After MaxFailures
-// failures for a name, attempts get ErrThrottled without hashing until the
-// back-off ends. A user enrolled in MFA gets a locked session.
-func (m *Manager) Login(ctx context.Context, name, password string) (Login, error) {
-	l, err := m.login(ctx, name, password)
+// ErrBadCredentials after the same argon2id work.
+//
+// client is the address the attempt came from (see ClientAddr); an invalid
+// (zero) Addr means unknown, and all unknown attempts share one bucket.
+// Failures are throttled at two levels, both checked before any hashing:
+//
+//   - per name and client address (an IPv4 address, or the /64 of an IPv6
+//     one), in memory: after MaxFailures failures in a row the pair gets
+//     ErrThrottled until Backoff ends, while other addresses may still log
+//     in with the right password;
+//   - per name from all addresses: after MaxLoginFailuresPerName failures
+//     in one LoginFailureWindow every attempt for the name gets
+//     ErrThrottled, the owner's too, until the window ends. The count is
+//     kept on the user record (shared by instances, surviving restarts);
+//     names with no user get the same treatment from memory, so the two
+//     answer alike within one instance.
+//
+// A successful login clears its pair's count but not the name's window.
+// When the hashing queue is full, or no slot frees within MaxHashWait, the
+// attempt gets ErrBusy without checking the password. A user enrolled in
+// MFA gets a locked session.
+func (m *Manager) Login(ctx context.Context, name, password string, client netip.Addr) (Login, error) {
+	l, err := m.login(ctx, name, password, client)
 	if err != nil {
 		m.emit(Event{Type: EventLoginFailed, Err: err})
 		return Login{}, err
@@ -171,7 +293,7 @@ func (m *Manager) Login(ctx context.Context, name, password string) (Login, erro
 	return l, nil
 }
 
-func (m *Manager) login(ctx context.Context, name, password string) (Login, error) {
+func (m *Manager) login(ctx context.Context, name, password string, client netip.Addr) (Login, error) {
 	so := &m.opts.Sessions
 	if len(password) > so.MaxPasswordLength {
 		// Explicit, never truncated; it says nothing about the account.
@@ -180,8 +302,9 @@ func (m *Manager) login(ctx context.Context, name, password string) (Login, erro
 	if len(name) > 256 {
 		return Login{}, ErrBadCredentials // no user can have this name
 	}
-	key := "login:" + name
-	if m.logins.throttled(key, m.now()) {
+	now := m.now()
+	pair := loginPair(client, name)
+	if m.loginThrottled(pair, name, nil, now) {
 		return Login{}, ErrThrottled
 	}
 	u, err := m.store.UserByName(ctx, name)
@@ -190,6 +313,9 @@ func (m *Manager) login(ctx context.Context, name, password string) (Login, erro
 	}
 	stored := ""
 	if u != nil {
+		if m.loginThrottled(pair, name, u, now) {
+			return Login{}, ErrThrottled
+		}
 		stored = u.PasswordHash
 	}
 	ok, err := m.checkPasswordBounded(ctx, stored, password)
@@ -197,11 +323,48 @@ func (m *Manager) login(ctx context.Context, name, password string) (Login, erro
 		return Login{}, err
 	}
 	if !ok || u == nil || u.Disabled {
-		m.logins.fail(key, m.now())
+		m.loginFailed(ctx, pair, name, u)
 		return Login{}, ErrBadCredentials
 	}
-	m.logins.succeed(key)
+	m.logins.succeed(pair)
 	return m.startSession(ctx, u)
+}
+
+// loginFailed counts a failed login for its pair, for this instance's
+// window of the name, and on the user record when there is one. The record
+// is written even if the caller has gone (an attacker must not dodge the
+// count by hanging up); if the write fails the local window still counts,
+// and the answer is ErrBadCredentials all the same, so that a store error
+// on a known name does not tell it from an unknown one.
+// loginPair is the throttling key of one name from one client address.
+func loginPair(client netip.Addr, name string) string {
+	return "login:" + clientKey(client) + "\x00" + name
+}
+
+// loginThrottled reports whether a password check for name from pair must
+// be refused without hashing: the pair is in its back-off, or the name has
+// reached its ceiling (in memory, and on u's record when u is known).
+func (m *Manager) loginThrottled(pair, name string, u *User, now time.Time) bool {
+	if m.logins.throttled(pair, now) || m.logins.nameCapped(name, now) {
+		return true
+	}
+	return u != nil && m.opts.Sessions.windowCapped(u.LoginWindowStart, u.LoginWindowFailures, now)
+}
+
+func (m *Manager) loginFailed(ctx context.Context, pair, name string, u *User) {
+	now := m.now()
+	m.logins.fail(pair, now)
+	m.logins.nameFail(name, now)
+	if u == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	so := &m.opts.Sessions
+	m.updateUser(wctx, u.ID, func(u *User) error {
+		countFailure(&u.LoginWindowStart, &u.LoginWindowFailures, now, so.LoginFailureWindow)
+		return nil
+	})
 }
 
 // StartSession starts a session for user id with no password check. It is
@@ -236,23 +399,25 @@ func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
 	return Login{Secret: iss.Secret, Session: iss.Token, User: u}, nil
 }
 
-// checkPasswordBounded runs argon2id under the concurrency bound. An empty
-// stored hash (unknown user, or one without a password) is checked against
-// a dummy hash so that the time taken does not tell the cases apart.
+// checkPasswordBounded runs argon2id under the bounded login queue (ErrBusy
+// when it is full). An empty stored hash (unknown user, or one without a
+// password) is checked against a dummy hash of the same cost, through the
+// same queue, so that neither the time taken nor a busy answer tells the
+// cases apart.
 func (m *Manager) checkPasswordBounded(ctx context.Context, stored, password string) (bool, error) {
 	g := m.logins
 	if stored == "" {
 		g.dummy.once.Do(func() {
-			g.dummy.hash, g.dummy.err = hashPassword(m.opts.Sessions.Argon2, "dummy password for timing", m.opts.Rand)
+			g.dummy.hash, g.dummy.err = dummyHash(m.opts.Sessions.Argon2, m.opts.Rand)
 		})
 		if g.dummy.err != nil {
 			return false, g.dummy.err
 		}
 	}
-	if err := g.slots.acquire(ctx); err != nil {
+	if err := g.slots.acquireLogin(ctx); err != nil {
 		return false, err
 	}
-	defer g.slots.release()
+	defer g.slots.releaseLogin()
 	g.mu.Lock()
 	g.hashes++
 	g.mu.Unlock()
@@ -266,6 +431,20 @@ func (m *Manager) checkPasswordBounded(ctx context.Context, stored, password str
 		return false, nil
 	}
 	return ok, nil
+}
+
+// dummyHash returns a PHC string at cost p with a random salt and a random
+// key: checking a password against it costs one argon2id run, like a real
+// hash, and matches nothing. Building it costs no hash, so the first
+// unknown-name login is no slower than the rest.
+func dummyHash(p Argon2Params, rand io.Reader) (string, error) {
+	b := make([]byte, argonSaltLen+argonKeyLen)
+	if _, err := io.ReadFull(rand, b); err != nil {
+		return "", fmt.Errorf("apitoken: reading randomness: %w", err)
+	}
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
+		b64.EncodeToString(b[:argonSaltLen]), b64.EncodeToString(b[argonSaltLen:])), nil
 }
 
 // Unlock completes MFA for a locked session with a TOTP code. Each code is
@@ -331,10 +510,7 @@ func (m *Manager) spendMFACode(ctx context.Context, id, code string, change func
 		if u.MFAFailures >= so.MaxMFAFailures {
 			return ErrMFABlocked
 		}
-		if !now.Before(u.MFAWindowStart.Add(so.MFAWindow)) {
-			u.MFAWindowStart, u.MFAWindowFailures = time.Time{}, 0
-		}
-		if !u.MFAWindowStart.IsZero() && now.Before(u.MFAWindowStart.Add(mfaDelay(u.MFAWindowFailures, so))) {
+		if inWindow(u.MFAWindowStart, now, so.MFAWindow) && now.Before(u.MFAWindowStart.Add(mfaDelay(u.MFAWindowFailures, so))) {
 			return ErrThrottled
 		}
 		secret, err := m.sealer.open(u.MFASecret, u.ID)
@@ -343,11 +519,8 @@ func (m *Manager) spendMFACode(ctx context.Context, id, code string, change func
 		}
 		step := matchTOTP(secret, code, now)
 		if step < 0 || step <= u.MFALastStep {
-			if u.MFAWindowStart.IsZero() {
-				u.MFAWindowStart = now
-			}
+			countFailure(&u.MFAWindowStart, &u.MFAWindowFailures, now, so.MFAWindow)
 			u.MFAFailures++
-			u.MFAWindowFailures++
 			wrong = true
 			return nil
 		}

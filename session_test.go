@@ -3,6 +3,7 @@ package apitoken_test
 import (
 	"encoding/base32"
 	"errors"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -49,7 +50,7 @@ func newSessionEnv(t *testing.T) *sessionEnv {
 
 func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
 	t.Helper()
-	l, err := e.m.Login(ctx, e.user.Name, password)
+	l, err := e.m.Login(ctx, e.user.Name, password, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +70,10 @@ func TestLoginAndPasswordRules(t *testing.T) {
 	if !strings.HasPrefix(l.Secret, "ats_") || !strings.HasPrefix(l.User.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Fatalf("session %q, hash %q", l.Secret[:4], l.User.PasswordHash[:20])
 	}
-	if _, err := e.m.Login(ctx, e.user.Name, "wrong password"); !errors.Is(err, apitoken.ErrBadCredentials) {
+	if _, err := e.m.Login(ctx, e.user.Name, "wrong password", netip.Addr{}); !errors.Is(err, apitoken.ErrBadCredentials) {
 		t.Errorf("a wrong password: %v", err)
 	}
-	if _, err := e.m.Login(ctx, e.user.Name, strings.Repeat("x", 1025)); !errors.Is(err, apitoken.ErrInvalidArgument) {
+	if _, err := e.m.Login(ctx, e.user.Name, strings.Repeat("x", 1025), netip.Addr{}); !errors.Is(err, apitoken.ErrInvalidArgument) {
 		t.Errorf("an over-long password is not an explicit error: %v", err)
 	}
 	if _, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "short@example.com", Password: "short", Role: apitoken.Normal}); !errors.Is(err, apitoken.ErrInvalidArgument) {
@@ -96,7 +97,7 @@ func TestUnknownNameAndWrongPasswordLookTheSame(t *testing.T) {
 			e.clock.Advance(time.Hour) // a long gap restarts the failure count: stay clear of the throttle
 		}
 		start := time.Now()
-		_, err := e.m.Login(ctx, name, "wrong password")
+		_, err := e.m.Login(ctx, name, "wrong password", netip.Addr{})
 		d := time.Since(start)
 		if err != apitoken.ErrBadCredentials {
 			t.Fatalf("login as %s: %v, want exactly ErrBadCredentials", name, err)
@@ -120,26 +121,26 @@ func TestUnknownNameAndWrongPasswordLookTheSame(t *testing.T) {
 func TestFailedLoginsAreThrottledWithoutHashing(t *testing.T) {
 	e := newSessionEnv(t)
 	for range 10 {
-		if _, err := e.m.Login(ctx, e.user.Name, "wrong password"); !errors.Is(err, apitoken.ErrBadCredentials) {
+		if _, err := e.m.Login(ctx, e.user.Name, "wrong password", netip.Addr{}); !errors.Is(err, apitoken.ErrBadCredentials) {
 			t.Fatal(err)
 		}
 	}
 	runs := e.m.HashRuns()
-	if _, err := e.m.Login(ctx, e.user.Name, password); !errors.Is(err, apitoken.ErrThrottled) {
+	if _, err := e.m.Login(ctx, e.user.Name, password, netip.Addr{}); !errors.Is(err, apitoken.ErrThrottled) {
 		t.Fatalf("the attempt after the limit: %v, want ErrThrottled", err)
 	}
 	if e.m.HashRuns() != runs {
 		t.Fatal("a throttled attempt ran the hash")
 	}
 	e.clock.Advance(5*time.Minute - time.Nanosecond)
-	if _, err := e.m.Login(ctx, e.user.Name, password); !errors.Is(err, apitoken.ErrThrottled) {
+	if _, err := e.m.Login(ctx, e.user.Name, password, netip.Addr{}); !errors.Is(err, apitoken.ErrThrottled) {
 		t.Fatalf("inside the back-off: %v", err)
 	}
 	e.clock.Advance(time.Nanosecond)
 	e.login(t)
 	// Success reset the count: nine failures do not throttle.
 	for range 9 {
-		e.m.Login(ctx, e.user.Name, "wrong password")
+		e.m.Login(ctx, e.user.Name, "wrong password", netip.Addr{})
 	}
 	e.login(t)
 }
@@ -232,7 +233,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 		t.Fatalf("API token after password change: %v", err)
 	}
 	e.clock.Advance(time.Second)
-	if _, err := e.m.Login(ctx, e.user.Name, newPW); err != nil {
+	if _, err := e.m.Login(ctx, e.user.Name, newPW, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -242,7 +243,7 @@ func BenchmarkLogin(b *testing.B) {
 	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "bench@example.com", Password: password, Role: apitoken.Normal})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m.Login(ctx, u.Name, password); err != nil {
+		if _, err := m.Login(ctx, u.Name, password, netip.Addr{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -210,7 +211,8 @@ func (m *Manager) UpdateUser(ctx context.Context, caller Principal, id string, u
 
 // checkCurrentPassword checks a user's own current password before a
 // change, under the same throttling as logins: a wrong one counts as a
-// failed login for the user's name.
+// failed login for the user's name (from an unknown address: the session
+// asking is already authenticated, and its address is not known here).
 func (m *Manager) checkCurrentPassword(ctx context.Context, id, current string) error {
 	if current == "" {
 		return fmt.Errorf("%w: changing your password needs your current password", ErrInvalidArgument)
@@ -219,8 +221,8 @@ func (m *Manager) checkCurrentPassword(ctx context.Context, id, current string) 
 	if err != nil {
 		return storeErr(err)
 	}
-	key := "login:" + u.Name
-	if m.logins.throttled(key, m.now()) {
+	pair := loginPair(netip.Addr{}, u.Name)
+	if m.loginThrottled(pair, u.Name, u, m.now()) {
 		return ErrThrottled
 	}
 	ok, err := m.checkPasswordBounded(ctx, u.PasswordHash, current)
@@ -228,7 +230,7 @@ func (m *Manager) checkCurrentPassword(ctx context.Context, id, current string) 
 		return err
 	}
 	if !ok {
-		m.logins.fail(key, m.now())
+		m.loginFailed(ctx, pair, u.Name, u)
 		m.emit(Event{Type: EventLoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
 		return ErrBadCredentials
 	}

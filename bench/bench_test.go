@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -367,7 +368,7 @@ func BenchmarkLogin(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m.Login(ctx, "login@example.com", "a login password"); err != nil {
+		if _, err := m.Login(ctx, "login@example.com", "a login password", netip.Addr{}); err != nil {
 			b.Fatal(err)
 		}
 	}

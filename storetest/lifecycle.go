@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -1003,7 +1004,7 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 			}
 		case 3:
 			evs := count(apitoken.EventLogin)
-			l, err := e.m.Login(cctx, u.Name, pw)
+			l, err := e.m.Login(cctx, u.Name, pw, netip.Addr{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++

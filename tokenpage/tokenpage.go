@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -59,6 +60,10 @@ type Options struct {
 	// Logger receives unexpected failures (store errors), never a secret.
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// login form believes when it tells Manager.Login the client's address
+	// (see apitoken.ClientAddr). Default none: the connection's address.
+	TrustedProxies []netip.Prefix
 }
 
 // Handler serves the page. Build it with New.
@@ -270,6 +275,9 @@ func (p *Handler) render(w http.ResponseWriter, r *http.Request, status int, v *
 // fail shows err as a message on the page, never as a trace.
 func (p *Handler) fail(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, err error) {
 	he := apitoken.HTTPErrorOf(err)
+	if he.Code == apitoken.CodeBusy {
+		w.Header().Set("Retry-After", apitoken.BusyRetryAfter)
+	}
 	v := &view{Error: p.message(he, err)}
 	if pr.Kind == apitoken.KindSession && pr.Unlocked {
 		if ferr := p.fill(r.Context(), v, pr); ferr != nil {
@@ -290,6 +298,7 @@ var messages = map[string]string{
 	apitoken.CodeNotFound:              "That token no longer exists, or you cannot see it.",
 	apitoken.CodeInvalidCredentials:    "Wrong name or password.",
 	apitoken.CodeThrottled:             "Too many attempts. Wait a little and try again.",
+	apitoken.CodeBusy:                  "The service is busy. Try again in a moment.",
 	apitoken.CodeInvalidMFACode:        "That code is not valid. Try the current one.",
 	apitoken.CodeTooManyApps:           "This token has reached its limit of applications.",
 }
@@ -319,7 +328,7 @@ func (p *Handler) login(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return
 	}
-	l, err := p.m.Login(r.Context(), r.PostForm.Get("name"), r.PostForm.Get("password"))
+	l, err := p.m.Login(r.Context(), r.PostForm.Get("name"), r.PostForm.Get("password"), apitoken.ClientAddr(r, p.opts.TrustedProxies))
 	if err != nil {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -22,6 +23,9 @@ type server struct {
 	docs    []document
 	log     *slog.Logger
 	maxBody int64
+	// trusted are the reverse proxies whose X-Forwarded-For gives the
+	// client address (the -trusted-proxies flag).
+	trusted []netip.Prefix
 }
 
 func newServer(m *apitoken.Manager, store apitoken.Store, logger *slog.Logger, maxBody int64) *server {
@@ -111,7 +115,7 @@ func (s *server) routes() http.Handler {
 		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: apitoken.CodeNotFound, Message: "no such endpoint"}, "api")
 	})
 	// The token management page for people, beside the API for programs.
-	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Logger: s.log}))
+	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Logger: s.log, TrustedProxies: s.trusted}))
 	return s.accessLog(mux)
 }
 
@@ -204,7 +208,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	l, err := s.m.Login(r.Context(), req.Name, req.Password)
+	l, err := s.m.Login(r.Context(), req.Name, req.Password, apitoken.ClientAddr(r, s.trusted))
 	if err != nil {
 		return err
 	}

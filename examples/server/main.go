@@ -9,6 +9,10 @@
 // The token management page (package tokenpage) is served at /, the API
 // under /api/v1.
 //
+// Behind reverse proxies, -trusted-proxies 10.0.0.0/8,fd00::/8 makes login
+// throttling key on the client address from X-Forwarded-For (read from the
+// right, only when the connection comes from one of those prefixes).
+//
 // On first start it creates an admin user (-admin-name; the password comes
 // from APITOKEN_ADMIN_PASSWORD or is generated and printed once), a hash key
 // file beside the database, and a deterministic set of demo documents for
@@ -25,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -48,6 +53,12 @@ type config struct {
 	account       string
 	flush         time.Duration
 	maxBody       int64
+	// trustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed for the client address that login throttling uses.
+	trustedProxies []netip.Prefix
+	// sessions are the login and session limits; the zero value is the
+	// library's defaults (tests make them small).
+	sessions apitoken.SessionOptions
 }
 
 func main() {
@@ -60,6 +71,11 @@ func main() {
 	flag.StringVar(&c.account, "account", "default", "account (tenant) of the first admin")
 	flag.DurationVar(&c.flush, "flush", 30*time.Second, "how often last-used data is written")
 	flag.Int64Var(&c.maxBody, "max-body", 64<<10, "largest accepted request body in bytes")
+	flag.Func("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address for login throttling (default none: the connection's address)", func(v string) error {
+		ps, err := parseCIDRs(v)
+		c.trustedProxies = append(c.trustedProxies, ps...)
+		return err
+	})
 	flag.Parse()
 	c.adminPassword = os.Getenv("APITOKEN_ADMIN_PASSWORD")
 	if c.keyPath == "" {
@@ -127,18 +143,46 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 		return nil, err
 	}
 	m, err := apitoken.New(store, &apitoken.Options{
-		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
+		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger), Sessions: c.sessions,
 	})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	s := newServer(m, store, logger, c.maxBody)
+	s.trusted = c.trustedProxies
 	if err := s.bootstrap(ctx, c, stdout); err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// parseCIDRs parses a comma-separated list of CIDR prefixes ("10.0.0.0/8,
+// fd00::/8"); a bare address means that one address.
+func parseCIDRs(v string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: not a CIDR prefix or address", f)
+			}
+			a = a.Unmap()
+			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: not a CIDR prefix or address", f)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
 }
 
 // openStore opens the bbolt file, or PostgreSQL when -store names it.
