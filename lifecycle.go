@@ -111,13 +111,23 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 	return iss, nil
 }
 
-// checkText bounds descriptions and type labels.
+// checkText bounds descriptions and type labels, and refuses either if it
+// holds a token of this Manager's Format (anywhere, even glued to other
+// characters, checksum or not; see Format.findToken): descriptions are
+// listed, logged and kept in backups, so a secret pasted into one would
+// leak. The error never quotes the text.
 func (m *Manager) checkText(description, typ string) error {
 	if len(description) > m.opts.MaxDescription {
 		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidArgument, m.opts.MaxDescription)
 	}
 	if len(typ) > maxTypeLabel {
 		return fmt.Errorf("%w: type label longer than %d bytes", ErrInvalidArgument, maxTypeLabel)
+	}
+	if m.format.containsToken(description) {
+		return fmt.Errorf("%w: description holds a token; never paste a secret into one", ErrInvalidArgument)
+	}
+	if m.format.containsToken(typ) {
+		return fmt.Errorf("%w: type label holds a token", ErrInvalidArgument)
 	}
 	return nil
 }
