@@ -58,6 +58,14 @@ var Pattern = regexp.MustCompile(defaultFormat.patternSource())
 
 var defaultFormat = mustFormat(Format{})
 
+// Redact returns s with every substring shaped like a token of the default
+// Format replaced by "[token]", for log scrubbers. Unlike Pattern it needs
+// no word boundary: a token glued to other letters, digits or underscores
+// ("xatk_...", "atk_...x") is found too, and so is one whose checksum is
+// wrong, since a mistyped token is still most of a secret. Pattern stays
+// bounded by words so that secret scanners report whole tokens.
+func Redact(s string) string { return defaultFormat.redact(s, "[token]") }
+
 var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,15}$`)
 
 // Format describes the token strings a Manager issues and accepts. Its zero
@@ -300,4 +308,79 @@ func hint(token string) string {
 		return ""
 	}
 	return token[:i+1] + "..." + token[len(token)-4:]
+}
+
+// findToken returns the first substring of s at or after from that is
+// shaped like a token of f: a prefix, "_", and at least as many base62
+// characters as the shortest token body (one issued before tokens carried
+// their issue time) followed by its checksum. Whatever precedes or follows
+// does not matter, and neither does the checksum. The span runs to the end
+// of the base62 characters, less a prefix of f right before an "_" (the
+// next of two tokens written back to back). It returns -1, -1 if there is
+// none. f must be valid (withDefaults).
+func (f *Format) findToken(s string, from int) (start, end int) {
+	minBody := f.bodyLen + checksumLen
+	start, end = -1, -1
+	for _, p := range [...]string{f.APIPrefix, f.SessionPrefix} {
+		for i := from; i+len(p)+1+minBody <= len(s); {
+			j := strings.Index(s[i:], p)
+			if j < 0 {
+				break
+			}
+			j += i
+			i = j + 1
+			if start >= 0 && j >= start {
+				break // no earlier than the one already found
+			}
+			b := j + len(p)
+			if b >= len(s) || s[b] != '_' {
+				continue
+			}
+			k := b + 1
+			for k < len(s) && base62Value[s[k]] != 0xff {
+				k++
+			}
+			if k < len(s) && s[k] == '_' {
+				// The run may end in the next token's prefix
+				// (tokens back to back): leave that prefix out.
+				for _, q := range [...]string{f.APIPrefix, f.SessionPrefix} {
+					if k-len(q)-(b+1) >= minBody && strings.HasSuffix(s[:k], q) {
+						k -= len(q)
+						break
+					}
+				}
+			}
+			if k-(b+1) >= minBody {
+				start, end = j, k
+				break
+			}
+		}
+	}
+	return start, end
+}
+
+// containsToken reports whether s holds a substring shaped like a token
+// of f (see findToken).
+func (f *Format) containsToken(s string) bool {
+	i, _ := f.findToken(s, 0)
+	return i >= 0
+}
+
+// redact returns s with every token-shaped substring (see findToken)
+// replaced by with.
+func (f *Format) redact(s, with string) string {
+	i, j := f.findToken(s, 0)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for i >= 0 {
+		b.WriteString(s[last:i])
+		b.WriteString(with)
+		last = j
+		i, j = f.findToken(s, j)
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }

@@ -114,13 +114,23 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 	return iss, nil
 }
 
-// checkText bounds descriptions and type labels.
+// checkText bounds descriptions and type labels, and refuses either if it
+// holds a token of this Manager's Format (anywhere, even glued to other
+// characters, checksum or not; see Format.findToken): descriptions are
+// listed, logged and kept in backups, so a secret pasted into one would
+// leak. The error never quotes the text.
 func (m *Manager) checkText(description, typ string) error {
 	if len(description) > m.opts.MaxDescription {
 		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidArgument, m.opts.MaxDescription)
 	}
 	if len(typ) > maxTypeLabel {
 		return fmt.Errorf("%w: type label longer than %d bytes", ErrInvalidArgument, maxTypeLabel)
+	}
+	if m.format.containsToken(description) {
+		return fmt.Errorf("%w: description holds a token; never paste a secret into one", ErrInvalidArgument)
+	}
+	if m.format.containsToken(typ) {
+		return fmt.Errorf("%w: type label holds a token", ErrInvalidArgument)
 	}
 	return nil
 }
@@ -222,46 +232,78 @@ func (m *Manager) Revoke(ctx context.Context, caller Principal, id string) error
 
 // revoke marks id revoked if it is not already.
 func (m *Manager) revoke(ctx context.Context, id, actorID string) error {
-	var changed bool
+	_, err := m.revokeRecord(ctx, id, actorID)
+	return err
+}
+
+// errUnchanged ends an updateToken without a write: the record already
+// holds what the change would set.
+var errUnchanged = errors.New("apitoken: record already as asked")
+
+// revokeRecord is revoke, also reporting whether it wrote. A record that
+// is already revoked costs one read and no write: the compare-and-update
+// stops before storing an unchanged record.
+func (m *Manager) revokeRecord(ctx context.Context, id, actorID string) (wrote bool, err error) {
 	t, err := m.updateToken(ctx, id, func(t *Token) error {
-		changed = t.Revoked.IsZero()
-		if changed {
-			t.Revoked = m.now()
+		if !t.Revoked.IsZero() {
+			return errUnchanged
 		}
+		t.Revoked = m.now()
 		return nil
 	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if changed {
-		m.usage.forget(t.ID)
-		m.emit(Event{Type: EventRevoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
-	}
-	return nil
+	m.usage.forget(t.ID)
+	m.emit(Event{Type: EventRevoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
+	return true, nil
 }
+
+// unknownTokenID is an ID no record has in practice (IDs begin with their
+// creation time, and this one says 1970): RevokeSecret reads it for an
+// unknown secret so that every case makes the same store reads.
+const unknownTokenID = "0000000000000000"
 
 // RevokeSecret revokes the token whose full secret is presented, with no
 // other credential (SPEC 9, GitHub's leaked-credential model). It returns
 // nil whether the token was live, already revoked or unknown, so it reveals
 // nothing; only input that is not a token at all (ErrMalformed) or a store
-// failure is an error.
+// failure is an error. A live token is revoked before RevokeSecret returns.
+//
+// The three cases also cost the same: each reads the store twice (by hash,
+// then by ID), and where a live token costs one write, a revoked or unknown
+// one writes no record; instead, if the store implements EmptyCommitter,
+// it commits an empty write transaction, which on a store that fsyncs
+// (bolt) costs what the revoking write does. Repeating RevokeSecret for a
+// revoked token therefore never writes a record.
 func (m *Manager) RevokeSecret(ctx context.Context, secret string) error {
 	_, issued, err := m.format.parse(secret)
 	if err != nil {
 		return err
 	}
+	wrote := false
 	t, err := m.store.TokenByHash(ctx, m.storeHash(secret, issued))
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// The read a known secret makes in updateToken.
+		if _, err := m.store.TokenByID(ctx, unknownTokenID); err != nil && !errors.Is(err, ErrNotFound) {
+			return storeErr(err)
+		}
+	case err != nil:
 		return storeErr(err)
+	default:
+		wrote, err = m.revokeRecord(ctx, t.ID, t.ID)
+		if err != nil && !errors.Is(err, ErrNotFound) { // ErrNotFound: deleted concurrently
+			return err
+		}
 	}
-	err = m.revoke(ctx, t.ID, t.ID)
-	if errors.Is(err, ErrNotFound) {
-		return nil // deleted concurrently
+	if c, ok := m.store.(EmptyCommitter); ok && !wrote {
+		return storeErr(c.CommitEmpty(ctx))
 	}
-	return err
+	return nil
 }
 
 // Promote turns user token id into an account token (SPEC 10). Only admins

@@ -26,12 +26,18 @@ const (
 	DefaultAbsoluteTimeout  = 12 * time.Hour
 )
 
+// MinHashKey is the shortest Options.HashKey New accepts, in bytes: as
+// long as the HMAC-SHA256 output, so the key is no weaker than the hash.
+const MinHashKey = 32
+
 // Options configures a Manager. The zero value means defaults throughout;
 // each field states its own.
 type Options struct {
-	// HashKey keys the HMAC-SHA256 under which token hashes are stored.
-	// Use 32 random bytes from the host's secret configuration. Empty
-	// selects plain SHA-256: see Hasher for what that gives up.
+	// HashKey keys the HMAC-SHA256 under which token hashes are stored,
+	// and the sealing of MFA secrets. Use 32 random bytes from the host's
+	// secret configuration; New refuses a key shorter than MinHashKey (32
+	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: see
+	// Hasher for what that gives up.
 	HashKey []byte
 	// Format is the token string format. Default: Format{}.
 	Format Format
@@ -130,6 +136,8 @@ type Manager struct {
 
 // New returns a Manager over store. A nil opts means defaults. It starts
 // one goroutine (the last-used flush and the purge) that Close stops.
+// Invalid options, such as a HashKey that is neither empty nor at least
+// MinHashKey bytes, are ErrInvalidArgument.
 func New(store Store, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
@@ -137,6 +145,10 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil Store", ErrInvalidArgument)
+	}
+	if n := len(o.HashKey); n > 0 && n < MinHashKey {
+		return nil, fmt.Errorf("%w: HashKey has %d bytes; it must have at least %d bytes (32 random bytes), or be empty for plain SHA-256",
+			ErrInvalidArgument, n, MinHashKey)
 	}
 	f, err := o.Format.withDefaults()
 	if err != nil {

@@ -195,3 +195,15 @@ func ApplyTouch(t *Token, tc Touch) {
 		t.Apps[i].LastSeen = tc.At
 	}
 }
+
+// EmptyCommitter is an optional interface of a Store whose writes cost a
+// durable commit (bolt fsyncs every one). CommitEmpty commits a write
+// transaction that changes no record: it costs about what a one-record
+// write costs and leaves every record as it was. Manager.RevokeSecret calls
+// it when it has nothing to write (the token was already revoked, or is
+// unknown), so that the time of its answer does not tell a live token from
+// the others. A store whose writes cost about what its reads do need not
+// implement it.
+type EmptyCommitter interface {
+	CommitEmpty(ctx context.Context) error
+}

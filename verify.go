@@ -39,6 +39,10 @@ type Principal struct {
 // A locked session returns its Principal together with ErrSessionLocked,
 // so hosts can let it reach the unlock and logout routes only.
 //
+// An application name not yet recorded for the token that holds a token
+// string is refused with ErrInvalidArgument, and is neither recorded nor
+// put in the Principal or the EventVerifyFailed event.
+//
 // Malformed tokens are refused before any store call. A hot token costs no
 // store read and no store write: usage is recorded in memory and flushed in
 // batches; only an application name new to the token is written at once.
@@ -92,6 +96,9 @@ func (m *Manager) verify(ctx context.Context, token, app string) (Principal, err
 	p.App = app
 	i, err := m.approveApp(ctx, &v, app, now)
 	if err != nil {
+		if errors.Is(err, errTokenInAppName) {
+			p.App = "" // a secret: keep it out of the event and the caller's logs
+		}
 		return p, err
 	}
 	if !m.cache.touch(v.ref, i, now) {
@@ -193,16 +200,28 @@ func (m *Manager) lastActive(v *view) time.Time {
 	return last
 }
 
+// errTokenInAppName refuses an application name that holds a token.
+var errTokenInAppName = fmt.Errorf("%w: application name holds a token; never send a secret as an application name", ErrInvalidArgument)
+
 // approveApp applies SPEC 17-20: a recorded name keeps its own state; a new
 // name is recorded with the token's default state (only now, after the
 // token verified), unless the token already has MaxApps names. It returns
 // the name's index in the cached record, or -1 if it was just recorded.
+//
+// A new name that holds a token of this Manager's Format (anywhere in it;
+// see Format.findToken) is refused with errTokenInAppName before anything
+// is recorded, since names are stored, listed and logged. The check is on
+// the new-name path only, so verifying with a recorded name costs nothing
+// more.
 func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.Time) (int, error) {
 	if len(app) > m.opts.MaxAppName {
 		return -1, fmt.Errorf("%w: application name longer than %d bytes", ErrInvalidArgument, m.opts.MaxAppName)
 	}
 	if v.app >= 0 {
 		return v.app, v.appState.decision()
+	}
+	if m.format.containsToken(app) {
+		return -1, errTokenInAppName
 	}
 	if v.nApps >= m.opts.MaxApps {
 		return -1, ErrTooManyApps

@@ -13,6 +13,7 @@ import (
 type Counting struct {
 	apitoken.Store
 	reads, writes atomic.Int64
+	emptyCommits  atomic.Int64
 	// OnCall, when set, runs before every store call (tests use it to
 	// cancel a context at a chosen point).
 	OnCall func()
@@ -26,6 +27,10 @@ func (c *Counting) Reads() int64 { return c.reads.Load() }
 
 // Writes returns the number of write calls so far.
 func (c *Counting) Writes() int64 { return c.writes.Load() }
+
+// EmptyCommits returns the number of CommitEmpty calls so far. They are
+// not writes: they change no record.
+func (c *Counting) EmptyCommits() int64 { return c.emptyCommits.Load() }
 
 // Calls returns reads plus writes.
 func (c *Counting) Calls() int64 { return c.Reads() + c.Writes() }
@@ -126,4 +131,17 @@ func (c *Counting) UpdateUser(ctx context.Context, u *apitoken.User) error {
 func (c *Counting) DeleteUser(ctx context.Context, id string) error {
 	c.write()
 	return c.Store.DeleteUser(ctx, id)
+}
+
+// CommitEmpty counts an empty commit (not a write) and passes it on if the
+// wrapped store implements apitoken.EmptyCommitter.
+func (c *Counting) CommitEmpty(ctx context.Context) error {
+	c.emptyCommits.Add(1)
+	if c.OnCall != nil {
+		c.OnCall()
+	}
+	if ec, ok := c.Store.(apitoken.EmptyCommitter); ok {
+		return ec.CommitEmpty(ctx)
+	}
+	return nil
 }

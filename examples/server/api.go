@@ -162,8 +162,11 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 	})
 }
 
-// redactPath hides token strings in a path (DELETE /api/key/<token>).
-func redactPath(p string) string { return apitoken.Pattern.ReplaceAllString(p, "[token]") }
+// redactPath hides token strings in a path (DELETE /api/key/<token>),
+// wherever they are: apitoken.Redact, unlike apitoken.Pattern, also finds a
+// token glued to letters, digits or underscores (/api/key/xatk_...) and one
+// with a wrong checksum.
+func redactPath(p string) string { return apitoken.Redact(p) }
 
 func principal(r *http.Request) apitoken.Principal {
 	p, _ := apitoken.FromContext(r.Context())

@@ -198,19 +198,22 @@ func openStore(ctx context.Context, c config) (apitoken.Store, error) {
 
 // loadOrCreateKey reads the 32-byte hash key, creating it (mode 0600) on
 // first start. Losing it makes every stored token unverifiable; keep it
-// apart from database backups.
+// apart from database backups. A file of any other length (a truncated
+// copy, a hex or base64 encoding, a trailing newline) is refused rather
+// than used: the server does not start on a key it did not make.
 func loadOrCreateKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
 	if err == nil {
-		if len(key) != 32 {
-			return nil, fmt.Errorf("hash key file %s must hold 32 bytes, has %d", path, len(key))
+		if len(key) != apitoken.MinHashKey {
+			return nil, fmt.Errorf("hash key file %s must hold exactly %d raw bytes (32 random bytes, not text), but has %d; restore the original file, or remove it only if no token was ever issued under it",
+				path, apitoken.MinHashKey, len(key))
 		}
 		return key, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	key = make([]byte, 32)
+	key = make([]byte, apitoken.MinHashKey)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
