@@ -56,7 +56,7 @@ func issueAPIToken(tb testing.TB, m *apitoken.Manager) apitoken.Issued {
 func TestMalformedTokensNeverReachTheStore(t *testing.T) {
 	m, s := newManager(t, nil)
 	n := 1_000_000
-	if testing.Short() {
+	if !storetest.Long() {
 		n = 50_000
 	}
 	rng := mrand.New(mrand.NewPCG(1, 2))

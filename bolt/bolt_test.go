@@ -50,7 +50,7 @@ func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newStore) }
 
 func TestStress(t *testing.T) {
 	d := 30 * time.Second
-	if testing.Short() {
+	if !storetest.Long() {
 		d = 2 * time.Second
 	}
 	storetest.Stress(t, newStore, d)

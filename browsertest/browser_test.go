@@ -28,6 +28,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/apitoken/apitoken/storetest"
 )
 
 const adminPassword = "browser admin password"
@@ -44,10 +46,7 @@ func chrome(t *testing.T) string {
 		}
 	}
 	msg := "no chromium: install Debian's chromium (or set APITOKEN_CHROME) to run the browser tests"
-	if os.Getenv("APITOKEN_REQUIRE_BROWSER") == "1" {
-		t.Fatal(msg + " (APITOKEN_REQUIRE_BROWSER=1 makes this a failure)")
-	}
-	t.Skip(msg)
+	storetest.SkipUnlessRequired(t, "APITOKEN_REQUIRE_BROWSER", msg)
 	return ""
 }
 

@@ -24,7 +24,7 @@ func TestLifecycle(t *testing.T) { storetest.RunLifecycle(t, newStore, nil) }
 func TestStress(t *testing.T) { storetest.Stress(t, newStore, stressTime()) }
 
 func stressTime() time.Duration {
-	if testing.Short() {
+	if !storetest.Long() {
 		return 2 * time.Second
 	}
 	return 30 * time.Second

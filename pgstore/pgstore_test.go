@@ -39,7 +39,7 @@ func TestLifecycle(t *testing.T) {
 
 func TestStress(t *testing.T) {
 	d := 10 * time.Second
-	if testing.Short() {
+	if !storetest.Long() {
 		d = 2 * time.Second
 	}
 	storetest.Stress(t, newStore, d)

@@ -37,13 +37,13 @@ func RunLifecycle(t *testing.T, newStore NewStoreFunc, cfg *LifecycleConfig) {
 	}
 	if c.Sequences == 0 {
 		c.Sequences = 10_000
-		if testing.Short() {
+		if !Long() {
 			c.Sequences = 500
 		}
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 10_000
-		if testing.Short() {
+		if !Long() {
 			c.Rounds = 1_000
 		}
 	}

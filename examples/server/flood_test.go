@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/apitoken/apitoken/storetest"
 )
 
 // loginSample is one timed login answer.
@@ -55,7 +57,7 @@ func TestLoginFlood(t *testing.T) {
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	const flooders = 40
 	rounds := 40
-	if testing.Short() {
+	if !storetest.Long() {
 		rounds = 10
 	}
 	var okDs, busyDs []time.Duration // during the flood, by answer

@@ -114,7 +114,11 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "listening on http://%s/api/v1 (database %s)\n", ln.Addr(), c.dbPath)
+	where := "database " + c.dbPath
+	if c.storeURL != "" {
+		where = "PostgreSQL"
+	}
+	fmt.Fprintf(stdout, "token page: http://%s/\nAPI:        http://%s/api/v1 (%s)\n", ln.Addr(), ln.Addr(), where)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -231,6 +235,9 @@ func loadOrCreateKey(path string) ([]byte, error) {
 // bootstrap creates the first admin if the store has no user of that name.
 func (s *server) bootstrap(ctx context.Context, c config, stdout io.Writer) error {
 	if _, err := s.store.UserByName(ctx, c.adminName); err == nil {
+		if c.adminPassword != "" {
+			fmt.Fprintf(stdout, "admin %s exists already: APITOKEN_ADMIN_PASSWORD was not used (it only sets the first password)\n", c.adminName)
+		}
 		return nil
 	} else if !errors.Is(err, apitoken.ErrNotFound) {
 		return err

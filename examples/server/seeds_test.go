@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/apitoken/apitoken/storetest"
 )
 
 // TestSeedJavaScriptClients runs the two JavaScript clients printed at the
@@ -20,10 +22,7 @@ import (
 func TestSeedJavaScriptClients(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		if os.Getenv("APITOKEN_REQUIRE_NODE") == "1" {
-			t.Fatal("node is required (APITOKEN_REQUIRE_NODE=1) but not installed")
-		}
-		t.Skip("node is not installed; set APITOKEN_REQUIRE_NODE=1 to make this a failure")
+		storetest.SkipUnlessRequired(t, "APITOKEN_REQUIRE_NODE", "node is not installed: the source documents' JavaScript clients did not run")
 	}
 	ts := startServer(t, t.TempDir())
 	admin := ts.login("admin@example.com", adminPassword)

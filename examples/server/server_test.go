@@ -613,3 +613,51 @@ func TestListingsPageOverHTTP(t *testing.T) {
 	_, more := r.json(t)["next"]
 	assert.False(t, more, "one user: no next page")
 }
+
+// TestStartUpSaysWhatItDid runs the server twice on one database: the
+// first start creates the admin with the password from the environment;
+// the second says the admin exists and the variable was not used; both
+// name the page's and the API's URLs.
+func TestStartUpSaysWhatItDid(t *testing.T) {
+	dir := t.TempDir()
+	c := config{addr: "127.0.0.1:0", dbPath: filepath.Join(dir, "apitoken.db"), keyPath: filepath.Join(dir, "apitoken.db.key"),
+		adminName: "admin@example.com", adminPassword: adminPassword, account: "default", flush: time.Hour, maxBody: 64 << 10}
+	start := func() string {
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, c, out, io.Discard) }()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "API:"); {
+			require.True(t, time.Now().Before(deadline), "no start-up line: %q", out.String())
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		require.NoError(t, <-done)
+		return out.String()
+	}
+	first := start()
+	assert.Contains(t, first, "created admin admin@example.com with the password from APITOKEN_ADMIN_PASSWORD")
+	assert.Regexp(t, `token page: http://127\.0\.0\.1:\d+/\n`, first)
+	assert.Regexp(t, `API:\s+http://127\.0\.0\.1:\d+/api/v1 \(database `, first)
+	second := start()
+	assert.Contains(t, second, "admin admin@example.com exists already: APITOKEN_ADMIN_PASSWORD was not used")
+	assert.NotContains(t, second, adminPassword)
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/apitoken/apitoken/storetest"
 )
 
 // OtherDatabaseName is the second database OtherDatabase returns, for tests
@@ -29,10 +31,7 @@ func ServerURL(tb testing.TB) string {
 	u := os.Getenv("APITOKEN_PG_URL")
 	if u == "" {
 		msg := "no PostgreSQL: set APITOKEN_PG_URL=postgres://user:pass@127.0.0.1:5432/db?sslmode=disable to run this test"
-		if os.Getenv("APITOKEN_REQUIRE_PG") == "1" {
-			tb.Fatal(msg + " (APITOKEN_REQUIRE_PG=1 makes this a failure)")
-		}
-		tb.Skip(msg)
+		storetest.SkipUnlessRequired(tb, "APITOKEN_REQUIRE_PG", msg)
 	}
 	return u
 }
@@ -104,10 +103,7 @@ func OtherDatabase(tb testing.TB) string {
 		var pg *pgconn.PgError
 		if err != nil && !(errors.As(err, &pg) && pg.Code == "42P04") { // duplicate_database: another test made it
 			msg := "no second database: create " + OtherDatabaseName + " (owned by APITOKEN_PG_URL's user) or give that user CREATEDB: " + err.Error()
-			if os.Getenv("APITOKEN_REQUIRE_PG") == "1" {
-				tb.Fatal(msg + " (APITOKEN_REQUIRE_PG=1 makes this a failure)")
-			}
-			tb.Skip(msg)
+			storetest.SkipUnlessRequired(tb, "APITOKEN_REQUIRE_PG", msg)
 		}
 	}
 	u.Path = "/" + OtherDatabaseName
