@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Stable machine codes of HTTP failures. Clients switch on these, never on
@@ -19,6 +22,7 @@ const (
 	CodeInvalidRequest        = "invalid_request"
 	CodeNotFound              = "not_found"
 	CodeConflict              = "conflict"
+	CodeDuplicate             = "duplicate"
 	CodeInvalidCredentials    = "invalid_credentials"
 	CodeInvalidMFACode        = "invalid_mfa_code"
 	CodeThrottled             = "throttled"
@@ -81,7 +85,9 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusNotFound, CodeNotFound, "not found"}
 	case errors.Is(err, ErrLimitReached):
 		return HTTPError{http.StatusConflict, CodeLimitReached, "this user holds the most live API tokens allowed; revoke one first"}
-	case errors.Is(err, ErrDuplicate), errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
+	case errors.Is(err, ErrDuplicate):
+		return HTTPError{http.StatusConflict, CodeDuplicate, safeMessage(err)}
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
 		return HTTPError{http.StatusConflict, CodeConflict, safeMessage(err)}
 	case errors.Is(err, ErrBadCredentials):
 		return HTTPError{http.StatusUnauthorized, CodeInvalidCredentials, "invalid name or password"}
@@ -95,15 +101,45 @@ func HTTPErrorOf(err error) HTTPError {
 	return HTTPError{http.StatusInternalServerError, CodeInternal, "internal error"}
 }
 
-// safeMessage returns the text of a policy error. Policy errors are built
-// by this package from fixed text and bounded, quoted input; a StoreError is
-// never passed here.
+// safeMessage returns the text of a policy error as a client reads it:
+// without the "apitoken:" prefix of the library's sentinels and without
+// the sentinel's own words where a more precise reason follows them
+// ("invalid argument: description longer than 256 bytes" reads
+// "description longer than 256 bytes"). Policy errors are built by this
+// package from fixed text and bounded, quoted input; a StoreError is never
+// passed here.
 func safeMessage(err error) string {
 	var se *StoreError
 	if errors.As(err, &se) {
 		return "internal error"
 	}
-	return err.Error()
+	msg := err.Error()
+	for _, s := range []error{ErrInvalidArgument, ErrDuplicate, ErrConflict, ErrInsufficientPrivilege, ErrAlreadyAccountToken} {
+		if rest, ok := strings.CutPrefix(msg, s.Error()+": "); ok && errors.Is(err, s) {
+			return rest
+		}
+	}
+	return strings.TrimPrefix(msg, "apitoken: ")
+}
+
+// humanDuration writes d for people: "3650 days", "1 hour", "90 seconds",
+// never Go's "87600h0m0s".
+func humanDuration(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.FormatInt(n, 10) + " " + one + "s"
+	}
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return unit(int64(d.Round(time.Second)/time.Second), "second")
 }
 
 // BusyRetryAfter is the Retry-After value, in seconds, sent with a busy

@@ -41,9 +41,9 @@ type Issued struct {
 
 const maxTypeLabel = 32
 
-// Issue creates an API token for the caller (SPEC 6-7). The caller needs an
-// effective privilege of at least Normal and an unlocked session if it is a
-// session.
+// Issue creates an API token for the caller. The caller needs an
+// effective privilege of at least Normal and an unlocked session if it is
+// a session; the token's privilege may not exceed the caller's.
 func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest) (Issued, error) {
 	a, err := m.authorize(ctx, caller)
 	if err != nil {
@@ -52,13 +52,7 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 	if err := a.canWrite(); err != nil {
 		return Issued{}, err
 	}
-	now := m.now()
-	t := &Token{
-		Kind: KindAPI, Account: a.account, CreatedBy: a.userID, Parent: a.tokenID,
-		Description: req.Description, Type: req.Type, Privilege: req.Privilege,
-		DefaultAppState: req.DefaultAppState, Owner: req.Owner,
-		Created: now, Expires: req.Expires,
-	}
+	t := &Token{Kind: KindAPI, Account: a.account, CreatedBy: a.userID, Parent: a.tokenID, Privilege: req.Privilege, Owner: req.Owner}
 	if t.Privilege == 0 {
 		t.Privilege = a.priv
 	}
@@ -77,9 +71,6 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 			return Issued{}, fmt.Errorf("%w: an account token has no user to own a user token", ErrInvalidArgument)
 		}
 		t.UserID = a.userID
-		if err := m.checkTokenCap(ctx, a.account, a.userID); err != nil {
-			return Issued{}, err
-		}
 	case OwnerAccount:
 		if !a.managesAccount() {
 			return Issued{}, fmt.Errorf("%w: only admins create account tokens", ErrInsufficientPrivilege)
@@ -87,6 +78,67 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 	default:
 		return Issued{}, fmt.Errorf("%w: owner %v", ErrInvalidArgument, t.Owner)
 	}
+	return m.issue(ctx, t, req, a.tokenID)
+}
+
+// Holder names who a token issued by IssueFor belongs to: a user of the
+// host's directory (Options.Users), or, with UserID empty, an account.
+type Holder struct {
+	// Account is the account the token lives in (required).
+	Account string
+	// UserID is the owning user; empty issues an account token.
+	UserID string
+}
+
+// IssueFor issues an API token on the host's own authority, with no
+// credential: for hosts whose users sign in their own way (single
+// sign-on, their own passwords), from trusted code that has already
+// decided the user may have it. The rules are Issue's but for the
+// caller's: a user token's privilege defaults to the user's current role
+// and may not exceed it (and is capped by it at every verification, like
+// any user token); a read-only user may hold a read-only token; the user
+// must exist in the directory, in that account, and not be disabled
+// (ErrUserDisabled). An account token's privilege must be given. The
+// request's Owner must be unset or agree with to.
+func (m *Manager) IssueFor(ctx context.Context, to Holder, req IssueRequest) (Issued, error) {
+	if to.Account == "" {
+		return Issued{}, fmt.Errorf("%w: a token needs an account", ErrInvalidArgument)
+	}
+	t := &Token{Kind: KindAPI, Account: to.Account, Privilege: req.Privilege, Owner: OwnerAccount}
+	if to.UserID != "" {
+		u, err := m.users.UserByID(ctx, to.UserID)
+		if errors.Is(err, ErrNotFound) || (err == nil && (u.Disabled || u.Account != to.Account)) {
+			return Issued{}, ErrUserDisabled
+		}
+		if err != nil {
+			return Issued{}, storeErr(err)
+		}
+		t.Owner, t.UserID, t.CreatedBy = OwnerUser, u.ID, u.ID
+		if t.Privilege == 0 {
+			t.Privilege = u.Role
+		}
+		if t.Privilege.Valid() && t.Privilege > u.Role {
+			return Issued{}, fmt.Errorf("%w: privilege %v for a user whose role is %v", ErrInsufficientPrivilege, t.Privilege, u.Role)
+		}
+	} else if t.Privilege == 0 {
+		return Issued{}, fmt.Errorf("%w: an account token needs a privilege", ErrInvalidArgument)
+	}
+	if !t.Privilege.Valid() {
+		return Issued{}, fmt.Errorf("%w: privilege %v", ErrInvalidArgument, t.Privilege)
+	}
+	if req.Owner != 0 && req.Owner != t.Owner {
+		return Issued{}, fmt.Errorf("%w: owner %v does not match the holder", ErrInvalidArgument, req.Owner)
+	}
+	return m.issue(ctx, t, req, "")
+}
+
+// issue completes a new API token t whose kind, account, owner and
+// privilege are decided: it applies the request's description, type,
+// expiry and default app state with their defaults and bounds, and the
+// per-user cap, then stores and reports it.
+func (m *Manager) issue(ctx context.Context, t *Token, req IssueRequest, actorID string) (Issued, error) {
+	now := m.now()
+	t.Description, t.Type, t.DefaultAppState, t.Created, t.Expires = req.Description, req.Type, req.DefaultAppState, now, req.Expires
 	if t.DefaultAppState == 0 {
 		t.DefaultAppState = Allow
 	}
@@ -103,14 +155,19 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 		t.Expires = now.Add(m.opts.DefaultExpiry)
 	}
 	if !t.Expires.After(now) || t.Expires.After(now.Add(m.opts.MaxExpiry)) {
-		return Issued{}, fmt.Errorf("%w: expiry must be in the future and at most %v away", ErrInvalidArgument, m.opts.MaxExpiry)
+		return Issued{}, fmt.Errorf("%w: expiry must be in the future and at most %s away", ErrInvalidArgument, humanDuration(m.opts.MaxExpiry))
 	}
 	t.Expires = t.Expires.UTC()
+	if t.Owner == OwnerUser {
+		if err := m.checkTokenCap(ctx, t.Account, t.UserID); err != nil {
+			return Issued{}, err
+		}
+	}
 	iss, err := m.create(ctx, t)
 	if err != nil {
 		return Issued{}, err
 	}
-	m.emit(Event{Type: EventCreated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: a.tokenID, Privilege: t.Privilege})
+	m.emit(Event{Type: EventCreated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, Privilege: t.Privilege})
 	return iss, nil
 }
 
@@ -488,7 +545,7 @@ func carryApps(from []App) []App {
 // has a new ID; its Lineage names the first token of the chain.
 func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace time.Duration) (Issued, error) {
 	if grace < 0 || grace > m.opts.MaxRotateGrace {
-		return Issued{}, fmt.Errorf("%w: grace must be between 0 and %v", ErrInvalidArgument, m.opts.MaxRotateGrace)
+		return Issued{}, fmt.Errorf("%w: grace must be between 0 and %s", ErrInvalidArgument, humanDuration(m.opts.MaxRotateGrace))
 	}
 	a, err := m.authorize(ctx, caller)
 	if err != nil {

@@ -41,17 +41,23 @@ type Options struct {
 	HashKey []byte
 	// Format is the token string format. Default: Format{}.
 	Format Format
-	// Users is where verification reads a token owner's current role and
-	// disabled flag. Default: the Store. A host with its own user database
-	// implements Users and calls Manager.InvalidateUser when a user
-	// changes.
+	// Users is the directory of users: verification, StartSession,
+	// IssueFor, listings and the token page read a user's account, current
+	// role and disabled flag from it. Default: the Store's own user
+	// records. A host with its own users implements Users (only ID,
+	// Account, Role and Disabled of the returned User are read) and calls
+	// Manager.InvalidateUser when a user changes; it then writes no user
+	// record into the Store. Password login, MFA and the user management
+	// calls (AddUser, CreateUser, UpdateUser...) work on the Store's
+	// records only.
 	Users Users
 
 	// DefaultExpiry is the lifetime of an API token issued without an
-	// expiry. Default DefaultExpiry (10 years).
+	// expiry. Default DefaultExpiry (10 years), or MaxExpiry if that is
+	// shorter.
 	DefaultExpiry time.Duration
 	// MaxExpiry is the longest lifetime a caller may ask for. Default
-	// DefaultExpiry.
+	// DefaultExpiry. A DefaultExpiry above it is lowered to it.
 	MaxExpiry time.Duration
 	// MaxDescription bounds descriptions in bytes. Default 256.
 	MaxDescription int
@@ -153,6 +159,9 @@ func New(store Store, opts *Options) (*Manager, error) {
 	f, err := o.Format.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if o.DefaultExpiry == 0 && o.MaxExpiry > 0 {
+		o.DefaultExpiry = min(DefaultExpiry, o.MaxExpiry)
 	}
 	setDefault(&o.DefaultExpiry, DefaultExpiry)
 	setDefault(&o.MaxExpiry, o.DefaultExpiry)

@@ -372,7 +372,7 @@ func (m *Manager) loginFailed(ctx context.Context, pair, name string, u *User) {
 // tests; a disabled or missing user is ErrUserDisabled. The session is
 // locked if the user is enrolled in MFA.
 func (m *Manager) StartSession(ctx context.Context, userID string) (Login, error) {
-	u, err := m.store.UserByID(ctx, userID)
+	u, err := m.users.UserByID(ctx, userID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
 		return Login{}, ErrUserDisabled
 	}

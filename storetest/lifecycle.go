@@ -600,6 +600,7 @@ var lifecycleCases = []lifecycleCase{
 	{"MFA guessing is bounded per window and capped until an admin clears it", runMFABudget},
 	{"A rotation keeps the approvals changed while it ran", runRotationKeepsRacingDenies},
 	{"Listings page through every visible token once, in order", runListingPages},
+	{"A host issues for its own users within their role", runIssueFor},
 	{"Caps bound live sessions and tokens per user and a purge removes what has ended", runCapsAndPurge},
 	{"Events report changes and failures without secrets", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e := newEnv(t, ns, nil)
@@ -831,7 +832,7 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 		}
 		for range 50 {
 			actions++
-			switch rng.IntN(8) {
+			switch rng.IntN(9) {
 			case 0, 1: // issue from a session or a token
 				cr := pick()
 				if p, ok := caller(cr); ok {
@@ -867,6 +868,13 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 					if iss, err := e.m.Rotate(ctx, p, cr.id, time.Duration(rng.IntN(2))*time.Minute); err == nil {
 						creds = append(creds, cred{iss.Secret, iss.Token.ID, min(cr.granted, p.Privilege)})
 					}
+				}
+			case 8: // the host issues for a user on its own authority
+				u, err := e.store.UserByID(ctx, users[rng.IntN(len(users))].ID)
+				must(t, err)
+				req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)]}
+				if iss, err := e.m.IssueFor(ctx, apitoken.Holder{Account: u.Account, UserID: u.ID}, req); err == nil {
+					creds = append(creds, cred{iss.Secret, iss.Token.ID, min(req.Privilege, u.Role)}) // the host's authority: the user's role now
 				}
 			case 7: // update privilege
 				i := rng.IntN(len(creds))

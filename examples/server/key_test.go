@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apitoken/apitoken"
 )
 
 // A key file of any length but 32 bytes stops the server at start, with an
@@ -12,14 +14,25 @@ import (
 func TestLoadOrCreateKeyRefusesAKeyFileOfTheWrongLength(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "new.key")
-	key, err := loadOrCreateKey(path)
+	key, err := apitoken.LoadOrCreateHashKey(path)
 	if err != nil || len(key) != 32 {
 		t.Fatalf("creating: %d bytes, %v", len(key), err)
+	}
+	// A key file others may read is refused and left as it is.
+	loose := filepath.Join(dir, "loose.key")
+	if err := os.WriteFile(loose, key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apitoken.LoadOrCreateHashKey(loose); err == nil || !strings.Contains(err.Error(), "0644") {
+		t.Errorf("a 0644 key file: %v", err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the key file: %v, %v", fi.Mode(), err)
 	}
-	again, err := loadOrCreateKey(path)
+	again, err := apitoken.LoadOrCreateHashKey(path)
 	if err != nil || string(again) != string(key) {
 		t.Fatalf("reading it back: %v", err)
 	}
@@ -37,7 +50,7 @@ func TestLoadOrCreateKeyRefusesAKeyFileOfTheWrongLength(t *testing.T) {
 		if err := os.WriteFile(p, tc.content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := loadOrCreateKey(p)
+		_, err := apitoken.LoadOrCreateHashKey(p)
 		if err == nil || !strings.Contains(err.Error(), "32 raw bytes") {
 			t.Errorf("%s: %v", tc.name, err)
 		}

@@ -138,7 +138,7 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 // open opens the store and the manager and makes sure the first admin and
 // the hash key exist.
 func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) (*server, error) {
-	key, err := loadOrCreateKey(c.keyPath)
+	key, err := apitoken.LoadOrCreateHashKey(c.keyPath)
 	if err != nil {
 		return nil, err
 	}
@@ -200,37 +200,6 @@ func openStore(ctx context.Context, c config) (apitoken.Store, error) {
 	return nil, errors.New("-store must be a postgres:// URL (leave it out for the bbolt file)")
 }
 
-// loadOrCreateKey reads the 32-byte hash key, creating it (mode 0600) on
-// first start. Losing it makes every stored token unverifiable; keep it
-// apart from database backups. A file of any other length (a truncated
-// copy, a hex or base64 encoding, a trailing newline) is refused rather
-// than used: the server does not start on a key it did not make.
-func loadOrCreateKey(path string) ([]byte, error) {
-	key, err := os.ReadFile(path)
-	if err == nil {
-		if len(key) != apitoken.MinHashKey {
-			return nil, fmt.Errorf("hash key file %s must hold exactly %d raw bytes (32 random bytes, not text), but has %d; restore the original file, or remove it only if no token was ever issued under it",
-				path, apitoken.MinHashKey, len(key))
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	key = make([]byte, apitoken.MinHashKey)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Write(key); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return key, f.Close()
-}
 
 // bootstrap creates the first admin if the store has no user of that name.
 func (s *server) bootstrap(ctx context.Context, c config, stdout io.Writer) error {
