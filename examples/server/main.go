@@ -200,7 +200,6 @@ func openStore(ctx context.Context, c config) (apitoken.Store, error) {
 	return nil, errors.New("-store must be a postgres:// URL (leave it out for the bbolt file)")
 }
 
-
 // bootstrap creates the first admin if the store has no user of that name.
 func (s *server) bootstrap(ctx context.Context, c config, stdout io.Writer) error {
 	if _, err := s.store.UserByName(ctx, c.adminName); err == nil {
