@@ -13,8 +13,8 @@ import (
 )
 
 // cache holds what verification needs of recently verified tokens, so that
-// a hot token costs no store read (SPEC 16), and their pending last-used
-// times (SPEC 15).
+// a hot token costs no store read (behaviour rule 17), and their pending last-used
+// times (behaviour rule 16).
 //
 // # Layout
 //

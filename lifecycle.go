@@ -265,7 +265,7 @@ func (m *Manager) Get(ctx context.Context, caller Principal, id string) (*Token,
 	return m.loadVisible(ctx, a, id)
 }
 
-// Revoke retires token id (SPEC 9): by its owner or an admin of its
+// Revoke retires token id (behaviour rule 10): by its owner or an admin of its
 // account, effective before Revoke returns, irreversibly. Revoking a token
 // the caller revoked before is not an error; a token the caller may not see
 // is ErrNotFound.
@@ -325,7 +325,7 @@ func (m *Manager) revokeRecord(ctx context.Context, id, actorID string) (wrote b
 const unknownTokenID = "0000000000000000"
 
 // RevokeSecret revokes the token whose full secret is presented, with no
-// other credential (SPEC 9, GitHub's leaked-credential model). It returns
+// other credential (behaviour rule 10, GitHub's leaked-credential model). It returns
 // nil whether the token was live, already revoked or unknown, so it reveals
 // nothing; only input that is not a token at all (ErrMalformed) or a store
 // failure is an error. A live token is revoked before RevokeSecret returns.
@@ -363,7 +363,7 @@ func (m *Manager) RevokeSecret(ctx context.Context, secret string) error {
 	return nil
 }
 
-// Promote turns user token id into an account token (SPEC 10). Only admins
+// Promote turns user token id into an account token (behaviour rule 11). Only admins
 // may; it is irreversible; of concurrent promotes exactly one succeeds and
 // the others get ErrAlreadyAccountToken.
 func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*Token, error) {
@@ -386,7 +386,7 @@ func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*To
 	return t, nil
 }
 
-// TokenUpdate lists what an owner or admin may change on a token (SPEC 11).
+// TokenUpdate lists what an owner or admin may change on a token (behaviour rule 12).
 // Nil fields stay as they are. Nothing else is changeable: not the owner,
 // ID, hash, account or timestamps.
 type TokenUpdate struct {
@@ -439,8 +439,8 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 	return t, nil
 }
 
-// SetAppState allows or denies a recorded application of token id (SPEC
-// 19). state must be Allow or Deny; an unrecorded name is ErrNotFound.
+// SetAppState allows or denies a recorded application of token id (behaviour
+// rule 20). state must be Allow or Deny; an unrecorded name is ErrNotFound.
 func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app string, state AppState) (*Token, error) {
 	if state != Allow && state != Deny {
 		return nil, fmt.Errorf("%w: an application can be set to allow or deny", ErrInvalidArgument)
@@ -540,7 +540,7 @@ func carryApps(from []App) []App {
 }
 
 // Rotate issues a new secret for token id with the same lineage and
-// settings (SPEC 12) and retires the old secret after grace (zero: at
+// settings (behaviour rule 13) and retires the old secret after grace (zero: at
 // once). The caller needs at least the token's privilege. The new record
 // has a new ID; its Lineage names the first token of the chain.
 func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace time.Duration) (Issued, error) {

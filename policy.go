@@ -11,7 +11,7 @@ import (
 // handlers translate, and the rules below decide.
 
 // effectivePrivilege is a token's privilege capped by its owner's current
-// role (SPEC 13). Account tokens have no owner to cap them. A user who is
+// role (behaviour rule 14). Account tokens have no owner to cap them. A user who is
 // missing, disabled, in another account, or whose sessions were ended gives
 // an error. An unset value anywhere gives 0, which authorises nothing.
 func effectivePrivilege(t *Token, u *User) (Privilege, error) {
@@ -40,7 +40,7 @@ func verifiedPrivilege(t *Token, u *User) (Privilege, error) {
 	return p, err
 }
 
-// checkLive refuses revoked and expired records (SPEC 14), and sessions
+// checkLive refuses revoked and expired records (behaviour rule 15), and sessions
 // idle for longer than the idle timeout.
 func (m *Manager) checkLive(v *view, now time.Time) error {
 	switch {
@@ -157,7 +157,7 @@ func (a actor) canWrite() error {
 	return nil
 }
 
-// sees reports whether a may see t at all (SPEC 8). Admins see every API
+// sees reports whether a may see t at all (behaviour rule 9). Admins see every API
 // token of their account; anyone else sees only their own user tokens.
 // Sessions are never listed or managed through this path.
 func (a actor) sees(t *Token) bool {
@@ -203,7 +203,7 @@ func active(t *Token, now time.Time) bool {
 }
 
 // grant checks that a may give a credential privilege p: a real value, never
-// above a's own (SPEC 6, 11).
+// above a's own (behaviour rules 6 and 12).
 func (a actor) grant(p Privilege) error {
 	if !p.Valid() {
 		return ErrInvalidArgument

@@ -260,7 +260,7 @@ type Login struct {
 // Unlocked reports whether the session may act (false while MFA is due).
 func (l Login) Unlocked() bool { return l.Session.Unlocked }
 
-// Login checks name and password and starts a session (SPEC 21-22). An
+// Login checks name and password and starts a session (behaviour rule 22). An
 // unknown name, a wrong password and a disabled user all give
 // ErrBadCredentials after the same argon2id work.
 //
@@ -554,7 +554,7 @@ func mfaDelay(failures int, so *SessionOptions) time.Duration {
 	return min(time.Minute<<min(failures-3, 20), so.MFAWindow)
 }
 
-// Logout ends the caller's session only (SPEC 23): API tokens stay. Locked
+// Logout ends the caller's session only (behaviour rule 23): API tokens stay. Locked
 // sessions may log out. Logging out twice is not an error.
 func (m *Manager) Logout(ctx context.Context, session Principal) error {
 	t, err := m.store.TokenByID(ctx, session.TokenID)

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// usageTracker coalesces last-used data in memory (SPEC 15): one entry per
+// usageTracker coalesces last-used data in memory (behaviour rule 16): one entry per
 // token and application, written to the store in batches by
 // Manager.Flush. Cached API tokens keep theirs in their cache slot; this
 // tracker holds the rest: tokens verified with the cache off or not in it,

@@ -203,7 +203,7 @@ func (m *Manager) lastActive(v *view) time.Time {
 // errTokenInAppName refuses an application name that holds a token.
 var errTokenInAppName = fmt.Errorf("%w: application name holds a token; never send a secret as an application name", ErrInvalidArgument)
 
-// approveApp applies SPEC 17-20: a recorded name keeps its own state; a new
+// approveApp applies behaviour rules 18 to 21: a recorded name keeps its own state; a new
 // name is recorded with the token's default state (only now, after the
 // token verified), unless the token already has MaxApps names. It returns
 // the name's index in the cached record, or -1 if it was just recorded.
