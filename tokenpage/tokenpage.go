@@ -64,6 +64,20 @@ type Options struct {
 	// login form believes when it tells Manager.Login the client's address
 	// (see apitoken.ClientAddr). Default none: the connection's address.
 	TrustedProxies []netip.Prefix
+
+	// SignedInAs, when set, takes people's sign-in from the host instead
+	// of the password form: it returns the ID of the user request r is
+	// signed in as (from the host's single sign-on cookie, say), or "" if
+	// nobody is. The page then starts a session for that user
+	// (Manager.StartSession, which reads the host's directory,
+	// apitoken.Options.Users) and keeps it in its cookie; when the host's
+	// answer changes, the page's session ends with it. No password form is
+	// shown. Default nil: the password form and Manager.Login.
+	SignedInAs func(r *http.Request) (userID string)
+	// SignInURL is where the page sends people who are not signed in when
+	// SignedInAs is set: the host's sign-in page. Default: none, the page
+	// just says that nobody is signed in.
+	SignInURL string
 }
 
 // Handler serves the page. Build it with New.
@@ -131,16 +145,52 @@ const maxFormField = 1024
 // there is none or it no longer verifies (the cookie is then cleared);
 // locked sessions are returned with ErrSessionLocked.
 func (p *Handler) session(w http.ResponseWriter, r *http.Request) (apitoken.Principal, error, bool) {
-	c, err := r.Cookie(p.opts.CookieName)
-	if err != nil || c.Value == "" {
+	host := ""
+	if p.opts.SignedInAs != nil {
+		if host = p.opts.SignedInAs(r); host == "" {
+			p.endSession(w, r)
+			return apitoken.Principal{}, nil, false
+		}
+	}
+	if c, err := r.Cookie(p.opts.CookieName); err == nil && c.Value != "" {
+		pr, err := p.m.Verify(r.Context(), c.Value, "")
+		if pr.Kind == apitoken.KindSession && (err == nil || errors.Is(err, apitoken.ErrSessionLocked)) && (host == "" || pr.UserID == host) {
+			return pr, err, true
+		}
+		if pr.Kind == apitoken.KindSession && err == nil {
+			p.m.Logout(r.Context(), pr) // the host now says someone else is signed in
+		}
+		p.setCookie(w, r, "")
+	}
+	if host == "" {
 		return apitoken.Principal{}, nil, false
 	}
-	pr, err := p.m.Verify(r.Context(), c.Value, "")
-	if pr.Kind == apitoken.KindSession && (err == nil || errors.Is(err, apitoken.ErrSessionLocked)) {
-		return pr, err, true
+	l, err := p.m.StartSession(r.Context(), host)
+	if err != nil {
+		if !errors.Is(err, apitoken.ErrUserDisabled) {
+			p.opts.Logger.Error("tokenpage: starting a session for the host's user", "err", err)
+		}
+		return apitoken.Principal{}, nil, false
+	}
+	pr, err := p.m.Verify(r.Context(), l.Secret, "")
+	if err != nil && !errors.Is(err, apitoken.ErrSessionLocked) {
+		return apitoken.Principal{}, nil, false
+	}
+	p.setCookie(w, r, l.Secret)
+	return pr, err, true
+}
+
+// endSession ends the page's session, if the cookie holds a live one,
+// and clears the cookie.
+func (p *Handler) endSession(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(p.opts.CookieName)
+	if err != nil || c.Value == "" {
+		return
+	}
+	if pr, err := p.m.Verify(r.Context(), c.Value, ""); pr.Kind == apitoken.KindSession && (err == nil || errors.Is(err, apitoken.ErrSessionLocked)) {
+		p.m.Logout(r.Context(), pr)
 	}
 	p.setCookie(w, r, "")
-	return apitoken.Principal{}, nil, false
 }
 
 func (p *Handler) setCookie(w http.ResponseWriter, r *http.Request, secret string) {
@@ -194,6 +244,8 @@ func readForm(r *http.Request) error {
 // view is what the page template renders.
 type view struct {
 	Title, Base string
+	HostSignIn  bool   // the host signs people in: no password form
+	SignInURL   string // the host's sign-in page
 	Error       string
 	Notice      string
 	SignedIn    bool
@@ -265,6 +317,7 @@ func (p *Handler) fill(ctx context.Context, v *view, pr apitoken.Principal) erro
 
 func (p *Handler) render(w http.ResponseWriter, r *http.Request, status int, v *view) {
 	v.Title, v.Base = p.opts.Title, p.opts.BasePath
+	v.HostSignIn, v.SignInURL = p.opts.SignedInAs != nil, p.opts.SignInURL
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := templates.ExecuteTemplate(w, "page.html", v); err != nil {
@@ -324,6 +377,10 @@ func (p *Handler) redirect(w http.ResponseWriter, r *http.Request, done string) 
 }
 
 func (p *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if p.opts.SignedInAs != nil {
+		p.render(w, r, http.StatusNotFound, &view{Error: "Sign in through your organisation's sign-in page."})
+		return
+	}
 	if err := readForm(r); err != nil {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return

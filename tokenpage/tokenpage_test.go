@@ -2,6 +2,7 @@ package tokenpage_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/memstore"
+	"github.com/apitoken/apitoken/storetest"
 	"github.com/apitoken/apitoken/tokenpage"
 )
 
@@ -266,5 +268,79 @@ func TestEveryControlHasALabel(t *testing.T) {
 				t.Errorf("control without a label: %s", tag)
 			}
 		}
+	}
+}
+
+// TestTheHostSignsPeopleIn mounts the page with the host's own sign-in
+// (SignedInAs reading a stand-in for an SSO cookie) and its own user
+// directory: no password form; a signed-in host user lists, creates and
+// retires tokens; when the host signs them out, or in as someone else, the
+// page's session follows; the store holds no user record.
+func TestTheHostSignsPeopleIn(t *testing.T) {
+	dir := storetest.NewHostUsers()
+	dir.Set(apitoken.User{ID: "alice", Account: "acme", Role: apitoken.Normal})
+	dir.Set(apitoken.User{ID: "bob", Account: "acme", Role: apitoken.Normal})
+	store := memstore.New()
+	m, err := apitoken.New(store, &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes...."), Users: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	page := tokenpage.New(m, &tokenpage.Options{
+		SignedInAs: func(r *http.Request) string {
+			c, err := r.Cookie("sso") // a stand-in for the host's single sign-on
+			if err != nil {
+				return ""
+			}
+			return c.Value
+		},
+		SignInURL: "/sso/login",
+	})
+	srv := httptest.NewServer(page)
+	t.Cleanup(srv.Close)
+	s := &site{t: t, m: m, srv: srv}
+	b := s.browser()
+	u, _ := url.Parse(srv.URL)
+	signInAs := func(id string) { b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "sso", Value: id, Path: "/"}}) }
+
+	status, body := b.get("/")
+	if status != 200 || strings.Contains(body, `type="password"`) || !strings.Contains(body, `href="/sso/login"`) {
+		t.Fatalf("signed out: %d, want the host's sign-in link and no password form\n%s", status, body)
+	}
+	if status, _ := b.post("/login", url.Values{"name": {"alice"}, "password": {"x"}}, "same-origin"); status != http.StatusNotFound {
+		t.Fatalf("the password form's route answers %d with host sign-in", status)
+	}
+	signInAs("alice")
+	status, body = b.post("/tokens", url.Values{"description": {"ci"}, "privilege": {"read-only"}}, "same-origin")
+	secret := secretRE.FindString(body)
+	if status != 200 || secret == "" {
+		t.Fatalf("alice creates a token: %d\n%s", status, body)
+	}
+	p, err := m.Verify(ctx, secret, "")
+	if err != nil || p.UserID != "alice" || p.Privilege != apitoken.ReadOnly {
+		t.Fatalf("alice's token verifies as %+v, %v", p, err)
+	}
+	_, body = b.get("/")
+	if !strings.Contains(body, p.TokenID) {
+		t.Fatalf("alice's listing lacks her token:\n%s", body)
+	}
+	signInAs("bob") // the host now says bob
+	_, body = b.get("/")
+	if strings.Contains(body, p.TokenID) {
+		t.Fatal("bob sees alice's token: the page kept alice's session")
+	}
+	signInAs("alice")
+	if status, body := b.post("/tokens/"+p.TokenID+"/retire", url.Values{"confirm": {"yes"}}, "same-origin"); status != 200 && status != http.StatusSeeOther {
+		t.Fatalf("retire: %d\n%s", status, body)
+	}
+	if _, err := m.Verify(ctx, secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
+		t.Fatalf("after retiring on the page the token verifies with %v", err)
+	}
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "sso", Value: "", Path: "/", MaxAge: -1}})
+	if _, body := b.get("/"); !strings.Contains(body, `id="host-signin"`) {
+		t.Fatalf("after the host signed alice out the page still shows her tokens:\n%s", body)
+	}
+	if users, _ := store.ListUsers(ctx, apitoken.UserQuery{Account: "acme"}); len(users) != 0 {
+		t.Fatalf("the store holds %d user records", len(users))
 	}
 }

@@ -23,11 +23,8 @@ func main() {
 	}
 	defer m.Close()
 
-	// Set-up: one user, a session for them, and an API token from it.
-	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "demo", Name: "demo@example.com", Role: apitoken.Normal})
-	login, _ := m.StartSession(ctx, u.ID)
-	session, _ := m.Verify(ctx, login.Secret, "")
-	token, err := m.Issue(ctx, session, apitoken.IssueRequest{Description: "demo", Privilege: apitoken.ReadOnly})
+	// Set-up: a read-only token of the account "demo", on the host's say.
+	token, err := m.IssueFor(ctx, apitoken.Holder{Account: "demo"}, apitoken.IssueRequest{Description: "demo", Privilege: apitoken.ReadOnly})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -35,7 +32,7 @@ func main() {
 
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := apitoken.FromContext(r.Context())
-		fmt.Fprintf(w, "hello %s (%v, app %s)\n", p.UserID, p.Privilege, p.App)
+		fmt.Fprintf(w, "hello %s (%v, app %s)\n", p.Account, p.Privilege, p.App)
 	})
 	g := apitoken.NewGuard(m, nil)
 	http.Handle("GET /hello", g.Handler(g.RequireWriteUnlessSafe()(hello)))
