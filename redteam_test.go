@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 // verified verifies secret (a session may be locked) and fails the test on
@@ -76,4 +77,41 @@ func totpNow(t *testing.T, b32 string, now time.Time) string {
 		t.Fatal(err)
 	}
 	return apitoken.TOTPCode(secret, now)
+}
+
+// Someone with the password but not the second factor gets only locked
+// sessions; logging in again and again must not end the owner's unlocked
+// sessions through the per-user session cap.
+func TestLockedLoginsDoNotEndTheOwnersUnlockedSessions(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	m, _ := newManager(t, &apitoken.Options{Now: clock.Now, MaxSessionsPerUser: 3})
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mary@example.com", Password: password, Role: apitoken.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.Login(ctx, u.Name, password, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := verified(t, m, l.Secret, "")
+	enr, err := m.EnrollMFA(ctx, owner, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ConfirmMFA(ctx, owner, totpNow(t, enr.Secret, clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 { // the attacker: the password, no code
+		clock.Advance(time.Second)
+		al, err := m.Login(ctx, u.Name, password, netip.MustParseAddr("192.0.2.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if al.Unlocked() {
+			t.Fatal("an MFA user's login started unlocked")
+		}
+		if _, err := m.Verify(ctx, l.Secret, ""); err != nil {
+			t.Fatalf("after %d locked logins the owner's unlocked session fails: %v", i+1, err)
+		}
+	}
 }
