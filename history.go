@@ -197,7 +197,10 @@ func (m *Manager) checkTokenCap(ctx context.Context, account, userID string) err
 }
 
 // makeRoomForSession ends the user's oldest live sessions so that one more
-// stays within MaxSessionsPerUser.
+// stays within MaxSessionsPerUser. Locked sessions (awaiting MFA) go
+// first, oldest first, and unlocked ones only when no locked one is left:
+// a login with the password but without the second factor must not end
+// the sessions of the user who has both.
 func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
 	limit := m.opts.MaxSessionsPerUser
 	if limit < 0 {
@@ -208,13 +211,18 @@ func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
 		return storeErr(err)
 	}
 	now := m.now()
-	live := ts[:0]
+	var locked, unlocked []*Token
 	for _, t := range ts {
 		if t.Kind == KindSession && m.checkLive(new(newView(t, nil, "")), now) == nil {
-			live = append(live, t)
+			if t.Unlocked {
+				unlocked = append(unlocked, t)
+			} else {
+				locked = append(locked, t)
+			}
 		}
 	}
-	for i := 0; len(live)-i >= limit; i++ { // oldest first, as listed
+	live := append(locked, unlocked...) // each oldest first, as listed
+	for i := 0; len(live)-i >= limit; i++ {
 		if err := m.endSession(ctx, live[i]); err != nil {
 			return err
 		}
