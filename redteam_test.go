@@ -115,3 +115,27 @@ func TestLockedLoginsDoNotEndTheOwnersUnlockedSessions(t *testing.T) {
 		}
 	}
 }
+
+// The per-user cap on live API tokens (behaviour rule 8) holds for
+// rotations with a grace period too: each leaves the old secret live, and
+// the same old secret may be rotated again while its grace runs.
+func TestRotationsWithGraceStayWithinTheTokenCap(t *testing.T) {
+	m, _ := newManager(t, &apitoken.Options{MaxTokensPerUser: 3})
+	iss := issueAPIToken(t, m)
+	p := verified(t, m, iss.Secret, "")
+	for range 10 {
+		if _, err := m.Rotate(ctx, p, iss.Token.ID, time.Hour); err != nil {
+			if errors.Is(err, apitoken.ErrLimitReached) {
+				break
+			}
+			t.Fatal(err)
+		}
+	}
+	page, err := m.List(ctx, p, apitoken.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) > 3 {
+		t.Fatalf("%d live API tokens for one user, cap 3", len(page.Items))
+	}
+}
