@@ -139,3 +139,28 @@ func TestRotationsWithGraceStayWithinTheTokenCap(t *testing.T) {
 		t.Fatalf("%d live API tokens for one user, cap 3", len(page.Items))
 	}
 }
+
+// Purge removes sessions idle past the timeout; a session used recently
+// is live even while its last use is still waiting in memory for the next
+// flush, and Purge must not delete it.
+func TestPurgeKeepsASessionWhoseLastUseIsNotFlushedYet(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	m, _ := newManager(t, &apitoken.Options{Now: clock.Now, FlushInterval: time.Hour, PurgeInterval: -1, CacheSize: -1})
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mary@example.com", Role: apitoken.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.StartSession(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(29 * time.Minute)
+	verified(t, m, l.Secret, "") // used: live until 59 minutes from the start
+	clock.Advance(2 * time.Minute)
+	if _, err := m.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, l.Secret, ""); err != nil {
+		t.Fatalf("a session used 2 minutes ago fails after a purge: %v", err)
+	}
+}
