@@ -140,7 +140,17 @@ func listPage[T any](ctx context.Context, limit int, after Position,
 // secrets included). It works in batches of at most 1,000 records, each
 // one short store transaction, so verification and issuance go on while it
 // runs. The Manager also purges every Options.PurgeInterval by itself.
+//
+// It first writes this process's pending uses (as Flush does), since a
+// session's latest use may still be in memory and a session used within
+// the idle timeout is live; if that write fails nothing is purged. Uses
+// another instance has not flushed yet are not seen: there a session idle
+// for almost the whole timeout and then used may be purged within that
+// instance's FlushInterval of the use.
 func (m *Manager) Purge(ctx context.Context) (int, error) {
+	if err := m.Flush(ctx); err != nil {
+		return 0, err
+	}
 	now := m.now()
 	total := 0
 	for _, q := range []PurgeQuery{
