@@ -140,7 +140,17 @@ func listPage[T any](ctx context.Context, limit int, after Position,
 // secrets included). It works in batches of at most 1,000 records, each
 // one short store transaction, so verification and issuance go on while it
 // runs. The Manager also purges every Options.PurgeInterval by itself.
+//
+// It first writes this process's pending uses (as Flush does), since a
+// session's latest use may still be in memory and a session used within
+// the idle timeout is live; if that write fails nothing is purged. Uses
+// another instance has not flushed yet are not seen: there a session idle
+// for almost the whole timeout and then used may be purged within that
+// instance's FlushInterval of the use.
 func (m *Manager) Purge(ctx context.Context) (int, error) {
+	if err := m.Flush(ctx); err != nil {
+		return 0, err
+	}
 	now := m.now()
 	total := 0
 	for _, q := range []PurgeQuery{
@@ -197,7 +207,10 @@ func (m *Manager) checkTokenCap(ctx context.Context, account, userID string) err
 }
 
 // makeRoomForSession ends the user's oldest live sessions so that one more
-// stays within MaxSessionsPerUser.
+// stays within MaxSessionsPerUser. Locked sessions (awaiting MFA) go
+// first, oldest first, and unlocked ones only when no locked one is left:
+// a login with the password but without the second factor must not end
+// the sessions of the user who has both.
 func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
 	limit := m.opts.MaxSessionsPerUser
 	if limit < 0 {
@@ -208,13 +221,18 @@ func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
 		return storeErr(err)
 	}
 	now := m.now()
-	live := ts[:0]
+	var locked, unlocked []*Token
 	for _, t := range ts {
 		if t.Kind == KindSession && m.checkLive(new(newView(t, nil, "")), now) == nil {
-			live = append(live, t)
+			if t.Unlocked {
+				unlocked = append(unlocked, t)
+			} else {
+				locked = append(locked, t)
+			}
 		}
 	}
-	for i := 0; len(live)-i >= limit; i++ { // oldest first, as listed
+	live := append(locked, unlocked...) // each oldest first, as listed
+	for i := 0; len(live)-i >= limit; i++ {
 		if err := m.endSession(ctx, live[i]); err != nil {
 			return err
 		}

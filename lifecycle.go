@@ -542,7 +542,9 @@ func carryApps(from []App) []App {
 // Rotate issues a new secret for token id with the same lineage and
 // settings (behaviour rule 13) and retires the old secret after grace (zero: at
 // once). The caller needs at least the token's privilege. The new record
-// has a new ID; its Lineage names the first token of the chain.
+// has a new ID; its Lineage names the first token of the chain. With a
+// grace period both secrets are live for a while, so the rotation counts
+// against MaxTokensPerUser like an issue (ErrLimitReached at the cap).
 func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace time.Duration) (Issued, error) {
 	if grace < 0 || grace > m.opts.MaxRotateGrace {
 		return Issued{}, fmt.Errorf("%w: grace must be between 0 and %s", ErrInvalidArgument, humanDuration(m.opts.MaxRotateGrace))
@@ -560,6 +562,13 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 	}
 	if err := a.grant(old.Privilege); err != nil {
 		return Issued{}, err
+	}
+	if grace > 0 && old.Owner == OwnerUser {
+		// The old secret stays live through the grace, and may be rotated
+		// again meanwhile: the new one counts against the cap (rule 8).
+		if err := m.checkTokenCap(ctx, old.Account, old.UserID); err != nil {
+			return Issued{}, err
+		}
 	}
 	now := m.now()
 	next := old.Clone()

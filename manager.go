@@ -92,7 +92,8 @@ type Options struct {
 	// example from one instance only).
 	PurgeInterval time.Duration
 	// MaxSessionsPerUser caps a user's live sessions: a new session ends
-	// the oldest ones beyond it. Default 100; negative: no cap.
+	// the oldest ones beyond it, sessions still locked awaiting MFA before
+	// unlocked ones. Default 100; negative: no cap.
 	MaxSessionsPerUser int
 	// MaxTokensPerUser caps a user's live API tokens: issuing one more
 	// fails with ErrLimitReached. Default 1,000; negative: no cap.

@@ -125,8 +125,9 @@ func (a actor) canChangeOwnCredentials(userID string) error {
 }
 
 // canResetPassword is the rule for setting another user's password
-// without the current one: an admin session of the same account. Like
-// every credential change it is refused to API tokens.
+// without the current one, and for giving a new user (CreateUser) its
+// first password: an admin session of the same account. Like every
+// credential change it is refused to API tokens.
 func (a actor) canResetPassword() error {
 	if a.kind != KindSession {
 		return ErrSessionRequired

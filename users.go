@@ -100,11 +100,20 @@ func (m *Manager) adminOf(ctx context.Context, caller Principal) (actor, error) 
 	return a, nil
 }
 
-// CreateUser creates a user in the admin caller's account.
+// CreateUser creates a user in the admin caller's account. Only an admin's
+// session may give the new user a password (ErrSessionRequired for an API
+// token): a password chosen by a token would be a session chosen by a
+// token, and an admin session may reset any user's password, the token
+// owner's included. An admin API token may create users without one.
 func (m *Manager) CreateUser(ctx context.Context, caller Principal, nu NewUser) (*User, error) {
 	a, err := m.adminOf(ctx, caller)
 	if err != nil {
 		return nil, err
+	}
+	if nu.Password != "" {
+		if err := a.canResetPassword(); err != nil {
+			return nil, err
+		}
 	}
 	nu.Account = a.account
 	return m.AddUser(ctx, nu)
