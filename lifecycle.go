@@ -53,6 +53,9 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 		return Issued{}, err
 	}
 	t := &Token{Kind: KindAPI, Account: a.account, CreatedBy: a.userID, Parent: a.tokenID, Privilege: req.Privilege, Owner: req.Owner}
+	if a.kind == KindAPI {
+		t.Origin = family(a.origin, a.lineage)
+	}
 	if t.Privilege == 0 {
 		t.Privilege = a.priv
 	}

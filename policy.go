@@ -59,6 +59,7 @@ func (m *Manager) checkLive(v *view, now time.Time) error {
 type actor struct {
 	tokenID string
 	lineage string // the rotation chain of the credential
+	origin  string // the credential's Token.Origin
 	kind    Kind
 	account string
 	userID  string // empty for account tokens
@@ -95,7 +96,7 @@ func (m *Manager) authorize(ctx context.Context, p Principal) (actor, error) {
 	if t.Kind == KindSession && !t.Unlocked {
 		return actor{}, ErrSessionLocked
 	}
-	return actor{tokenID: t.ID, lineage: t.Lineage, kind: t.Kind, account: t.Account, userID: t.UserID, priv: priv}, nil
+	return actor{tokenID: t.ID, lineage: t.Lineage, origin: t.Origin, kind: t.Kind, account: t.Account, userID: t.UserID, priv: priv}, nil
 }
 
 // ownerOf returns the owning user of a user token or session (nil for
@@ -139,15 +140,28 @@ func (a actor) canResetPassword() error {
 }
 
 // canApproveFor is the rule for changing t's application states and
-// default app state: never by the credential itself, nor by another secret
-// of its rotation chain, or a token could approve the applications its
-// owner left pending. Its owner's session, another credential of the owner
-// and an admin may (visibility and the write floor are checked by manage).
+// default app state (behaviour rule 20): never by the credential itself,
+// nor by another secret of its rotation chain, nor by any API token of its
+// issuance family (tokens it issued, the token that issued it, their
+// siblings), or a token could approve the applications its owner left
+// pending, directly or through a token it issues. Its owner's session,
+// another credential of the owner from outside the family, and an admin
+// may (visibility and the write floor are checked by manage).
 func (a actor) canApproveFor(t *Token) error {
-	if a.lineage != "" && a.lineage == t.Lineage {
+	if (a.lineage != "" && a.lineage == t.Lineage) || (a.kind == KindAPI && family(a.origin, a.lineage) == family(t.Origin, t.Lineage)) {
 		return fmt.Errorf("%w: a credential cannot change its own application approvals", ErrInsufficientPrivilege)
 	}
 	return nil
+}
+
+// family names the issuance family of a token: the lineage of the API
+// token at its root (its Origin), or its own lineage if a session or the
+// host issued it.
+func family(origin, lineage string) string {
+	if origin != "" {
+		return origin
+	}
+	return lineage
 }
 
 // canWrite is the floor for every change: read-only credentials read.

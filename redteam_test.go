@@ -164,3 +164,64 @@ func TestPurgeKeepsASessionWhoseLastUseIsNotFlushedYet(t *testing.T) {
 		t.Fatalf("a session used 2 minutes ago fails after a purge: %v", err)
 	}
 }
+
+// TestATokenCannotApproveItsAppsThroughATokenItIssued: a token issues a
+// child and uses it to allow its own pending application or loosen its own
+// default app state; both are refused, and so are a grandchild, a sibling
+// and the parent approving for the child. A token from outside the family
+// (issued by the owner's session) still may.
+func TestATokenCannotApproveItsAppsThroughATokenItIssued(t *testing.T) {
+	m, _ := newManager(t, nil)
+	iss := issueAPIToken(t, m)
+	l, err := m.StartSession(ctx, iss.Token.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := verified(t, m, l.Secret, "")
+	verified(t, m, iss.Secret, "ci") // "ci" recorded as allowed
+	pending := apitoken.Pending
+	if _, err := m.Update(ctx, owner, iss.Token.ID, apitoken.TokenUpdate{DefaultAppState: &pending}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, iss.Secret, "evil"); !errors.Is(err, apitoken.ErrAppPending) {
+		t.Fatalf("%v", err)
+	}
+	tok := verified(t, m, iss.Secret, "ci")
+	child, err := m.Issue(ctx, tok, apitoken.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := verified(t, m, child.Secret, "")
+	grandchild, err := m.Issue(ctx, cp, apitoken.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sibling, err := m.Issue(ctx, tok, apitoken.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := apitoken.Allow
+	for name, cred := range map[string]apitoken.Principal{
+		"a child":      cp,
+		"a grandchild": verified(t, m, grandchild.Secret, ""),
+		"a sibling":    verified(t, m, sibling.Secret, ""),
+	} {
+		if _, err := m.SetAppState(ctx, cred, iss.Token.ID, "evil", apitoken.Allow); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
+			t.Errorf("%s allowed the issuing token's pending app: %v", name, err)
+		}
+		if _, err := m.Update(ctx, cred, iss.Token.ID, apitoken.TokenUpdate{DefaultAppState: &allow}); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
+			t.Errorf("%s loosened the issuing token's default app state: %v", name, err)
+		}
+	}
+	verified(t, m, child.Secret, "child-app") // recorded under the child's default, allow
+	if _, err := m.SetAppState(ctx, tok, child.Token.ID, "child-app", apitoken.Deny); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
+		t.Errorf("the parent changed its child's approvals: %v", err)
+	}
+	outsider, err := m.Issue(ctx, owner, apitoken.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.SetAppState(ctx, verified(t, m, outsider.Secret, ""), iss.Token.ID, "evil", apitoken.Allow); err != nil {
+		t.Errorf("another credential of the owner, from outside the family, may approve: %v", err)
+	}
+}

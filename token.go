@@ -100,6 +100,12 @@ type Token struct {
 	// Lineage is the ID of the first token of a rotation chain; a token
 	// that was never rotated has Lineage == ID.
 	Lineage string
+	// Origin is the lineage of the API token at the root of the chain of
+	// API tokens that issued this one, or empty when a session or the host
+	// issued it. Tokens of one such family never change each other's
+	// application approvals, so a token cannot approve its own pending
+	// applications through a token it issues.
+	Origin string
 	// Description is free text from the creator, bounded in length.
 	Description string
 	// Type is the type label shown as apiKeyType (default "generic").

@@ -231,11 +231,23 @@ func encodeToken(t *apitoken.Token) []byte {
 	e.str(t.UserID)
 	e.str(t.CreatedBy)
 	e.str(t.Parent)
-	if t.Lineage == t.ID { // the common case: never rotated
-		e.byte(0)
-	} else {
-		e.byte(1)
+	// A flag byte: bit 0, a lineage other than the ID follows (the common
+	// case is a token never rotated); bit 1, an origin follows (tokens
+	// issued by API tokens). Records written before origins existed have
+	// flags 0 or 1 and read as they are.
+	var flags byte
+	if t.Lineage != t.ID {
+		flags |= 1
+	}
+	if t.Origin != "" {
+		flags |= 2
+	}
+	e.byte(flags)
+	if flags&1 != 0 {
 		e.str(t.Lineage)
+	}
+	if flags&2 != 0 {
+		e.str(t.Origin)
 	}
 	e.str(t.Description)
 	e.str(t.Type)
@@ -280,15 +292,20 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	t.UserID = d.str()
 	t.CreatedBy = d.str()
 	t.Parent = d.str()
-	switch d.byte() {
-	case 0:
-		t.Lineage = t.ID
-	case 1:
+	flags := d.byte()
+	if flags > 3 {
+		d.fail("bad lineage flags")
+	}
+	t.Lineage = t.ID
+	if flags&1 != 0 {
 		if t.Lineage = d.str(); t.Lineage == t.ID {
 			d.fail("non-canonical lineage")
 		}
-	default:
-		d.fail("bad lineage flag")
+	}
+	if flags&2 != 0 {
+		if t.Origin = d.str(); t.Origin == "" {
+			d.fail("non-canonical origin")
+		}
 	}
 	t.Description = d.str()
 	t.Type = d.str()

@@ -18,6 +18,9 @@ func FuzzDecodeToken(f *testing.F) {
 		Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now, Expires: now.Add(time.Hour),
 		Apps: []apitoken.App{{Name: "ci", State: apitoken.Deny, FirstSeen: now, LastSeen: now}}, Version: 3}
 	enc := encodeToken(good)
+	withOrigin := *good
+	withOrigin.Lineage, withOrigin.Origin = "first", "root"
+	f.Add(encodeToken(&withOrigin))       // rotated, issued by an API token
 	f.Add(enc)                            // a valid record
 	f.Add(enc[:len(enc)-1])               // truncated
 	f.Add(append(bytes.Clone(enc), 0))    // trailing byte

@@ -75,7 +75,7 @@ func decodeApps(b []byte) ([]apitoken.App, error) {
 	return out, nil
 }
 
-// tokenArgs returns the 21 column values of t in tokenColumns order, with
+// tokenArgs returns the 22 column values of t in tokenColumns order, with
 // version as the last.
 func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
 	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked} {
@@ -93,7 +93,7 @@ func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
 	return []any{t.ID, t.Hash[:], t.Hint, int16(t.Kind), int16(t.Owner), t.Account, t.UserID,
 		t.CreatedBy, t.Parent, t.Lineage, t.Description, t.Type, int16(t.Privilege),
 		int16(t.DefaultAppState), apps, *nanos(t.Created), nanos(t.LastUsed), nanos(t.Expires),
-		nanos(t.Revoked), t.Unlocked, int64(version)}, nil
+		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin}, nil
 }
 
 func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
@@ -107,7 +107,7 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 	)
 	err := row.Scan(&t.ID, &hash, &t.Hint, &kind, &owner, &t.Account, &t.UserID, &t.CreatedBy,
 		&t.Parent, &t.Lineage, &t.Description, &t.Type, &privilege, &appState, &apps, &created,
-		&lastUsed, &expires, &revoked, &t.Unlocked, &version)
+		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin)
 	if err != nil {
 		return nil, err
 	}

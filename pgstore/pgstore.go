@@ -271,7 +271,7 @@ func mapErr(err error) error {
 // tokenColumns lists the token columns in the order scanToken reads them.
 const tokenColumns = `id, hash, hint, kind, owner, account, user_id, created_by, parent, lineage,
 	description, type, privilege, default_app_state, apps, created, last_used, expires, revoked,
-	unlocked, version`
+	unlocked, version, origin`
 
 // CreateToken implements apitoken.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
@@ -280,7 +280,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_tokens (`+tokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`, args...)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -386,10 +386,10 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 		UPDATE apitoken_tokens SET hint = $3, owner = $5, user_id = $7, created_by = $8, parent = $9,
 			lineage = $10, description = $11, type = $12, privilege = $13, default_app_state = $14,
 			apps = $15, created = $16, last_used = $17, expires = $18, revoked = $19, unlocked = $20,
-			version = version + 1
+			origin = $22, version = version + 1
 		WHERE id = $1 AND version = $21 AND hash = $2 AND kind = $4 AND account = $6
 		RETURNING version, hash)
-		SELECT version, pg_notify($22, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
+		SELECT version, pg_notify($23, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.whyNotUpdated(ctx, t)
 	}

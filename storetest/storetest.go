@@ -168,6 +168,7 @@ var cases = []storeCase{
 		want := Token(1, "acme", "u1")
 		want.Apps = []apitoken.App{{Name: "grafana", State: apitoken.Pending, FirstSeen: base, LastSeen: base}}
 		want.Revoked = base.Add(time.Hour)
+		want.Origin = "tok0000000000009"
 		must(t, s.CreateToken(ctx, want))
 		if want.Version != 1 {
 			t.Fatalf("CreateToken set Version %d, want 1", want.Version)
