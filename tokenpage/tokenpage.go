@@ -157,7 +157,7 @@ func (p *Handler) session(w http.ResponseWriter, r *http.Request) (apitoken.Prin
 		if pr.Kind == apitoken.KindSession && (err == nil || errors.Is(err, apitoken.ErrSessionLocked)) && (host == "" || pr.UserID == host) {
 			return pr, err, true
 		}
-		if pr.Kind == apitoken.KindSession && err == nil {
+		if pr.Kind == apitoken.KindSession && (err == nil || errors.Is(err, apitoken.ErrSessionLocked)) {
 			p.m.Logout(r.Context(), pr) // the host now says someone else is signed in
 		}
 		p.setCookie(w, r, "")
@@ -197,6 +197,14 @@ func (p *Handler) setCookie(w http.ResponseWriter, r *http.Request, secret strin
 	c := &http.Cookie{
 		Name: p.opts.CookieName, Value: secret, Path: p.opts.BasePath,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	}
+	if p.opts.SignedInAs != nil {
+		// With the host's sign-in, a Strict cookie would be missing on
+		// every arrival from another site (its SSO, a link), and each such
+		// arrival would start another session. Lax keeps the page's
+		// session on top-level navigations; posts from other origins are
+		// refused by CrossOriginProtection either way.
+		c.SameSite = http.SameSiteLaxMode
 	}
 	if secret == "" {
 		c.MaxAge = -1

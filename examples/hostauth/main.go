@@ -170,12 +170,16 @@ func (a *app) issue(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sign in first", http.StatusUnauthorized)
 		return
 	}
-	u, _ := a.users.UserByID(r.Context(), id)
+	u, err := a.users.UserByID(r.Context(), id)
+	if err != nil { // removed from the directory since signing in
+		http.Error(w, "sign in first", http.StatusUnauthorized)
+		return
+	}
 	var req struct {
 		Description string             `json:"description"`
 		Privilege   apitoken.Privilege `json:"privilege"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+	if err = json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
 		http.Error(w, "a JSON body {\"description\", \"privilege\"} is expected", http.StatusBadRequest)
 		return
 	}
