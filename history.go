@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -183,8 +184,13 @@ func (m *Manager) purgeInBackground() {
 }
 
 // checkTokenCap refuses a new user token when user already holds
-// MaxTokensPerUser live ones. Concurrent issuances may each pass it, so the
-// cap can be exceeded by their number.
+// MaxTokensPerUser live ones. It also bounds what the user's history
+// costs: when the user's stored API tokens, live and ended together, reach
+// the cap, the oldest ended ones are removed at once rather than after the
+// retention, so a user who issues and revokes in a loop cannot make every
+// listing of theirs (and their admins') read an unbounded history.
+// Concurrent issuances may each pass the check, so the cap can be exceeded
+// by their number.
 func (m *Manager) checkTokenCap(ctx context.Context, account, userID string) error {
 	limit := m.opts.MaxTokensPerUser
 	if limit < 0 {
@@ -195,13 +201,23 @@ func (m *Manager) checkTokenCap(ctx context.Context, account, userID string) err
 		return storeErr(err)
 	}
 	now, live := m.now(), 0
+	var ended []*Token
 	for _, t := range ts {
 		if active(t, now) {
 			live++
+		} else {
+			ended = append(ended, t)
 		}
 	}
 	if live >= limit {
 		return ErrLimitReached
+	}
+	slices.SortFunc(ended, func(a, b *Token) int { return a.End().Compare(b.End()) })
+	for i := 0; len(ts)-i >= limit && i < len(ended); i++ {
+		if err := m.store.DeleteToken(ctx, ended[i].ID); err != nil {
+			return storeErr(err)
+		}
+		m.cache.invalidateToken(ended[i].Hash)
 	}
 	return nil
 }

@@ -96,7 +96,10 @@ type Options struct {
 	// unlocked ones. Default 100; negative: no cap.
 	MaxSessionsPerUser int
 	// MaxTokensPerUser caps a user's live API tokens: issuing one more
-	// fails with ErrLimitReached. Default 1,000; negative: no cap.
+	// fails with ErrLimitReached. It also bounds the user's stored
+	// history: once live and ended tokens together reach it, issuing
+	// removes the oldest ended ones before Retention is up. Default 1,000;
+	// negative: no cap.
 	MaxTokensPerUser int
 
 	// Sessions configures password login and session tokens.

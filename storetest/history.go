@@ -94,8 +94,14 @@ func runCapsAndPurge(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		t.Fatalf("a fifth token with a cap of 4: %v, want ErrLimitReached", err)
 	}
 	must(t, e.m.Revoke(ctx, s, toks[0].Token.ID))
-	e.issue(s, apitoken.IssueRequest{}) // a revoked token frees its place
-	// Purge: the ended session and the revoked token.
+	e.issue(s, apitoken.IssueRequest{}) // a revoked token frees its place (and, at the cap, is removed)
+	if _, err := e.store.TokenByID(ctx, toks[0].Token.ID); !errors.Is(err, apitoken.ErrNotFound) {
+		t.Fatalf("the user's ended token beyond the cap is still stored: %v", err)
+	}
+	// Purge: another user's revoked token is kept for the retention.
+	_, other := e.session(e.user(apitoken.Normal))
+	revoked := e.issue(other, apitoken.IssueRequest{})
+	must(t, e.m.Revoke(ctx, other, revoked.Token.ID))
 	n, err := e.m.Purge(ctx)
 	must(t, err)
 	if n != 0 {
@@ -104,8 +110,8 @@ func runCapsAndPurge(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	e.clock.Advance(apitoken.DefaultIdleTimeout + time.Second) // every session idles out
 	n, err = e.m.Purge(ctx)
 	must(t, err)
-	if n != 3 {
-		t.Fatalf("purged %d records after the idle timeout, want the 3 sessions", n)
+	if n != 4 {
+		t.Fatalf("purged %d records after the idle timeout, want the 4 sessions", n)
 	}
 	got, err := e.store.ListTokens(ctx, apitoken.TokenQuery{Account: u.Account, UserID: u.ID, Kind: apitoken.KindSession})
 	must(t, err)
@@ -118,7 +124,7 @@ func runCapsAndPurge(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	if n != 0 {
 		t.Fatalf("purged %d records within the retention", n)
 	}
-	if _, err := e.store.TokenByID(ctx, toks[0].Token.ID); err != nil {
+	if _, err := e.store.TokenByID(ctx, revoked.Token.ID); err != nil {
 		t.Fatalf("a token revoked within the retention is gone: %v", err)
 	}
 	e.clock.Advance(2 * time.Second)
@@ -127,8 +133,33 @@ func runCapsAndPurge(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	if n != 1 {
 		t.Fatalf("purged %d records after the retention, want the revoked token", n)
 	}
-	if _, err := e.m.Verify(ctx, toks[0].Secret, ""); !errors.Is(err, apitoken.ErrUnknown) {
+	if _, err := e.m.Verify(ctx, revoked.Secret, ""); !errors.Is(err, apitoken.ErrUnknown) {
 		t.Fatalf("a purged token verifies with %v, want ErrUnknown", err)
 	}
 	e.verify(toks[1].Secret)
+}
+
+// runHistoryPerUserIsBounded: a user who issues and revokes in a loop
+// keeps at most MaxTokensPerUser records stored, the oldest ended ones
+// going first, so their listings read a bounded history.
+func runHistoryPerUserIsBounded(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
+	e := newEnv(t, ns, func(o *apitoken.Options) { o.MaxTokensPerUser = 5 })
+	u := e.user(apitoken.Normal)
+	_, s := e.session(u)
+	live := e.issue(s, apitoken.IssueRequest{})
+	var last apitoken.Issued
+	for range 20 {
+		e.clock.Advance(time.Second)
+		last = e.issue(s, apitoken.IssueRequest{})
+		must(t, e.m.Revoke(ctx, s, last.Token.ID))
+	}
+	all, err := e.store.ListTokens(ctx, apitoken.TokenQuery{Account: u.Account, UserID: u.ID, Kind: apitoken.KindAPI})
+	must(t, err)
+	if len(all) > 5 {
+		t.Fatalf("%d API tokens stored for a user with a cap of 5", len(all))
+	}
+	if _, err := e.store.TokenByID(ctx, last.Token.ID); err != nil {
+		t.Fatalf("the newest revoked token was removed first: %v", err)
+	}
+	e.verify(live.Secret) // the live token stays
 }

@@ -602,6 +602,7 @@ var lifecycleCases = []lifecycleCase{
 	{"Listings page through every visible token once, in order", runListingPages},
 	{"A host issues for its own users within their role", runIssueFor},
 	{"Caps bound live sessions and tokens per user and a purge removes what has ended", runCapsAndPurge},
+	{"A user's stored history stays within the token cap", runHistoryPerUserIsBounded},
 	{"Events report changes and failures without secrets", func(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e := newEnv(t, ns, nil)
 		_, s := e.session(e.user(apitoken.Admin))
