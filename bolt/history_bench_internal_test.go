@@ -422,7 +422,10 @@ func statFile(tb testing.TB, s *Store, cycles int) fileStats {
 // file's size, its high-water mark and bbolt's free pages are logged after
 // each quarter of the cycles (one cycle is one session started, expired
 // and purged): 2,500 to 10,000 cycles by default, 25,000 to 100,000 with
-// APITOKEN_LONG=1. After the first quarter neither size may grow.
+// APITOKEN_LONG=1. After the first quarter the file may grow by at most
+// one of bbolt's growth steps, and the high-water mark (the pages up to
+// the highest bbolt ever used) by at most a quarter of its first value
+// a step; in practice the file stays the same size.
 func TestFileSizeUnderChurn(t *testing.T) {
 	cycles := 10_000
 	if longRun() {
@@ -477,9 +480,18 @@ func TestFileSizeUnderChurn(t *testing.T) {
 	for _, st := range steps {
 		t.Logf("after %6d cycles: file %7d bytes, high water %7d bytes, %4d free pages, %3d pending", st.cycles, st.size, st.highWater, st.free, st.pend)
 	}
-	for _, st := range steps[1:] {
-		if st.size > steps[0].size || st.highWater > steps[0].highWater {
-			t.Errorf("the file grew after %d cycles: %d bytes (high water %d), %d after %d", st.cycles, st.size, st.highWater, steps[0].size, steps[0].cycles)
+	// A file that kept what was purged would grow with the cycles: by some
+	// megabytes a step. What may move is the high-water mark, by a few
+	// pages now and then: a page freed while a concurrent login's read
+	// transaction is open stays pending until it ends, so a commit then
+	// takes a new page; the peak of that settles. The file grows in
+	// bbolt's steps (doubling while small), so at most one step.
+	for i, st := range steps[1:] {
+		if grown := st.highWater - steps[i].highWater; grown > steps[0].highWater/4 {
+			t.Errorf("the high-water mark grew by %d bytes between %d and %d cycles", grown, steps[i].cycles, st.cycles)
+		}
+		if st.size > 2*steps[0].size {
+			t.Errorf("the file grew to %d bytes after %d cycles, from %d after %d", st.size, st.cycles, steps[0].size, steps[0].cycles)
 		}
 	}
 	if err := e.s.Check(ctx); err != nil {
