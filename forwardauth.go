@@ -19,22 +19,28 @@ const (
 	// HeaderAuthAccount names the verified credential's account in a
 	// ForwardAuth answer.
 	HeaderAuthAccount = "X-Auth-Account"
-	// HeaderAuthUser names the user acted for (absent for account tokens).
+	// HeaderAuthUser names the user acted for (empty for account tokens).
 	HeaderAuthUser = "X-Auth-User"
 	// HeaderAuthTokenID is the credential's non-secret ID.
 	HeaderAuthTokenID = "X-Auth-Token-Id"
 	// HeaderAuthPrivilege is the effective privilege: read-only, normal or
 	// admin.
 	HeaderAuthPrivilege = "X-Auth-Privilege"
-	// HeaderAuthApp is the application the token was verified for (API
-	// tokens only).
+	// HeaderAuthApp is the application the token was verified for (empty
+	// for sessions).
 	HeaderAuthApp = "X-Auth-App"
 	// HeaderAuthRequestURI is the forwarded request URI with every token
-	// query parameter removed, sent when the forwarded request's URI is
-	// known (HeaderOriginalURI or HeaderForwardedURI): a proxy that
-	// forwards this URI upstream, rather than the client's, keeps a
-	// ?token= secret out of the upstream's URLs and logs.
+	// query parameter removed (and { and } percent-encoded), sent when the
+	// forwarded request's URI is known (HeaderOriginalURI or
+	// HeaderForwardedURI): a proxy that forwards this URI upstream, rather
+	// than the client's, keeps a ?token= secret out of the upstream's URLs
+	// and logs.
 	HeaderAuthRequestURI = "X-Auth-Request-Uri"
+	// HeaderAuthRequestQuery is the query of HeaderAuthRequestURI with
+	// its leading '?', or empty when no query remains, for proxies that
+	// rewrite only the query and keep their own path (Caddy 2.6:
+	// rewrite * {http.request.uri.path}{http.request.header.X-Auth-Request-Query}?).
+	HeaderAuthRequestQuery = "X-Auth-Request-Query"
 )
 
 // ForwardAuth returns the handler a reverse proxy calls to authenticate a
@@ -45,8 +51,9 @@ const (
 // URI in HeaderOriginalURI or HeaderForwardedURI as well as its own URL.
 // It runs the Guard's checks (locked sessions are refused) and answers 200
 // with the identity headers (HeaderAuthAccount, HeaderAuthUser,
-// HeaderAuthTokenID, HeaderAuthPrivilege, HeaderAuthApp, and
-// HeaderAuthRequestURI) and no body, or the Guard's own refusal (OnDeny,
+// HeaderAuthTokenID, HeaderAuthPrivilege, HeaderAuthApp; each sent, empty
+// where it does not apply) and HeaderAuthRequestURI and
+// HeaderAuthRequestQuery, and no body, or the Guard's own refusal (OnDeny,
 // OnError; by default the uniform 401 and 403 bodies). No answer ever
 // holds the token.
 //
@@ -69,30 +76,36 @@ func (g *Guard) ForwardAuth() http.Handler {
 		if !ok {
 			return
 		}
+		// Every identity header is sent, empty when it does not apply, so
+		// that a proxy that copies them finds each one (Caddy 2.6 would
+		// otherwise copy its own placeholder text).
 		h := w.Header()
-		setIf(h, HeaderAuthAccount, p.Account)
-		setIf(h, HeaderAuthUser, p.UserID)
-		setIf(h, HeaderAuthTokenID, p.TokenID)
-		setIf(h, HeaderAuthPrivilege, p.Privilege.String())
-		setIf(h, HeaderAuthApp, p.App)
+		h.Set(HeaderAuthAccount, p.Account)
+		h.Set(HeaderAuthUser, p.UserID)
+		h.Set(HeaderAuthTokenID, p.TokenID)
+		h.Set(HeaderAuthPrivilege, p.Privilege.String())
+		h.Set(HeaderAuthApp, p.App)
 		if uri != "" {
 			if c.fromQuery {
 				uri = withoutQueryToken(uri)
 			}
+			uri = braceEscaper.Replace(uri)
 			h.Set(HeaderAuthRequestURI, uri)
+			query := ""
+			if i := strings.IndexByte(uri, '?'); i >= 0 && i+1 < len(uri) {
+				query = uri[i:]
+			}
+			h.Set(HeaderAuthRequestQuery, query)
 		}
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	})
 }
 
-// setIf sets header name to v unless v is empty, so that an absent value
-// is an absent header.
-func setIf(h http.Header, name, v string) {
-	if v != "" {
-		h.Set(name, v)
-	}
-}
+// braceEscaper percent-encodes { and } (which mean the same encoded), so
+// that a proxy that expands placeholders in a URI it rewrites to, as Caddy
+// does, finds none that the client wrote.
+var braceEscaper = strings.NewReplacer("{", "%7B", "}", "%7D")
 
 // uriQuery returns the raw query of a request URI ("/path?query#frag").
 func uriQuery(uri string) string {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,8 @@ func TestForwardAuth(t *testing.T) {
 			"/fa", map[string]string{"Authorization": "Bearer " + e.live, "X-Original-URI": "/a/b?x=%2F&y"}, 200, "", "default", "/a/b?x=%2F&y"},
 		{"the same token in a header and the forwarded query is accepted",
 			"/fa", map[string]string{"Authorization": "Bearer " + e.live, "X-Original-URI": "/?token=" + e.live}, 200, "", "default", "/"},
+		{"braces in the URI come back percent-encoded",
+			"/fa", map[string]string{"X-Original-URI": "/{a}?q={env.HOME}&token=" + q(e.live)}, 200, "", "default", "/%7Ba%7D?q=%7Benv.HOME%7D"},
 		{"two different tokens across header and forwarded query are refused",
 			"/fa", map[string]string{"Authorization": "Bearer " + e.live, "X-Forwarded-Uri": "/?token=" + e.readOnly}, 400, "ambiguous_credentials", "", ""},
 		{"no token is refused", "/fa", map[string]string{"X-Original-URI": "/docs"}, 401, "invalid_token", "", ""},
@@ -78,9 +81,15 @@ func TestForwardAuth(t *testing.T) {
 			assert.Equal(t, live.TokenID, h.Get("X-Auth-Token-Id"))
 			assert.Equal(t, "acme", h.Get("X-Auth-Account"))
 			assert.Equal(t, live.UserID, h.Get("X-Auth-User"))
+			assert.Contains(t, h, "X-Auth-App", "every identity header is sent")
 			assert.Equal(t, "normal", h.Get("X-Auth-Privilege"))
 			assert.Equal(t, tc.app, h.Get("X-Auth-App"))
 			assert.Equal(t, tc.uri, h.Get("X-Auth-Request-Uri"))
+			if _, q, ok := strings.Cut(tc.uri, "?"); ok && q != "" {
+				assert.Equal(t, "?"+q, h.Get("X-Auth-Request-Query"))
+			} else {
+				assert.Empty(t, h.Get("X-Auth-Request-Query"))
+			}
 		})
 	}
 }
