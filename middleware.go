@@ -104,6 +104,13 @@ type credentials struct {
 // verifying anything. Every place a token can be is read; two different
 // tokens are ErrAmbiguousCredentials.
 func (g *Guard) extract(r *http.Request) (credentials, error) {
+	return g.extractFrom(r.Header, r.URL.RawQuery)
+}
+
+// extractFrom is extract over headers h and raw query strings (read only
+// when QueryToken is on): the request's own, and for forward
+// authentication the forwarded request's too.
+func (g *Guard) extractFrom(h http.Header, rawQueries ...string) (credentials, error) {
 	var c credentials
 	var basicUser string
 	add := func(tok string) error {
@@ -118,7 +125,7 @@ func (g *Guard) extract(r *http.Request) (credentials, error) {
 		}
 		return nil
 	}
-	for _, v := range r.Header.Values("Authorization") {
+	for _, v := range h.Values("Authorization") {
 		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
 		switch {
 		case strings.EqualFold(scheme, "Bearer"):
@@ -138,15 +145,18 @@ func (g *Guard) extract(r *http.Request) (credentials, error) {
 			return c, ErrMalformed // an Authorization scheme we do not take
 		}
 	}
-	for _, h := range g.opts.Headers {
-		for _, v := range r.Header.Values(h) {
+	for _, name := range g.opts.Headers {
+		for _, v := range h.Values(name) {
 			if err := add(v); err != nil {
 				return c, err
 			}
 		}
 	}
-	if g.opts.QueryToken {
-		q, err := url.ParseQuery(r.URL.RawQuery)
+	for _, raw := range rawQueries {
+		if !g.opts.QueryToken || raw == "" {
+			continue
+		}
+		q, err := url.ParseQuery(raw)
 		if err != nil && !q.Has("token") {
 			q = nil // an unparsable query without a token is the handler's business
 		}
@@ -160,8 +170,8 @@ func (g *Guard) extract(r *http.Request) (credentials, error) {
 	if c.token == "" {
 		return c, errMissingToken
 	}
-	for _, h := range g.opts.AppHeaders {
-		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
+	for _, name := range g.opts.AppHeaders {
+		if v := strings.TrimSpace(h.Get(name)); v != "" {
 			c.app = v
 			break
 		}
@@ -206,23 +216,33 @@ func (g *Guard) AllowLocked(next http.Handler) http.Handler { return g.handler(n
 func (g *Guard) handler(next http.Handler, allowLocked bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := g.extract(r)
-		if c.fromQuery {
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("Referrer-Policy", "no-referrer")
+		if p, ok := g.authenticate(w, r, c, err, allowLocked); ok {
+			next.ServeHTTP(w, g.downstream(r, p, c.fromQuery))
 		}
-		var p Principal
-		if err == nil {
-			p, err = g.v.Verify(r.Context(), c.token, c.app)
-			if allowLocked && errors.Is(err, ErrSessionLocked) {
-				err = nil
-			}
-		}
-		if err != nil {
-			g.fail(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, g.downstream(r, p, c.fromQuery))
 	})
+}
+
+// authenticate finishes the authentication of r from the credentials
+// extraction found in it (c, or the extraction's error err): it verifies
+// them, answers a refusal itself, and reports whether r may go on. Handler
+// and ForwardAuth share it.
+func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, c credentials, err error, allowLocked bool) (Principal, bool) {
+	if c.fromQuery {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+	}
+	var p Principal
+	if err == nil {
+		p, err = g.v.Verify(r.Context(), c.token, c.app)
+		if allowLocked && errors.Is(err, ErrSessionLocked) {
+			err = nil
+		}
+	}
+	if err != nil {
+		g.fail(w, r, err)
+		return p, false
+	}
+	return p, true
 }
 
 // downstream is the request the next handler sees: the Principal in its

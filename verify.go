@@ -55,8 +55,21 @@ func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, err
 }
 
 func (m *Manager) verify(ctx context.Context, token, app string) (Principal, error) {
+	var v view
+	p, app, now, err := m.check(ctx, token, app, &v)
+	if err != nil {
+		return p, err
+	}
+	return m.use(ctx, &v, p, app, now)
+}
+
+// check is the first half of verify, which records no use: it finds the
+// token's view (into v) and refuses dead tokens and owners. It returns the
+// Principal so far, the application name verification uses, and the time
+// it decided at.
+func (m *Manager) check(ctx context.Context, token, app string, v *view) (Principal, string, time.Time, error) {
 	if len(token) > MaxTokenLength {
-		return Principal{}, ErrMalformed // before hashing it
+		return Principal{}, app, time.Time{}, ErrMalformed // before hashing it
 	}
 	var kind Kind
 	switch {
@@ -67,25 +80,31 @@ func (m *Manager) verify(ctx context.Context, token, app string) (Principal, err
 	default:
 		kind = KindAPI
 	}
-	var v view
-	if err := m.lookup(ctx, token, app, &v); err != nil {
-		return Principal{}, err
+	if err := m.lookup(ctx, token, app, v); err != nil {
+		return Principal{}, app, time.Time{}, err
 	}
 	if v.kind != kind {
-		return Principal{}, ErrUnknown // a record whose kind disagrees with its prefix
+		return Principal{}, app, time.Time{}, ErrUnknown // a record whose kind disagrees with its prefix
 	}
 	p := Principal{TokenID: v.id, Kind: v.kind, Owner: v.owner, Account: v.account, UserID: v.userID, Unlocked: v.unlocked}
 	now := m.now()
-	if err := m.checkLive(&v, now); err != nil {
+	if err := m.checkLive(v, now); err != nil {
 		if v.kind == KindSession {
 			m.usage.forget(v.id)
 		}
-		return p, err
+		return p, app, now, err
 	}
 	if v.privErr != nil {
-		return p, v.privErr
+		return p, app, now, v.privErr
 	}
 	p.Privilege = v.priv
+	return p, app, now, nil
+}
+
+// use is the second half of verify, for a token check accepted: it records
+// the use (a session's activity, an application's approval) and refuses
+// locked sessions and applications not allowed.
+func (m *Manager) use(ctx context.Context, v *view, p Principal, app string, now time.Time) (Principal, error) {
 	if v.kind == KindSession {
 		m.usage.touchSession(v.id, now)
 		if !v.unlocked {
@@ -94,7 +113,7 @@ func (m *Manager) verify(ctx context.Context, token, app string) (Principal, err
 		return p, nil
 	}
 	p.App = app
-	i, err := m.approveApp(ctx, &v, app, now)
+	i, err := m.approveApp(ctx, v, app, now)
 	if err != nil {
 		if errors.Is(err, errTokenInAppName) {
 			p.App = "" // a secret: keep it out of the event and the caller's logs

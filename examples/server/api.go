@@ -92,6 +92,11 @@ func (s *server) routeTable() []route {
 		{"GET", "/ping", authed, s.ok},   // the cheapest authenticated call
 		{"GET", "/health", public, s.ok}, // the same without a credential
 		{"GET", "/openapi.json", public, s.openAPI},
+		// For services behind a reverse proxy, and services that did not
+		// issue the tokens they see (proxies.go).
+		{"GET", "/forward-auth", authHandled, s.forwardAuth},
+		{"POST", "/introspect", authed, s.introspect},
+		{"POST", "/revoke", public, s.revokeByPossession},
 	}
 }
 

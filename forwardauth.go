@@ -1,0 +1,134 @@
+package apitoken
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// The headers of forward authentication (Guard.ForwardAuth).
+const (
+	// HeaderOriginalURI is the request URI of the forwarded request as
+	// nginx configurations conventionally send it to auth_request
+	// (proxy_set_header X-Original-URI $request_uri).
+	HeaderOriginalURI = "X-Original-URI"
+	// HeaderForwardedURI is the request URI of the forwarded request as
+	// Caddy's forward_auth and Traefik's ForwardAuth send it.
+	HeaderForwardedURI = "X-Forwarded-Uri"
+
+	// HeaderAuthAccount names the verified credential's account in a
+	// ForwardAuth answer.
+	HeaderAuthAccount = "X-Auth-Account"
+	// HeaderAuthUser names the user acted for (empty for account tokens).
+	HeaderAuthUser = "X-Auth-User"
+	// HeaderAuthTokenID is the credential's non-secret ID.
+	HeaderAuthTokenID = "X-Auth-Token-Id"
+	// HeaderAuthPrivilege is the effective privilege: read-only, normal or
+	// admin.
+	HeaderAuthPrivilege = "X-Auth-Privilege"
+	// HeaderAuthApp is the application the token was verified for (empty
+	// for sessions).
+	HeaderAuthApp = "X-Auth-App"
+	// HeaderAuthRequestURI is the forwarded request URI with every token
+	// query parameter removed (and { and } percent-encoded), sent when the
+	// forwarded request's URI is known (HeaderOriginalURI or
+	// HeaderForwardedURI): a proxy that forwards this URI upstream, rather
+	// than the client's, keeps a ?token= secret out of the upstream's URLs
+	// and logs.
+	HeaderAuthRequestURI = "X-Auth-Request-Uri"
+	// HeaderAuthRequestQuery is the query of HeaderAuthRequestURI with
+	// its leading '?', or empty when no query remains, for proxies that
+	// rewrite only the query and keep their own path (Caddy 2.6:
+	// rewrite * {http.request.uri.path}{http.request.header.X-Auth-Request-Query}?).
+	HeaderAuthRequestQuery = "X-Auth-Request-Query"
+)
+
+// ForwardAuth returns the handler a reverse proxy calls to authenticate a
+// request before forwarding it: nginx's auth_request, Caddy's forward_auth,
+// Traefik's ForwardAuth. It reads the credential as the Guard does, from
+// the forwarded request's headers (the proxy passes them on) and, when
+// GuardOptions.QueryToken is on, from the token parameter of the request
+// URI in HeaderOriginalURI or HeaderForwardedURI as well as its own URL.
+// It runs the Guard's checks (locked sessions are refused) and answers 200
+// with the identity headers (HeaderAuthAccount, HeaderAuthUser,
+// HeaderAuthTokenID, HeaderAuthPrivilege, HeaderAuthApp; each sent, empty
+// where it does not apply) and HeaderAuthRequestURI and
+// HeaderAuthRequestQuery, and no body, or the Guard's own refusal (OnDeny,
+// OnError; by default the uniform 401 and 403 bodies). No answer ever
+// holds the token.
+//
+// The proxy must copy the identity headers onto the upstream request,
+// overwriting any the client sent, and should drop the credential headers
+// (Authorization, GuardOptions.Headers) from the upstream request. nginx
+// passes only 401 and 403 of an auth_request on to the client and turns
+// any other refusal into 500; Caddy passes every refusal on as it is.
+// Privilege gates (Require, RequireWriteUnlessSafe) are the upstream's to
+// apply from HeaderAuthPrivilege.
+func (g *Guard) ForwardAuth() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uri := r.Header.Get(HeaderOriginalURI)
+		if uri == "" {
+			uri = r.Header.Get(HeaderForwardedURI)
+		}
+		c, err := g.extractFrom(r.Header, r.URL.RawQuery,
+			uriQuery(r.Header.Get(HeaderOriginalURI)), uriQuery(r.Header.Get(HeaderForwardedURI)))
+		p, ok := g.authenticate(w, r, c, err, false)
+		if !ok {
+			return
+		}
+		// Every identity header is sent, empty when it does not apply, so
+		// that a proxy that copies them finds each one (Caddy 2.6 would
+		// otherwise copy its own placeholder text).
+		h := w.Header()
+		h.Set(HeaderAuthAccount, p.Account)
+		h.Set(HeaderAuthUser, p.UserID)
+		h.Set(HeaderAuthTokenID, p.TokenID)
+		h.Set(HeaderAuthPrivilege, p.Privilege.String())
+		h.Set(HeaderAuthApp, p.App)
+		if uri != "" {
+			if c.fromQuery {
+				uri = withoutQueryToken(uri)
+			}
+			uri = braceEscaper.Replace(uri)
+			h.Set(HeaderAuthRequestURI, uri)
+			query := ""
+			if i := strings.IndexByte(uri, '?'); i >= 0 && i+1 < len(uri) {
+				query = uri[i:]
+			}
+			h.Set(HeaderAuthRequestQuery, query)
+		}
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// braceEscaper percent-encodes { and } (which mean the same encoded), so
+// that a proxy that expands placeholders in a URI it rewrites to, as Caddy
+// does, finds none that the client wrote.
+var braceEscaper = strings.NewReplacer("{", "%7B", "}", "%7D")
+
+// uriQuery returns the raw query of a request URI ("/path?query#frag").
+func uriQuery(uri string) string {
+	_, q, _ := strings.Cut(uri, "?")
+	q, _, _ = strings.Cut(q, "#")
+	return q
+}
+
+// withoutQueryToken returns a request URI with every token parameter
+// removed from its query (and its fragment, which a request URI should
+// not have, dropped with it).
+func withoutQueryToken(uri string) string {
+	path, q, _ := strings.Cut(uri, "?")
+	q, _, _ = strings.Cut(q, "#")
+	if q = removeQueryParam(q, "token"); q != "" {
+		return path + "?" + q
+	}
+	return path
+}
+
+// NewContext returns a copy of ctx that carries p, where FromContext finds
+// it. It is for integrations that authenticate outside the Guard, such as
+// a gRPC interceptor, so that handlers read the Principal one way.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey, p)
+}
