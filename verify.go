@@ -47,14 +47,29 @@ type Principal struct {
 // store read and no store write: usage is recorded in memory and flushed in
 // batches; only an application name new to the token is written at once.
 func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, error) {
-	p, err := m.verify(ctx, token, app)
+	var v view
+	var start time.Time
+	o := m.opts.Observer
+	if o != nil && timeThisVerification() {
+		start = time.Now()
+	}
+	p, err := m.verify(ctx, token, app, &v)
+	if o != nil {
+		ob := VerifyObservation{Kind: p.Kind, Err: err, CacheHit: v.hit, Timed: !start.IsZero()}
+		if ob.Timed {
+			ob.Duration = time.Since(start)
+		}
+		o.ObserveVerify(ob)
+	}
 	if err != nil {
 		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 	}
 	return p, err
 }
 
-func (m *Manager) verify(ctx context.Context, token, app string) (Principal, error) {
+// verify is Verify without the event and the Observer; v receives what
+// verification read.
+func (m *Manager) verify(ctx context.Context, token, app string, v *view) (Principal, error) {
 	if len(token) > MaxTokenLength {
 		return Principal{}, ErrMalformed // before hashing it
 	}
@@ -67,8 +82,7 @@ func (m *Manager) verify(ctx context.Context, token, app string) (Principal, err
 	default:
 		kind = KindAPI
 	}
-	var v view
-	if err := m.lookup(ctx, token, app, &v); err != nil {
+	if err := m.lookup(ctx, token, app, v); err != nil {
 		return Principal{}, err
 	}
 	if v.kind != kind {
@@ -76,7 +90,7 @@ func (m *Manager) verify(ctx context.Context, token, app string) (Principal, err
 	}
 	p := Principal{TokenID: v.id, Kind: v.kind, Owner: v.owner, Account: v.account, UserID: v.userID, Unlocked: v.unlocked}
 	now := m.now()
-	if err := m.checkLive(&v, now); err != nil {
+	if err := m.checkLive(v, now); err != nil {
 		if v.kind == KindSession {
 			m.usage.forget(v.id)
 		}
@@ -94,7 +108,7 @@ func (m *Manager) verify(ctx context.Context, token, app string) (Principal, err
 		return p, nil
 	}
 	p.App = app
-	i, err := m.approveApp(ctx, &v, app, now)
+	i, err := m.approveApp(ctx, v, app, now)
 	if err != nil {
 		if errors.Is(err, errTokenInAppName) {
 			p.App = "" // a secret: keep it out of the event and the caller's logs
@@ -122,6 +136,7 @@ type view struct {
 	app                 int // index of the application asked about, or -1
 	appState            AppState
 	ref                 slotRef // the cache slot, if the record is cached
+	hit                 bool    // the cache served the view
 }
 
 // newView summarises t and its owner u (nil if none) for a verification
@@ -150,6 +165,7 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 	if m.cache.enabled() {
 		key = cacheKey(token)
 		if m.cache.get(key, app, v) {
+			v.hit = true
 			return nil
 		}
 	}
