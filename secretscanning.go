@@ -240,9 +240,8 @@ func (h *SecretScanningHandler) SetKeys(keys SecretScanningKeys) error {
 }
 
 var (
-	errScanSignature = errors.New("apitoken: secret-scanning signature missing, malformed, by an unknown key or wrong")
-	errScanTooLarge  = errors.New("apitoken: secret-scanning request too large")
-	errScanBody      = errors.New("apitoken: secret-scanning body is not a JSON array of matches")
+	errScanTooLarge = errors.New("apitoken: secret-scanning request too large")
+	errScanBody     = errors.New("apitoken: secret-scanning body is not a JSON array of matches")
 )
 
 // ServeHTTP answers one alert.

@@ -36,7 +36,7 @@ func ExampleMetrics_Install() {
 		if sum, ok := mt.Data.(metricdata.Sum[int64]); ok && mt.Name == "apitoken.verifications" {
 			for _, p := range sum.DataPoints {
 				v, _ := p.Attributes.Value(otelapitoken.AttrErrorType)
-				fmt.Println(mt.Name, otelapitoken.AttrErrorType, v.Emit(), p.Value)
+				fmt.Println(mt.Name, otelapitoken.AttrErrorType, v.String(), p.Value)
 			}
 		}
 	}

@@ -57,8 +57,8 @@ func collect(t *testing.T, r *sdkmetric.ManualReader, attrs *[]string) map[strin
 	key := func(s attribute.Set) string {
 		var parts []string
 		for _, kv := range s.ToSlice() {
-			parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
-			*attrs = append(*attrs, kv.Value.Emit())
+			parts = append(parts, string(kv.Key)+"="+kv.Value.String())
+			*attrs = append(*attrs, kv.Value.String())
 		}
 		sort.Strings(parts)
 		return strings.Join(parts, ",")
