@@ -99,7 +99,8 @@ type Options struct {
 	// SlogEvents for a log/slog adapter. Default: events are dropped.
 	OnEvent func(Event)
 	// Observer receives one VerifyObservation per verification (outcome,
-	// duration, cache hit), for metrics. Default nil: nothing is measured.
+	// kind, cache hit, and the duration of a random sample), for metrics;
+	// see module otelapitoken. Default nil: nothing is measured.
 	Observer Observer
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
