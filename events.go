@@ -34,6 +34,7 @@ const (
 	EventMFARemoved                            // a user's TOTP secret was removed; other sessions ended
 	EventMFAFailed                             // a wrong MFA code was counted against the user's budget; Err says why
 	EventPurgeFailed                           // a background purge failed; it runs again at the next interval
+	EventLeakReported                          // a secret scanner reported a token found in public; URL and Source say where, Err why it was not revoked
 )
 
 var eventNames = [...]string{
@@ -44,7 +45,7 @@ var eventNames = [...]string{
 	EventLogout: "session.logout", EventUnlocked: "session.unlocked", EventUserChanged: "user.changed",
 	EventFlushFailed: "usage.flush_failed", EventChangeFeedDown: "cache.feed_down", EventChangeFeedUp: "cache.feed_up",
 	EventPasswordChanged: "user.password_changed", EventMFAActivated: "mfa.activated", EventMFARemoved: "mfa.removed",
-	EventMFAFailed: "mfa.failed", EventPurgeFailed: "history.purge_failed",
+	EventMFAFailed: "mfa.failed", EventPurgeFailed: "history.purge_failed", EventLeakReported: "token.leak_reported",
 }
 
 // String returns a stable dotted name such as "token.revoked".
@@ -77,6 +78,12 @@ type Event struct {
 	Privilege Privilege
 	// Err is why a verification or login failed.
 	Err error
+	// URL and Source say where a secret scanner found the token of
+	// EventLeakReported (for GitHub: a link to the file or commit, and
+	// "content", "commit", ...), as reported, with anything token-shaped
+	// redacted.
+	URL    string
+	Source string
 }
 
 func (m *Manager) emit(e Event) {
@@ -105,6 +112,8 @@ func SlogEvents(l *slog.Logger) func(Event) {
 		add("user_id", e.UserID)
 		add("actor_id", e.ActorID)
 		add("app", e.App)
+		add("url", e.URL)
+		add("source", e.Source)
 		if e.State.Valid() {
 			add("state", e.State.String())
 		}

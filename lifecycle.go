@@ -340,30 +340,37 @@ const unknownTokenID = "0000000000000000"
 // (bolt) costs what the revoking write does. Repeating RevokeSecret for a
 // revoked token therefore never writes a record.
 func (m *Manager) RevokeSecret(ctx context.Context, secret string) error {
+	_, _, err := m.revokeSecret(ctx, secret)
+	return err
+}
+
+// revokeSecret is RevokeSecret, also returning the record the secret
+// named (nil if unknown) and whether this call revoked it.
+func (m *Manager) revokeSecret(ctx context.Context, secret string) (t *Token, wrote bool, err error) {
 	_, issued, err := m.format.parse(secret)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	wrote := false
-	t, err := m.store.TokenByHash(ctx, m.storeHash(secret, issued))
+	t, err = m.store.TokenByHash(ctx, m.storeHash(secret, issued))
 	switch {
 	case errors.Is(err, ErrNotFound):
+		t = nil
 		// The read a known secret makes in updateToken.
 		if _, err := m.store.TokenByID(ctx, unknownTokenID); err != nil && !errors.Is(err, ErrNotFound) {
-			return storeErr(err)
+			return nil, false, storeErr(err)
 		}
 	case err != nil:
-		return storeErr(err)
+		return nil, false, storeErr(err)
 	default:
 		wrote, err = m.revokeRecord(ctx, t.ID, t.ID)
 		if err != nil && !errors.Is(err, ErrNotFound) { // ErrNotFound: deleted concurrently
-			return err
+			return t, false, err
 		}
 	}
 	if c, ok := m.store.(EmptyCommitter); ok && !wrote {
-		return storeErr(c.CommitEmpty(ctx))
+		return t, false, storeErr(c.CommitEmpty(ctx))
 	}
-	return nil
+	return t, wrote, nil
 }
 
 // Promote turns user token id into an account token (behaviour rule 11). Only admins

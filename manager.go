@@ -108,6 +108,10 @@ type Options struct {
 	// OnEvent receives every Event synchronously; it must not block. See
 	// SlogEvents for a log/slog adapter. Default: events are dropped.
 	OnEvent func(Event)
+	// Observer receives one VerifyObservation per verification (outcome,
+	// kind, cache hit, and the duration of a random sample), for metrics;
+	// see module otelapitoken. Default nil: nothing is measured.
+	Observer Observer
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Rand is the entropy source for secrets and IDs. Default

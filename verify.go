@@ -47,20 +47,34 @@ type Principal struct {
 // store read and no store write: usage is recorded in memory and flushed in
 // batches; only an application name new to the token is written at once.
 func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, error) {
-	p, err := m.verify(ctx, token, app)
+	var v view
+	var start time.Time
+	o := m.opts.Observer
+	if o != nil && timeThisVerification() {
+		start = time.Now()
+	}
+	p, err := m.verify(ctx, token, app, &v)
+	if o != nil {
+		ob := VerifyObservation{Kind: p.Kind, Err: err, CacheHit: v.hit, Timed: !start.IsZero()}
+		if ob.Timed {
+			ob.Duration = time.Since(start)
+		}
+		o.ObserveVerify(ob)
+	}
 	if err != nil {
 		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 	}
 	return p, err
 }
 
-func (m *Manager) verify(ctx context.Context, token, app string) (Principal, error) {
-	var v view
-	p, app, now, err := m.check(ctx, token, app, &v)
+// verify is Verify without the event and the Observer; v receives what
+// verification read.
+func (m *Manager) verify(ctx context.Context, token, app string, v *view) (Principal, error) {
+	p, app, now, err := m.check(ctx, token, app, v)
 	if err != nil {
 		return p, err
 	}
-	return m.use(ctx, &v, p, app, now)
+	return m.use(ctx, v, p, app, now)
 }
 
 // check is the first half of verify, which records no use: it finds the
@@ -141,6 +155,7 @@ type view struct {
 	app                 int // index of the application asked about, or -1
 	appState            AppState
 	ref                 slotRef // the cache slot, if the record is cached
+	hit                 bool    // the cache served the view
 }
 
 // newView summarises t and its owner u (nil if none) for a verification
@@ -169,6 +184,7 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 	if m.cache.enabled() {
 		key = cacheKey(token)
 		if m.cache.get(key, app, v) {
+			v.hit = true
 			return nil
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,11 @@ type server struct {
 	// trusted are the reverse proxies whose X-Forwarded-For gives the
 	// client address (the -trusted-proxies flag).
 	trusted []netip.Prefix
+	// scan receives secret-scanning alerts; nil without
+	// -secret-scanning-keys.
+	scan *apitoken.SecretScanningHandler
+	// stopMetrics exports pending metrics and stops; nil without -metrics.
+	stopMetrics func(context.Context) error
 }
 
 func newServer(m *apitoken.Manager, store apitoken.Store, logger *slog.Logger, maxBody int64) *server {
@@ -50,6 +56,13 @@ func (s *server) close() {
 		s.log.Error("flushing last-used data", "err", err)
 	}
 	s.store.Close()
+	if s.stopMetrics != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.stopMetrics(ctx); err != nil {
+			s.log.Error("exporting metrics", "err", err)
+		}
+	}
 }
 
 // route is one registered endpoint; the OpenAPI test walks this table.
@@ -97,6 +110,7 @@ func (s *server) routeTable() []route {
 		{"GET", "/forward-auth", authHandled, s.forwardAuth},
 		{"POST", "/introspect", authed, s.introspect},
 		{"POST", "/revoke", public, s.revokeByPossession},
+		{"POST", "/secret-scanning", authHandled, s.secretScanning}, // signed by the scanner
 	}
 }
 

@@ -9,6 +9,11 @@
 // The token management page (package tokenpage) is served at /, the API
 // under /api/v1.
 //
+// With -secret-scanning-keys FILE (GitHub's public-keys JSON document),
+// POST /api/v1/secret-scanning receives signed leak alerts and revokes the
+// reported tokens. With -metrics stdout (or otlp) the Manager's metrics are
+// exported through OpenTelemetry (module otelapitoken).
+//
 // Behind reverse proxies, -trusted-proxies 10.0.0.0/8,fd00::/8 makes login
 // throttling key on the client address from X-Forwarded-For (read from the
 // right, only when the connection comes from one of those prefixes).
@@ -59,6 +64,13 @@ type config struct {
 	// sessions are the login and session limits; the zero value is the
 	// library's defaults (tests make them small).
 	sessions apitoken.SessionOptions
+	// scanKeysPath is the secret scanner's public-keys document
+	// (-secret-scanning-keys); empty leaves the route unconfigured.
+	scanKeysPath string
+	// metrics names the metrics exporter (-metrics: stdout, otlp or
+	// empty for none), exporting every metricsInterval.
+	metrics         string
+	metricsInterval time.Duration
 }
 
 func main() {
@@ -76,6 +88,9 @@ func main() {
 		c.trustedProxies = append(c.trustedProxies, ps...)
 		return err
 	})
+	flag.StringVar(&c.scanKeysPath, "secret-scanning-keys", "", "file of trusted secret-scanning signing keys, in GitHub's public-keys JSON format; enables POST /api/v1/secret-scanning")
+	flag.StringVar(&c.metrics, "metrics", "", "export OpenTelemetry metrics: stdout, or otlp (OTLP over HTTP, set by the OTEL_EXPORTER_OTLP_* variables); default none")
+	flag.DurationVar(&c.metricsInterval, "metrics-interval", time.Minute, "how often metrics are exported")
 	flag.Parse()
 	c.adminPassword = os.Getenv("APITOKEN_ADMIN_PASSWORD")
 	if c.keyPath == "" {
@@ -146,15 +161,32 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	m, err := apitoken.New(store, &apitoken.Options{
+	opts := &apitoken.Options{
 		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger), Sessions: c.sessions,
-	})
+	}
+	met, stopMetrics, err := openMetrics(ctx, c.metrics, c.metricsInterval, stdout)
 	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if met != nil {
+		met.Install(opts)
+	}
+	m, err := apitoken.New(store, opts)
+	if err != nil {
+		if stopMetrics != nil {
+			stopMetrics(ctx)
+		}
 		store.Close()
 		return nil, err
 	}
 	s := newServer(m, store, logger, c.maxBody)
 	s.trusted = c.trustedProxies
+	s.stopMetrics = stopMetrics
+	if s.scan, err = openSecretScanning(m, c.scanKeysPath, c.maxBody); err != nil {
+		s.close()
+		return nil, err
+	}
 	if err := s.bootstrap(ctx, c, stdout); err != nil {
 		s.close()
 		return nil, err

@@ -1,0 +1,52 @@
+package apitoken
+
+import (
+	mrand "math/rand/v2"
+	"time"
+)
+
+// Observer receives the measurements that events do not carry: one call per
+// Manager.Verify, successes included, with its outcome and, for a sample,
+// how long it took. It is for metrics adapters (module otelapitoken is
+// one); set it as Options.Observer. When Options.Observer is nil the
+// Manager builds no observation and reads no clock for one.
+type Observer interface {
+	// ObserveVerify is called once per Manager.Verify, synchronously on
+	// the verifying goroutine, after the verification and before its
+	// EventVerifyFailed (if any). It must not block and must be safe for
+	// concurrent use: every verification of the process passes through it.
+	ObserveVerify(VerifyObservation)
+}
+
+// ObserverTimingSample is how many verifications there are, on average, for
+// each one an Observer gets timed: each verification is timed with
+// probability 1/ObserverTimingSample. Reading the clock twice can cost as
+// much as a cached verification itself (on virtual machines whose clock
+// is not read in user space, several times as much), so timing every one
+// would double the cost of the hot path; a sample keeps the duration
+// histogram's shape at a small fraction of that.
+const ObserverTimingSample = 32
+
+// timeThisVerification draws whether to time a verification, from the
+// runtime's per-thread generator (no lock, no shared state).
+func timeThisVerification() bool { return mrand.Uint32()%ObserverTimingSample == 0 }
+
+// VerifyObservation describes one verification for an Observer. It holds
+// no secret and no application name.
+type VerifyObservation struct {
+	// Kind is the verified credential's kind, KindAPI or KindSession; zero
+	// when no record was found (a malformed or unknown token).
+	Kind Kind
+	// Err is the verification's error, nil on success; it wraps one of the
+	// sentinels Manager.Verify lists, or is a *StoreError.
+	Err error
+	// CacheHit reports that the token's record came from the verification
+	// cache, not the store.
+	CacheHit bool
+	// Timed reports that this verification is in the timing sample (see
+	// ObserverTimingSample); only then is Duration set.
+	Timed bool
+	// Duration is the wall time Verify took, measured with the monotonic
+	// clock, when Timed; zero otherwise.
+	Duration time.Duration
+}
