@@ -137,7 +137,7 @@ func generated(n int, u *apitoken.User, now time.Time) *apitoken.Token {
 	var r [40]byte
 	rand.Read(r[:])
 	id := "g" + hex.EncodeToString(r[:8])[:15]
-	created := now.Add(-time.Duration(n%1000) * time.Hour)
+	created := now.Add(-time.Duration(n*7%2000) * time.Hour) // up to 83 days ago
 	t := &apitoken.Token{
 		ID: id, Hint: "atk_...gen0", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser,
 		Account: u.Account, UserID: u.ID, CreatedBy: u.ID, Lineage: id,
