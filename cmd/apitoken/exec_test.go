@@ -12,7 +12,7 @@ import (
 type child struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
-	done chan struct{} // closed when it has exited
+	done   chan struct{} // closed when it has exited
 }
 
 // startChild starts the command with args in a child process.

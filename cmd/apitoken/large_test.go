@@ -91,4 +91,3 @@ func TestMigrateALargeBoltStoreToPostgreSQL(t *testing.T) {
 	t.Logf("all %d kept secrets checked on PostgreSQL under the same key in %v: %d verify, %d revoked stay revoked",
 		len(pop.Secrets), time.Since(start).Round(time.Millisecond), len(pop.Secrets)-len(pop.Revoked), len(pop.Revoked))
 }
-
