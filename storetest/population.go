@@ -136,8 +136,10 @@ func Populate(tb testing.TB, m *apitoken.Manager, s apitoken.Store, users, issue
 func generated(n int, u *apitoken.User, now time.Time) *apitoken.Token {
 	var r [40]byte
 	rand.Read(r[:])
-	id := "g" + hex.EncodeToString(r[:8])[:15]
-	created := now.Add(-time.Duration(n*7%2000) * time.Hour) // up to 83 days ago
+	// Issued over the last 83 days in record order, with IDs and hashes
+	// that begin with the time, as real ones do.
+	created := now.Add(-2000 * time.Hour).Add(time.Duration(n) * 7 * time.Second)
+	id := fmt.Sprintf("g%08x", created.Unix())[:9] + hex.EncodeToString(r[:4])[:7]
 	t := &apitoken.Token{
 		ID: id, Hint: "atk_...gen0", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser,
 		Account: u.Account, UserID: u.ID, CreatedBy: u.ID, Lineage: id,
@@ -146,6 +148,12 @@ func generated(n int, u *apitoken.User, now time.Time) *apitoken.Token {
 		Version: uint64(1 + n%3),
 	}
 	copy(t.Hash[:], r[8:])
+	// Stored hashes begin with the issue time in milliseconds, as
+	// apitoken.Hash describes, so records are kept in issue order.
+	ms := created.UnixMilli()
+	for i := range 6 {
+		t.Hash[i] = byte(ms >> (8 * (5 - i)))
+	}
 	switch n % 7 {
 	case 0:
 		t.Revoked = created.Add(time.Minute)
