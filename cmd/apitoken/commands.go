@@ -56,14 +56,9 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 		case err != nil:
 			return err
 		default:
-			var st migrateState
-			if err := json.Unmarshal(b, &st); err != nil {
-				return fmt.Errorf("state file %s does not parse: %w", *statePath, err)
+			if resume, err = parseState(b, fingerprint); err != nil {
+				return fmt.Errorf("state file %s: %w", *statePath, err)
 			}
-			if st.Stores != fingerprint {
-				return fmt.Errorf("state file %s belongs to a migration between other stores; remove it or name another", *statePath)
-			}
-			resume = st.Cursor
 			fmt.Fprintf(e.stderr, "resuming after %d users and %d tokens (%s %q)\n",
 				resume.Users.Copied+resume.Users.Unchanged, resume.Tokens.Copied+resume.Tokens.Unchanged, resume.Phase, resume.After)
 		}
@@ -111,6 +106,24 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 				c.SourceUsers, c.SourceTokens, c.DestUsers, c.DestTokens, c.SampledUsers, c.SampledTokens)
 		}
 	})
+}
+
+// parseState reads a state file written for the stores with fingerprint.
+func parseState(b []byte, fingerprint string) (migrate.Cursor, error) {
+	var st migrateState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return migrate.Cursor{}, fmt.Errorf("does not parse: %w", err)
+	}
+	if st.Stores != fingerprint {
+		return migrate.Cursor{}, errors.New("belongs to a migration between other stores; remove it or name another")
+	}
+	switch c := st.Cursor; {
+	case c.Phase != migrate.PhaseUsers && c.Phase != migrate.PhaseTokens && c.Phase != migrate.PhaseDone:
+		return migrate.Cursor{}, fmt.Errorf("unknown phase %q", c.Phase)
+	case c.Users.Copied < 0 || c.Users.Unchanged < 0 || c.Tokens.Copied < 0 || c.Tokens.Unchanged < 0:
+		return migrate.Cursor{}, errors.New("negative counts")
+	}
+	return st.Cursor, nil
 }
 
 // writeFileAtomic writes v as JSON to path through a temporary file and
