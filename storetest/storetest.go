@@ -83,7 +83,7 @@ func User(n int, account string) *apitoken.User {
 
 // Run runs every conformance case against stores from newStore.
 func Run(t *testing.T, newStore NewStoreFunc) {
-	for _, c := range cases {
+	for _, c := range append(cases, walkCases...) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newStore(t))
 		})
