@@ -15,7 +15,7 @@ func (t *Token) Equal(u *Token) bool {
 	}
 	if t.ID != u.ID || t.Hash != u.Hash || t.Hint != u.Hint || t.Kind != u.Kind || t.Owner != u.Owner ||
 		t.Account != u.Account || t.UserID != u.UserID || t.CreatedBy != u.CreatedBy || t.Parent != u.Parent ||
-		t.Lineage != u.Lineage || t.Description != u.Description || t.Type != u.Type ||
+		t.Lineage != u.Lineage || t.Origin != u.Origin || t.Description != u.Description || t.Type != u.Type ||
 		t.Privilege != u.Privilege || t.DefaultAppState != u.DefaultAppState || t.Unlocked != u.Unlocked ||
 		t.Version != u.Version || !sameTimes(
 		[]time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked},

@@ -52,7 +52,9 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 	if len(ts) == 0 {
 		return 0, nil
 	}
-	cols := make([][]any, 21)
+	types := []string{"text", "bytea", "text", "int2", "int2", "text", "text", "text", "text", "text",
+		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8", "text"}
+	cols := make([][]any, len(types)) // one per column of tokenColumns
 	for _, t := range ts {
 		if t.Version < 1 {
 			return 0, fmt.Errorf("%w: token %q has no version", apitoken.ErrInvalidArgument, t.ID)
@@ -69,8 +71,6 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 	for i, a := range cols[14] {
 		cols[14][i] = string(a.([]byte))
 	}
-	types := []string{"text", "bytea", "text", "int2", "int2", "text", "text", "text", "text", "text",
-		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8"}
 	return s.importRows(ctx, "apitoken_tokens", tokenColumns, types, cols, len(ts),
 		func(ctx context.Context, tx pgx.Tx, ids []string) error {
 			rows, err := tx.Query(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens WHERE id = ANY($1)`, ids)
