@@ -1,6 +1,7 @@
 package apitoken_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -57,5 +58,57 @@ func TestUserEqual(t *testing.T) {
 				t.Fatalf("Equal = %v, want %v", got, c.equal)
 			}
 		})
+	}
+}
+
+// TestEqualComparesEveryField changes each field of a Token and a User in
+// turn, by reflection, so that a field added later and forgotten in Equal
+// fails here.
+func TestEqualComparesEveryField(t *testing.T) {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	tok := &apitoken.Token{ID: "a", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser, Account: "acme", UserID: "u",
+		Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now, Expires: now.Add(time.Hour), Version: 1,
+		Apps: []apitoken.App{{Name: "ci", State: apitoken.Allow, FirstSeen: now, LastSeen: now}}}
+	usr := &apitoken.User{ID: "u", Account: "acme", Name: "n", Role: apitoken.Normal, Created: now, Version: 1}
+	for _, rec := range []any{tok, usr} {
+		v := reflect.ValueOf(rec).Elem()
+		for i := range v.NumField() {
+			name := v.Type().Field(i).Name
+			changed := reflect.New(v.Type())
+			changed.Elem().Set(v)
+			f := changed.Elem().Field(i)
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString(f.String() + "x")
+			case reflect.Bool:
+				f.SetBool(!f.Bool())
+			case reflect.Uint8, reflect.Uint64:
+				f.SetUint(f.Uint() + 1)
+			case reflect.Int, reflect.Int64:
+				f.SetInt(f.Int() + 1)
+			case reflect.Array: // Hash
+				f.Index(0).SetUint(f.Index(0).Uint() + 1)
+			case reflect.Slice:
+				if f.Type().Elem().Kind() == reflect.Uint8 {
+					f.SetBytes(append([]byte("x"), f.Bytes()...))
+				} else {
+					f.Set(reflect.Zero(f.Type())) // Apps: drop them
+				}
+			case reflect.Struct: // time.Time
+				f.Set(reflect.ValueOf(f.Interface().(time.Time).Add(time.Second)))
+			default:
+				t.Fatalf("field %s of kind %v: teach this test to change it", name, f.Kind())
+			}
+			var equal bool
+			switch r := rec.(type) {
+			case *apitoken.Token:
+				equal = r.Equal(changed.Interface().(*apitoken.Token))
+			case *apitoken.User:
+				equal = r.Equal(changed.Interface().(*apitoken.User))
+			}
+			if equal {
+				t.Errorf("%T.Equal ignores a change of %s", rec, name)
+			}
+		}
 	}
 }
