@@ -1,9 +1,11 @@
 package tokenpage
 
 import (
+	"cmp"
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,6 +30,10 @@ func (p *Handler) renderAccount(w http.ResponseWriter, r *http.Request, pr apito
 		p.fail(w, r, pr, err)
 		return
 	}
+	// This browser's session first, then the others, oldest first.
+	slices.SortStableFunc(ss, func(a, b *apitoken.Token) int {
+		return cmp.Compare(b2i(b.ID == pr.TokenID), b2i(a.ID == pr.TokenID))
+	})
 	v.Sessions = ss
 	p.render(w, r, status, v)
 }
@@ -73,6 +79,10 @@ func (p *Handler) changePassword(w http.ResponseWriter, r *http.Request, pr apit
 		return
 	}
 	p.setCookie(w, r, l.Secret)
+	if !l.Unlocked() {
+		p.redirect(w, r, "password") // the code step first
+		return
+	}
 	p.redirectTo(w, r, "account", listState{}, "password")
 }
 
@@ -163,4 +173,11 @@ func qrSVG(modules [][]bool) template.HTML {
 	return template.HTML(`<svg class="qr" role="img" aria-label="QR code of the authenticator set-up link" viewBox="0 0 ` + size + " " + size +
 		`" width="200" height="200" shape-rendering="crispEdges" xmlns="http://www.w3.org/2000/svg"><rect width="` + size + `" height="` + size +
 		`" fill="#fff"/><path fill="#000" d="` + d.String() + `"/></svg>`)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -60,7 +60,8 @@ func (p *Handler) newToken(w http.ResponseWriter, r *http.Request, pr apitoken.P
 		v.Expiries[len(v.Expiries)-1].Checked = true
 	}
 	v.MinDate = now.UTC().Format(dateLayout)
-	v.MaxDate = now.Add(max).UTC().Add(-24 * time.Hour).Format(dateLayout)
+	v.MaxDay = now.Add(max).Add(-24 * time.Hour)
+	v.MaxDate = v.MaxDay.UTC().Format(dateLayout)
 	p.render(w, r, http.StatusOK, v)
 }
 

@@ -71,6 +71,14 @@ func (s listState) values() url.Values {
 // Encode is s as a query string, for links and the "back" field.
 func (s listState) Encode() string { return s.values().Encode() }
 
+// listURL is the table's address for s.
+func (p *Handler) listURL(s listState) string {
+	if q := s.Encode(); q != "" {
+		return p.opts.BasePath + "?" + q
+	}
+	return p.opts.BasePath
+}
+
 // backQuery reads the "back" field of a posted form: the query string of
 // the table the form was posted from.
 func backQuery(r *http.Request) url.Values {
@@ -144,10 +152,11 @@ func (p *Handler) fillList(ctx context.Context, v *view, pr apitoken.Principal) 
 		show = map[bool]string{true: "all", false: "mine"}[admin]
 	}
 	v.List.Show = show
+	v.ListURL = p.listURL(v.List)
 	if admin {
 		for _, f := range []filterChoice{{Value: "all", Label: "All"}, {Value: "mine", Label: "Mine"}, {Value: "account", Label: "Account"}} {
 			f.Current = f.Value == show
-			f.Href = listState{Show: f.Value, Query: v.List.Query}.Encode()
+			f.Href = p.listURL(listState{Show: f.Value, Query: v.List.Query})
 			v.Filters = append(v.Filters, f)
 		}
 	}
@@ -239,7 +248,7 @@ func (p *Handler) fillList(ctx context.Context, v *view, pr apitoken.Principal) 
 		v.ConfirmTop = true
 	}
 	if count > size {
-		v.Older = listState{Show: v.List.Show, Query: v.List.Query, Before: positionOf(shown[len(shown)-1]).String()}.Encode()
+		v.Older = p.listURL(listState{Show: v.List.Show, Query: v.List.Query, Before: positionOf(shown[len(shown)-1]).String()})
 	}
 	if paged && len(newer) > 0 {
 		v.NotFirst = true
@@ -247,7 +256,7 @@ func (p *Handler) fillList(ctx context.Context, v *view, pr apitoken.Principal) 
 		if len(newer) > size {
 			n.Before = positionOf(newer[size]).String()
 		}
-		v.Newer = n.Encode()
+		v.Newer = p.listURL(n)
 	}
 	return nil
 }

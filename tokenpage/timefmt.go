@@ -29,16 +29,16 @@ func relative(now, t time.Time) string {
 	switch {
 	case d < time.Minute:
 		return "just now"
-	case d < time.Hour:
-		s = plural(int(d/time.Minute), "minute")
-	case d < 24*time.Hour:
-		s = plural(int(d/time.Hour), "hour")
-	case d < 30*24*time.Hour:
-		s = plural(int(d/(24*time.Hour)), "day")
-	case d < 365*24*time.Hour:
-		s = plural(int(d/(30*24*time.Hour)), "month")
+	case d < time.Hour-30*time.Second:
+		s = plural(d, time.Minute, "minute")
+	case d < 24*time.Hour-30*time.Minute:
+		s = plural(d, time.Hour, "hour")
+	case d < 30*24*time.Hour-12*time.Hour:
+		s = plural(d, 24*time.Hour, "day")
+	case d < 345*24*time.Hour:
+		s = plural(d, 30*24*time.Hour, "month")
 	default:
-		s = plural(int(d/(365*24*time.Hour)), "year")
+		s = plural(d, 365*24*time.Hour, "year")
 	}
 	if future {
 		return "in " + s
@@ -46,7 +46,9 @@ func relative(now, t time.Time) string {
 	return s + " ago"
 }
 
-func plural(n int, unit string) string {
+// plural is d in whole units, rounded to the nearest, with the unit's name.
+func plural(d, per time.Duration, unit string) string {
+	n := int((d + per/2) / per)
 	if n == 1 {
 		return "1 " + unit
 	}

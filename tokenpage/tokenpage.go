@@ -291,8 +291,9 @@ type view struct {
 	Rows        []row
 	Pending     []pendingApp // applications waiting for approval
 	PendingMore int          // further waiting applications not listed
-	Newer       string       // query of the newer page; "" on the first
-	Older       string       // query of the older page; "" on the last
+	Newer       string       // the newer page's address
+	Older       string       // the older page's address; "" on the last
+	ListURL     string       // this page's address
 	NotFirst    bool         // a newer page exists
 	Truncated   bool         // the listing was longer than maxScan
 	Confirm     *confirmation
@@ -304,6 +305,7 @@ type view struct {
 	// The create step.
 	Expiries         []expiryChoice
 	MinDate, MaxDate string
+	MaxDay           time.Time // MaxDate as a time
 
 	// The account area.
 	Sessions []*apitoken.Token
@@ -323,7 +325,7 @@ type grace struct {
 	Value, Label string
 }
 
-var graces = []grace{{"0s", "none: the old secret stops now"}, {"1h", "1 hour"}, {"24h", "1 day"}, {"168h", "7 days"}}
+var graces = []grace{{"0s", "no time: it stops now"}, {"1h", "1 hour"}, {"24h", "1 day"}, {"168h", "7 days"}}
 
 var appStates = []apitoken.AppState{apitoken.Allow, apitoken.Pending, apitoken.Deny}
 
