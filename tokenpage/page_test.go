@@ -360,3 +360,29 @@ func TestRelativeTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestTextFromUsersIsEscaped: a description, an application name and a
+// search reach the page as text, never as markup, in every place they are
+// shown (the table, the approvals, a confirmation, the empty search).
+func TestTextFromUsersIsEscaped(t *testing.T) {
+	s := newSite(t)
+	dev := s.principal("dev@example.com")
+	const evil = `<script>alert(1)</script><img src=x onerror=alert(2)>"'`
+	iss := s.issue(dev, apitoken.IssueRequest{Description: evil, DefaultAppState: apitoken.Pending})
+	s.m.Verify(ctx, iss.Secret, "<b>app</b>")
+	b := s.browser()
+	b.signIn("dev@example.com", "dev password")
+	_, home := b.get("/")
+	_, confirm := b.post("/tokens/"+iss.Token.ID+"/retire", url.Values{"back": {"q=" + evil}}, "same-origin")
+	_, search := b.get("/?q=" + url.QueryEscape(evil))
+	for name, page := range map[string]string{"home": home, "confirm": confirm, "search": search} {
+		for _, raw := range []string{"<script>alert", "<img src=x", "<b>app</b>"} {
+			if strings.Contains(page, raw) {
+				t.Errorf("%s: %q reached the page as markup", name, raw)
+			}
+		}
+	}
+	if !strings.Contains(home, "&lt;script&gt;alert(1)&lt;/script&gt;") || !strings.Contains(home, "&lt;b&gt;app&lt;/b&gt;") {
+		t.Fatal("the escaped text is missing from the page")
+	}
+}
