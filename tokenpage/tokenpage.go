@@ -1,9 +1,16 @@
 // Package tokenpage is an "API Tokens" page host applications mount: the
-// signed-in user lists the tokens they may see, creates user tokens (account
-// tokens when admin), changes privilege and default app state, allows or
-// denies each application that tried a token, rotates, retires and (admins)
-// promotes. It is server-rendered HTML over a Manager, with one small script
-// for copying a new secret.
+// signed-in user sees the tokens they may see in a compact table, newest
+// first, filtered (theirs, the account's, all for admins) and searched by
+// description, a page at a time; allows or denies the applications waiting
+// for approval, listed at the top; creates user tokens (account tokens when
+// admin) with the least privilege preselected; changes privilege and
+// default app state, rotates, retires and (admins) promotes, each
+// confirmation shown at the token it names. An account area says who is
+// signed in, enrols a second factor (with a QR code when Options.QRCode is
+// set), changes the password and lists the user's sessions with "sign out
+// everywhere else". It is server-rendered HTML over a Manager, light or
+// dark as the browser prefers, with one small script for copying a new
+// secret; everything works without it.
 //
 //	mux.Handle("/", tokenpage.New(m, nil))
 //
@@ -39,12 +46,9 @@ import (
 var assets embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
+	"when": exact, "rel": relative, "iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"date":    func(t time.Time) string { return t.UTC().Format("Jan 2, 2006") },
+	"initial": initial,
 }).ParseFS(assets, "templates/*.html"))
 
 // Options configures the page. A nil *Options means defaults.
@@ -78,6 +82,18 @@ type Options struct {
 	// SignedInAs is set: the host's sign-in page. Default: none, the page
 	// just says that nobody is signed in.
 	SignInURL string
+
+	// QRCode, when set, encodes text (an otpauth:// URL) as a QR code and
+	// returns its modules, rows of columns, true for dark, without the
+	// quiet zone; the page draws them as an inline SVG beside the secret
+	// when a user enrols MFA. It is a hook so that this package, in the
+	// library's module, needs no QR dependency: plug in a QR library
+	// (examples/server uses rsc.io/qr). Default nil: the secret and the
+	// otpauth URL are shown as text only.
+	QRCode func(text string) (modules [][]bool, err error)
+	// PageSize is how many tokens a page of the table shows. Default 25,
+	// at most 200.
+	PageSize int
 }
 
 // Handler serves the page. Build it with New.
@@ -108,11 +124,22 @@ func New(m *apitoken.Manager, opts *Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.PageSize <= 0 {
+		o.PageSize = 25
+	}
+	o.PageSize = min(o.PageSize, 200)
 	p := &Handler{m: m, opts: o}
 	static, _ := fs.Sub(assets, "static")
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", p.home)
+	mux.HandleFunc("GET /new", p.signedInPage(p.newToken))
+	mux.HandleFunc("GET /account", p.signedInPage(p.account))
+	mux.HandleFunc("POST /account/password", p.signedIn(false, p.changePassword))
+	mux.HandleFunc("POST /account/mfa/enrol", p.signedIn(false, p.enrolMFA))
+	mux.HandleFunc("POST /account/mfa/confirm", p.signedIn(false, p.confirmMFA))
+	mux.HandleFunc("POST /account/mfa/remove", p.signedIn(false, p.removeMFA))
+	mux.HandleFunc("POST /account/sessions/end-others", p.signedIn(false, p.endOthers))
 	mux.HandleFunc("POST /login", p.login)
 	mux.HandleFunc("POST /unlock", p.signedIn(true, p.unlock))
 	mux.HandleFunc("POST /logout", p.signedIn(true, p.logout))
@@ -258,33 +285,55 @@ type view struct {
 	Notice      string
 	SignedIn    bool
 	Locked      bool
+	Section     string // "tokens", "new" or "account"
+	Now         time.Time
 	Principal   apitoken.Principal
-	Tokens      []*apitoken.Token
+	Me          apitoken.Profile // who is signed in
 	Grantable   []apitoken.Privilege
 	AppStates   []apitoken.AppState
 	Graces      []grace
-	Expiries    []expiry
-	Secret      string // a new secret, shown once
-	SecretFor   string // the ID it belongs to
+
+	// The token table.
+	List        listState
+	Filters     []filterChoice
+	Rows        []row
+	Pending     []pendingApp // applications waiting for approval
+	PendingMore int          // further waiting applications not listed
+	Newer       string       // the newer page's address
+	Older       string       // the older page's address; "" on the last
+	ListURL     string       // this page's address
+	NotFirst    bool         // a newer page exists
+	Truncated   bool         // the listing was longer than maxScan
 	Confirm     *confirmation
+	ConfirmTop  bool            // the confirmation's token is not on this page
+	Retired     *apitoken.Token // the token just retired
+	Secret      string          // a new secret, shown once
+	SecretFor   *apitoken.Token // the token it belongs to
+
+	// The create step.
+	Expiries         []expiryChoice
+	MinDate, MaxDate string
+	MaxDay           time.Time // MaxDate as a time
+
+	// The account area.
+	Sessions []*apitoken.Token
+	Enrol    *apitoken.MFAEnrolment
+	QR       template.HTML // the enrolment's QR code, an inline SVG
 }
 
-// confirmation asks before an action that cannot be undone.
+// confirmation asks, at the token it names, before an action that cannot
+// be undone.
 type confirmation struct {
-	Action, TokenID, Question, Button string
+	Action, Question, Button string
+	Token                    *apitoken.Token
+	Grace                    string // rotate's grace period
 }
 
 type grace struct {
 	Value, Label string
 }
 
-type expiry struct {
-	Value, Label string
-}
-
-var graces = []grace{{"0s", "none: the old secret stops now"}, {"1h", "1 hour"}, {"24h", "1 day"}, {"168h", "7 days"}}
-
-var expiries = []expiry{{"", "the default"}, {"720h", "30 days"}, {"2160h", "90 days"}, {"8760h", "1 year"}}
+var graces = []grace{{"0s", "no time: it stops now"}, {"1h", "1 hour"}, {"24h", "1 day"}, {"168h", "7 days"}}
 
 var appStates = []apitoken.AppState{apitoken.Allow, apitoken.Pending, apitoken.Deny}
 
@@ -294,10 +343,12 @@ var notices = map[string]string{
 	"updated": "Token updated.", "allowed": "Application allowed.", "denied": "Application denied.",
 	"pending": "Application set to pending.", "retired": "Token retired. It no longer works.",
 	"promoted": "Token promoted to an account token.", "signedout": "Signed out.", "unlocked": "Session unlocked.",
+	"password": "Password changed. Your other sessions have ended.", "mfa-on": "Two-factor authentication is on. Your other sessions have ended.",
+	"mfa-off": "Two-factor authentication is off. Your other sessions have ended.", "ended": "Signed out everywhere else.",
 }
 
 func (p *Handler) home(w http.ResponseWriter, r *http.Request) {
-	v := &view{Notice: notices[r.URL.Query().Get("done")]}
+	v := &view{Notice: notices[r.URL.Query().Get("done")], List: parseListState(r.URL.Query())}
 	pr, err, ok := p.session(w, r)
 	switch {
 	case !ok:
@@ -312,20 +363,54 @@ func (p *Handler) home(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, v)
 }
 
-// fill loads what the signed-in page shows.
-func (p *Handler) fill(ctx context.Context, v *view, pr apitoken.Principal) error {
-	page, err := p.m.List(ctx, pr, apitoken.ListOptions{}) // the first 1,000
+// signedInPage wraps a GET page that needs an unlocked session; others
+// see the home page's sign-in or code step.
+func (p *Handler) signedInPage(fn func(http.ResponseWriter, *http.Request, apitoken.Principal, *view)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := &view{}
+		pr, err, ok := p.session(w, r)
+		switch {
+		case !ok:
+			p.render(w, r, http.StatusUnauthorized, v)
+		case err != nil:
+			v.SignedIn, v.Locked = true, true
+			p.render(w, r, http.StatusUnauthorized, v)
+		default:
+			if err := p.fillCommon(r.Context(), v, pr); err != nil {
+				p.fail(w, r, pr, err)
+				return
+			}
+			fn(w, r, pr, v)
+		}
+	}
+}
+
+// fillCommon loads what every signed-in page shows: who is signed in.
+func (p *Handler) fillCommon(ctx context.Context, v *view, pr apitoken.Principal) error {
+	me, err := p.m.Profile(ctx, pr)
 	if err != nil {
 		return err
 	}
-	v.SignedIn, v.Principal, v.Tokens = true, pr, page.Items
-	v.Grantable, v.AppStates, v.Graces, v.Expiries = pr.Grantable(), appStates, graces, expiries
+	v.SignedIn, v.Principal, v.Me = true, pr, me
+	v.Grantable, v.AppStates, v.Graces = pr.Grantable(), appStates, graces
 	return nil
+}
+
+// fill loads the token table.
+func (p *Handler) fill(ctx context.Context, v *view, pr apitoken.Principal) error {
+	if err := p.fillCommon(ctx, v, pr); err != nil {
+		return err
+	}
+	v.Section = "tokens"
+	return p.fillList(ctx, v, pr)
 }
 
 func (p *Handler) render(w http.ResponseWriter, r *http.Request, status int, v *view) {
 	v.Title, v.Base = p.opts.Title, p.opts.BasePath
 	v.HostSignIn, v.SignInURL = p.opts.SignedInAs != nil, p.opts.SignInURL
+	if v.Now.IsZero() {
+		v.Now = time.Now()
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := templates.ExecuteTemplate(w, "page.html", v); err != nil {
@@ -340,6 +425,9 @@ func (p *Handler) fail(w http.ResponseWriter, r *http.Request, pr apitoken.Princ
 		w.Header().Set("Retry-After", apitoken.BusyRetryAfter)
 	}
 	v := &view{Error: p.message(he, err)}
+	if r.Method == http.MethodPost {
+		v.List = parseListState(backQuery(r))
+	}
 	if pr.Kind == apitoken.KindSession && pr.Unlocked {
 		if ferr := p.fill(r.Context(), v, pr); ferr != nil {
 			v.SignedIn = false
@@ -420,6 +508,20 @@ func (p *Handler) logout(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 	p.redirect(w, r, "signedout")
 }
 
+// redirectTo sends the browser to the page at path (relative to the base)
+// with the listing state back and a notice named by done.
+func (p *Handler) redirectTo(w http.ResponseWriter, r *http.Request, path string, back listState, done string) {
+	q := back.values()
+	if done != "" {
+		q.Set("done", done)
+	}
+	target := p.opts.BasePath + path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
 func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
 	f := r.PostForm
 	req := apitoken.IssueRequest{Description: f.Get("description")}
@@ -438,14 +540,9 @@ func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 			return
 		}
 	}
-	if e := f.Get("expires"); e != "" {
-		i := slices.IndexFunc(expiries, func(x expiry) bool { return x.Value == e })
-		if i < 0 {
-			p.fail(w, r, pr, apitoken.ErrInvalidArgument)
-			return
-		}
-		d, _ := time.ParseDuration(e)
-		req.Expires = time.Now().Add(d)
+	if req.Expires, err = p.expiresFrom(f.Get("expires"), f.Get("expires_on"), time.Now()); err != nil {
+		p.fail(w, r, pr, err)
+		return
 	}
 	iss, err := p.m.Issue(r.Context(), pr, req)
 	if err != nil {
@@ -457,7 +554,7 @@ func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 
 // showSecret renders the page with a new secret, the only time it is shown.
 func (p *Handler) showSecret(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, iss apitoken.Issued, notice string) {
-	v := &view{Notice: notice, Secret: iss.Secret, SecretFor: iss.Token.ID}
+	v := &view{Notice: notice, Secret: iss.Secret, SecretFor: iss.Token}
 	if err := p.fill(r.Context(), v, pr); err != nil {
 		p.fail(w, r, pr, err)
 		return
@@ -501,7 +598,7 @@ func (p *Handler) update(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 		p.fail(w, r, pr, err)
 		return
 	}
-	p.redirect(w, r, "updated")
+	p.redirectTo(w, r, "", parseListState(backQuery(r)), "updated")
 }
 
 func (p *Handler) setApp(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
@@ -517,17 +614,61 @@ func (p *Handler) setApp(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 		p.fail(w, r, pr, err)
 		return
 	}
-	p.redirect(w, r, map[apitoken.AppState]string{apitoken.Allow: "allowed", apitoken.Deny: "denied", apitoken.Pending: "pending"}[state])
+	done := map[apitoken.AppState]string{apitoken.Allow: "allowed", apitoken.Deny: "denied", apitoken.Pending: "pending"}[state]
+	p.redirectTo(w, r, "", parseListState(backQuery(r)), done)
+}
+
+// named is how a confirmation names a token: its description and hint.
+func named(t *apitoken.Token) string {
+	d := t.Description
+	if d == "" {
+		d = "(no description)"
+	}
+	return "“" + d + "” (" + t.Hint + ")"
+}
+
+// confirmOr renders a confirmation at the token unless the form says
+// confirm=yes; c.Token is filled in. It returns the token and whether to
+// go on.
+func (p *Handler) confirmOr(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, id string, c confirmation, question func(string) string) (*apitoken.Token, bool) {
+	// Only a token the caller may see gets a question; others get the
+	// same answer as an unknown ID.
+	t, err := p.m.Get(r.Context(), pr, id)
+	if err != nil {
+		p.fail(w, r, pr, err)
+		return nil, false
+	}
+	if r.PostForm.Get("confirm") == "yes" {
+		return t, true
+	}
+	c.Token, c.Question = t, question(named(t))
+	v := &view{Confirm: &c, List: parseListState(backQuery(r))}
+	if err := p.fill(r.Context(), v, pr); err != nil {
+		p.fail(w, r, pr, err)
+		return nil, false
+	}
+	p.render(w, r, http.StatusOK, v)
+	return nil, false
 }
 
 func (p *Handler) rotate(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
 	g := r.PostForm.Get("grace")
-	if !slices.ContainsFunc(graces, func(x grace) bool { return x.Value == g }) {
+	i := slices.IndexFunc(graces, func(x grace) bool { return x.Value == g })
+	if i < 0 {
 		p.fail(w, r, pr, apitoken.ErrInvalidArgument)
 		return
 	}
+	id := r.PathValue("id")
+	if _, ok := p.confirmOr(w, r, pr, id, confirmation{Action: "rotate", Button: "Yes, rotate it", Grace: g}, func(n string) string {
+		if g == "0s" {
+			return "Rotate " + n + "? It gets a new secret, and the old one stops working now."
+		}
+		return "Rotate " + n + "? It gets a new secret; the old one keeps working for " + graces[i].Label + "."
+	}); !ok {
+		return
+	}
 	d, _ := time.ParseDuration(g)
-	iss, err := p.m.Rotate(r.Context(), pr, r.PathValue("id"), d)
+	iss, err := p.m.Rotate(r.Context(), pr, id, d)
 	if err != nil {
 		p.fail(w, r, pr, err)
 		return
@@ -535,48 +676,39 @@ func (p *Handler) rotate(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 	p.showSecret(w, r, pr, iss, "Token rotated. Replace the old secret before its grace period ends.")
 }
 
-// confirmOr renders a confirmation step unless the form says confirm=yes.
-func (p *Handler) confirmOr(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, c confirmation) bool {
-	if r.PostForm.Get("confirm") == "yes" {
-		return true
-	}
-	// Only a token the caller may see gets a question; others get the
-	// same answer as an unknown ID.
-	if _, err := p.m.Get(r.Context(), pr, c.TokenID); err != nil {
-		p.fail(w, r, pr, err)
-		return false
-	}
-	v := &view{Confirm: &c}
-	if err := p.fill(r.Context(), v, pr); err != nil {
-		p.fail(w, r, pr, err)
-		return false
-	}
-	p.render(w, r, http.StatusOK, v)
-	return false
-}
-
 func (p *Handler) retire(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
 	id := r.PathValue("id")
-	if !p.confirmOr(w, r, pr, confirmation{Action: "retire", TokenID: id, Button: "Yes, retire it",
-		Question: "Retire this token? Every program using it will be refused from now on."}) {
+	t, ok := p.confirmOr(w, r, pr, id, confirmation{Action: "retire", Button: "Yes, retire it"}, func(n string) string {
+		return "Retire " + n + "? Every program using it will be refused from now on. This cannot be undone."
+	})
+	if !ok {
 		return
 	}
 	if err := p.m.Revoke(r.Context(), pr, id); err != nil {
 		p.fail(w, r, pr, err)
 		return
 	}
-	p.redirect(w, r, "retired")
+	// Rendered rather than redirected, so that the notice can name the
+	// token: a retired token is no longer listed.
+	t.Revoked = time.Now()
+	v := &view{Notice: notices["retired"], Retired: t, List: parseListState(backQuery(r))}
+	if err := p.fill(r.Context(), v, pr); err != nil {
+		p.fail(w, r, pr, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, v)
 }
 
 func (p *Handler) promote(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
 	id := r.PathValue("id")
-	if !p.confirmOr(w, r, pr, confirmation{Action: "promote", TokenID: id, Button: "Yes, promote it",
-		Question: "Promote this token to an account token? This cannot be undone: it will belong to the account, not to its user, and keep working if the user leaves."}) {
+	if _, ok := p.confirmOr(w, r, pr, id, confirmation{Action: "promote", Button: "Yes, promote it"}, func(n string) string {
+		return "Promote " + n + " to an account token? It will belong to the account instead of its user, and keep working if they leave. This cannot be undone."
+	}); !ok {
 		return
 	}
 	if _, err := p.m.Promote(r.Context(), pr, id); err != nil {
 		p.fail(w, r, pr, err)
 		return
 	}
-	p.redirect(w, r, "promoted")
+	p.redirectTo(w, r, "", parseListState(backQuery(r)), "promoted")
 }

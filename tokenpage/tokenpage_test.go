@@ -201,6 +201,10 @@ func TestWhatEachRoleSeesAndMayDo(t *testing.T) {
 	if strings.Contains(body, `value="admin"`) {
 		t.Fatal("a normal user is offered the admin privilege")
 	}
+	// The create step is its own page: the same rules hold there.
+	if status, newPage := dev.get("/new"); status != 200 || strings.Contains(newPage, `value="admin"`) || strings.Contains(newPage, `name="owner"`) || !strings.Contains(newPage, "Create a token") {
+		t.Fatalf("a normal user's create step (%d) offers admin or the owner choice, or is missing", status)
+	}
 	// The server re-checks what the form offers: a forged choice is refused.
 	status, body := dev.post("/tokens", url.Values{"privilege": {"admin"}}, "same-origin")
 	if status != http.StatusForbidden || !strings.Contains(body, "You are not allowed to do that.") {
@@ -212,8 +216,11 @@ func TestWhatEachRoleSeesAndMayDo(t *testing.T) {
 	}
 	ro := s.browser()
 	body = ro.signIn("ro@example.com", "ro password")
-	if strings.Contains(body, "Create a token") {
+	if strings.Contains(body, "Create a token") || strings.Contains(body, `id="new-token"`) {
 		t.Fatal("a read-only user is offered the create form")
+	}
+	if status, newPage := ro.get("/new"); status != http.StatusForbidden || strings.Contains(newPage, `id="create"`) {
+		t.Fatalf("a read-only user opening the create step: %d", status)
 	}
 	if status, _ := ro.post("/tokens", url.Values{}, "same-origin"); status != http.StatusForbidden {
 		t.Fatalf("a read-only user creating a token: %d", status)
@@ -258,7 +265,10 @@ func TestEveryControlHasALabel(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, home := b.get("/")
-	for _, page := range []string{signIn, created, home} {
+	_, newPage := b.get("/new")
+	_, account := b.get("/account")
+	_, enrol := b.post("/account/mfa/enrol", nil, "same-origin")
+	for _, page := range []string{signIn, created, home, newPage, account, enrol} {
 		for _, tag := range controlRE.FindAllString(page, -1) {
 			if strings.Contains(tag, `type="hidden"`) {
 				continue

@@ -134,7 +134,7 @@ func (s *server) routes() http.Handler {
 		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: apitoken.CodeNotFound, Message: "no such endpoint"}, "api")
 	})
 	// The token management page for people, beside the API for programs.
-	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Logger: s.log, TrustedProxies: s.trusted}))
+	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Logger: s.log, TrustedProxies: s.trusted, QRCode: qrModules}))
 	return s.accessLog(mux)
 }
 

@@ -1,5 +1,6 @@
-// Copies a new token secret to the clipboard. The only script on the page;
-// everything else works without it.
+// The page's only script, small progressive enhancements; everything works
+// without it. It copies a new token secret to the clipboard, and choosing
+// a custom expiry date selects the "On a date I choose" option.
 document.addEventListener("click", async (e) => {
   const button = e.target.closest("button[data-copy]");
   if (!button) return;
@@ -12,4 +13,9 @@ document.addEventListener("click", async (e) => {
     field.select();
     status.textContent = document.execCommand("copy") ? "Copied." : "Select the token and copy it.";
   }
+});
+document.addEventListener("input", (e) => {
+  if (e.target.id !== "c-expires-on") return;
+  const custom = document.getElementById("c-exp-custom");
+  if (custom) custom.checked = true;
 });
