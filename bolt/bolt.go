@@ -558,13 +558,7 @@ func listIndex(tx *bbolt.Tx, q apitoken.TokenQuery, kind apitoken.Kind) ([]*apit
 	}
 	var out []*apitoken.Token
 	c := b.Cursor()
-	k, _ := c.Seek(prefix)
-	if q.After.ID != "" {
-		start := appendTimeID(bytes.Clone(prefix), q.After.Created, q.After.ID)
-		if k, _ = c.Seek(start); bytes.Equal(k, start) {
-			k, _ = c.Next()
-		}
-	}
+	k := seekAfter(c, prefix, q.After)
 	for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = c.Next() {
 		if len(k) < len(prefix)+8 {
 			return nil, fmt.Errorf("%w: short index key", ErrCorrupt)
@@ -581,6 +575,22 @@ func listIndex(tx *bbolt.Tx, q apitoken.TokenQuery, kind apitoken.Kind) ([]*apit
 		}
 	}
 	return out, nil
+}
+
+// seekAfter positions c at the first key under prefix that comes after
+// the listing position after (at the first key under prefix when after
+// has no ID) and returns it, or nil.
+func seekAfter(c *bbolt.Cursor, prefix []byte, after apitoken.Position) []byte {
+	if after.ID == "" {
+		k, _ := c.Seek(prefix)
+		return k
+	}
+	start := appendTimeID(bytes.Clone(prefix), after.Created, after.ID)
+	k, _ := c.Seek(start)
+	if bytes.Equal(k, start) {
+		k, _ = c.Next()
+	}
+	return k
 }
 
 // PurgeTokens implements apitoken.TokenStore: it walks the end index (and,
@@ -800,13 +810,7 @@ func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoke
 	prefix := appendPart(nil, q.Account)
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		c := bucket(tx, bucketUsersByAcct).Cursor()
-		k, _ := c.Seek(prefix)
-		if q.After.ID != "" {
-			start := appendTimeID(bytes.Clone(prefix), q.After.Created, q.After.ID)
-			if k, _ = c.Seek(start); bytes.Equal(k, start) {
-				k, _ = c.Next()
-			}
-		}
+		k := seekAfter(c, prefix, q.After)
 		for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = c.Next() {
 			if len(k) < len(prefix)+8 {
 				return fmt.Errorf("%w: short index key", ErrCorrupt)
