@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apitoken/apitoken"
 )
@@ -39,14 +40,24 @@ type listState struct {
 }
 
 // parseListState reads a listState from q, dropping what is malformed.
+// maxSearch bounds the search text, in bytes.
+const maxSearch = 256
+
 func parseListState(q url.Values) listState {
-	s := listState{Show: q.Get("show"), Query: strings.TrimSpace(q.Get("q")), Before: q.Get("before")}
+	s := listState{Show: q.Get("show"), Query: q.Get("q"), Before: q.Get("before")}
 	if !slices.Contains([]string{"mine", "account", "all"}, s.Show) {
 		s.Show = ""
 	}
-	if len(s.Query) > 256 {
-		s.Query = s.Query[:256]
+	if len(s.Query) > maxSearch {
+		// Cut at a rune boundary, then trim: trimming first could leave a
+		// space at the cut, which the next parse would trim away.
+		cut := maxSearch
+		for cut > 0 && !utf8.RuneStart(s.Query[cut]) {
+			cut--
+		}
+		s.Query = s.Query[:cut]
 	}
+	s.Query = strings.TrimSpace(s.Query)
 	if _, ok := parsePosition(s.Before); !ok {
 		s.Before = ""
 	}
