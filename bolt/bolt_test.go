@@ -39,11 +39,17 @@ func isClosed(err error) bool { return errors.Is(err, apitoken.ErrClosed) }
 func TestStore(t *testing.T) { storetest.Run(t, newStore) }
 
 // The policy suite runs with fsync off: it checks rules, not durability
-// (TestKill9 does that), and 500,000 fsyncs would take an hour here.
+// (TestKill9 does that), and 500,000 fsyncs would take an hour here. Its
+// sizes are 50 sequences and 200 rounds by default, 300 and 2,000 at the
+// long size.
 func TestLifecycle(t *testing.T) {
+	cfg := &storetest.LifecycleConfig{Sequences: 50, Rounds: 200}
+	if storetest.Long() {
+		cfg = &storetest.LifecycleConfig{Sequences: 300, Rounds: 2000}
+	}
 	storetest.RunLifecycle(t, func(tb testing.TB) apitoken.Store {
 		return openAt(tb, filepath.Join(tb.TempDir(), "apitoken.db"), &tokenbolt.Options{NoSync: true})
-	}, &storetest.LifecycleConfig{Sequences: 300, Rounds: 2000})
+	}, cfg)
 }
 
 func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newStore) }

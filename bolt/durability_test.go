@@ -154,12 +154,30 @@ func TestKill9LosesNoAcknowledgedOperation(t *testing.T) {
 		}
 		var lines []string
 		var wg sync.WaitGroup
+		started := make(chan struct{}) // closed at the child's first line
+		readDone := make(chan struct{})
 		wg.Go(func() {
+			defer close(readDone)
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() { // only complete, newline-terminated lines
+				if lines == nil {
+					close(started)
+				}
 				lines = append(lines, sc.Text())
 			}
 		})
+		// The kill comes a random while after the child starts working, not
+		// after it starts: on a loaded machine a new process can take longer
+		// than the whole window to open the file.
+		select {
+		case <-started:
+		case <-readDone:
+			cmd.Wait()
+			t.Fatalf("cycle %d: the child exited without writing anything", cycle)
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Fatalf("cycle %d: the child wrote nothing within a minute", cycle)
+		}
 		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
 		cmd.Process.Kill() // SIGKILL
 		wg.Wait()

@@ -19,10 +19,10 @@ import (
 // everything at full size.
 type LifecycleConfig struct {
 	// Sequences is the number of random action sequences of the property
-	// test. Default 10,000 (500 under -short).
+	// test. Default 10,000 when Long reports true, else 200.
 	Sequences int
 	// Rounds is the number of verify-revoke-verify rounds of the cache
-	// test. Default 10,000 (1,000 under -short).
+	// test. Default 10,000 when Long reports true, else 300.
 	Rounds int
 }
 
@@ -38,13 +38,13 @@ func RunLifecycle(t *testing.T, newStore NewStoreFunc, cfg *LifecycleConfig) {
 	if c.Sequences == 0 {
 		c.Sequences = 10_000
 		if !Long() {
-			c.Sequences = 500
+			c.Sequences = 200
 		}
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 10_000
 		if !Long() {
-			c.Rounds = 1_000
+			c.Rounds = 300
 		}
 	}
 	for _, lc := range lifecycleCases {
