@@ -22,7 +22,7 @@ import (
 // nothing; and a run killed with SIGKILL a third of the way through
 // resumes from its state file to the same records.
 func TestMigrateALargeBoltStoreToPostgreSQL(t *testing.T) {
-	users, issued, tokens := 50, 200, 2000
+	users, issued, tokens := 20, 100, 600
 	if storetest.Long() {
 		users, issued, tokens = 10_000, 10_000, 1_000_000
 		if raceEnabled {

@@ -226,7 +226,7 @@ func TestMigrateBetweenEveryPairOfStores(t *testing.T) {
 // A migration killed with SIGKILL partway through resumes from its state
 // file and ends with the same records as one that was never interrupted.
 func TestMigrateKilledHalfwayResumesToTheSameResult(t *testing.T) {
-	src, pop := populated(t, "bolt", 50, 200, 2000)
+	src, pop := populated(t, "bolt", 20, 100, 600)
 	want := newAddr(t, "postgres")
 	mustCmd(t, "", "migrate", "-from", src, "-to", want)
 	killedAndResumed(t, src, newAddr(t, "postgres"), want, pop, 1)
