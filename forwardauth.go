@@ -130,5 +130,5 @@ func withoutQueryToken(uri string) string {
 // it. It is for integrations that authenticate outside the Guard, such as
 // a gRPC interceptor, so that handlers read the Principal one way.
 func NewContext(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey, p)
+	return &principalContext{Context: ctx, p: p}
 }

@@ -78,8 +78,26 @@ const (
 
 // FromContext returns the Principal the Guard put in ctx.
 func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey).(Principal)
-	return p, ok
+	pc, ok := ctx.Value(principalKey).(*principalContext)
+	if !ok {
+		return Principal{}, false
+	}
+	return pc.p, true
+}
+
+// principalContext is a context carrying a Principal. Its Value answers
+// principalKey with the principalContext itself, so storing and reading a
+// Principal costs this one allocation and no boxing.
+type principalContext struct {
+	context.Context
+	p Principal
+}
+
+func (c *principalContext) Value(key any) any {
+	if key == principalKey {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // FailureReason returns why the Guard refused r (inside OnDeny and OnError),
@@ -247,13 +265,16 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, c credentia
 
 // downstream is the request the next handler sees: the Principal in its
 // context and every credential removed, so no secret travels further.
+// The credential headers are deleted from r's own header map rather than
+// from a copy: no handler after the Guard sees the secret, nor does
+// middleware outside it once the request has been handled, and the hot
+// path copies no header.
 func (g *Guard) downstream(r *http.Request, p Principal, fromQuery bool) *http.Request {
-	r2 := r.WithContext(context.WithValue(r.Context(), principalKey, p))
-	r2.Header = r.Header.Clone()
-	r2.Header.Del("Authorization")
-	for _, h := range g.opts.Headers {
-		r2.Header.Del(h)
+	delete(r.Header, "Authorization")
+	for _, h := range g.opts.Headers { // canonical since NewGuard
+		delete(r.Header, h)
 	}
+	r2 := r.WithContext(NewContext(r.Context(), p))
 	if fromQuery {
 		u := *r.URL
 		u.RawQuery = removeQueryParam(u.RawQuery, "token")

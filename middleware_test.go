@@ -393,10 +393,11 @@ func BenchmarkMiddleware(b *testing.B) {
 	})
 	run := func(b *testing.B, h http.Handler) {
 		req := httptest.NewRequest("GET", "/search", nil)
-		req.Header.Set("Authorization", "Bearer "+secret)
+		auth := []string{"Bearer " + secret}
 		w := &discardWriter{h: http.Header{}}
 		b.ReportAllocs()
 		for b.Loop() {
+			req.Header["Authorization"] = auth // the Guard removes it from the request
 			h.ServeHTTP(w, req)
 		}
 		if w.code != 204 {
@@ -415,3 +416,51 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(c int)           { d.code = c }
+
+// TestOuterMiddlewareSeesNoCredentialAfterTheGuard checks that the Guard
+// removes credential headers from the request itself: middleware outside
+// the Guard that logs headers after the request was handled finds no
+// secret, and a refused request keeps its headers for OnDeny to inspect.
+func TestOuterMiddlewareSeesNoCredentialAfterTheGuard(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), &apitoken.GuardOptions{Headers: []string{"x-circonus-auth-token"}})
+	var after http.Header
+	outer := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			after = r.Header.Clone()
+		})
+	}
+	h := outer(e.g.Handler(e.handler(&seen{})))
+	for _, tc := range []struct {
+		name, header, value string
+		status              int
+		kept                bool
+	}{
+		{"a Bearer header is removed once verified", "Authorization", "Bearer " + e.live, 200, false},
+		{"an extra token header is removed once verified", "X-Circonus-Auth-Token", e.live, 200, false},
+		{"a refused request keeps its header", "Authorization", "Bearer " + e.revoked, 401, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set(tc.header, tc.value)
+			r.Header.Set("X-Other", "kept")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			require.Equal(t, tc.status, w.Code)
+			assert.Equal(t, tc.kept, after.Get(tc.header) != "", "credential header after the request")
+			assert.Equal(t, "kept", after.Get("X-Other"), "other headers are untouched")
+		})
+	}
+}
+
+func TestFromContextFindsThePrincipalThroughOtherValues(t *testing.T) {
+	type key struct{}
+	p := apitoken.Principal{TokenID: "t1", Privilege: apitoken.Normal}
+	ctx := context.WithValue(apitoken.NewContext(context.Background(), p), key{}, "v")
+	got, ok := apitoken.FromContext(ctx)
+	require.True(t, ok)
+	assert.Equal(t, p, got)
+	assert.Equal(t, "v", ctx.Value(key{}))
+	_, ok = apitoken.FromContext(context.Background())
+	assert.False(t, ok, "no principal in a bare context")
+}
