@@ -10,8 +10,8 @@ import (
 )
 
 // Listing and purging: listings read a page at a time through the store's
-// (Created, ID) order, and a purge removes ended records in bounded
-// batches, so neither costs more as history grows.
+// (Created, ID) order, either way, and a purge removes ended records in
+// bounded batches, so neither costs more as history grows.
 
 // Defaults for listing and history options.
 const (
@@ -44,18 +44,53 @@ type ListOptions struct {
 	// Cursor continues a listing: the Next of the previous page. Empty
 	// starts at the beginning. Cursors are opaque and carry no secret.
 	Cursor string
+	// Newest lists newest first, in descending (Created, ID) order, as
+	// Manager.List can; ListUsers lists oldest first only and refuses
+	// it. A cursor continues only a listing in the order it was made
+	// for: one made for the other order is ErrInvalidArgument.
+	Newest bool
 }
 
 // Page is one page of a listing.
 type Page[T any] struct {
-	// Items are the page's records, oldest first.
+	// Items are the page's records in the listing's order: oldest first,
+	// or newest first with ListOptions.Newest.
 	Items []T
 	// Next continues the listing; empty on the last page.
 	Next string
 }
 
-// parse checks o and returns the page size and the place to start after.
+// CursorAt returns a cursor at Items[i]'s place, for a listing in the
+// order newest says: with ListOptions.Newest equal to newest it continues
+// after Items[i] in that order, so with the records older than it when
+// newest is set and with the newer ones when not. A caller that shows
+// only part of a page continues from the last item it showed; one that
+// turns back reads the other way from the first. Out of range, it
+// returns "".
+func (p Page[T]) CursorAt(i int, newest bool) string {
+	if i < 0 || i >= len(p.Items) {
+		return ""
+	}
+	r, ok := any(p.Items[i]).(interface{ Position() Position })
+	if !ok {
+		return ""
+	}
+	return encodeCursor(r.Position(), newest)
+}
+
+// parse checks o for a listing that is oldest first only: Newest is
+// ErrInvalidArgument. It returns the page size and the place to start
+// after.
 func (o ListOptions) parse() (int, Position, error) {
+	if o.Newest {
+		return 0, Position{}, fmt.Errorf("%w: this listing is oldest first only", ErrInvalidArgument)
+	}
+	return o.parseOrdered()
+}
+
+// parseOrdered checks o for a listing in either order and returns the
+// page size and the place to start after, in o's order.
+func (o ListOptions) parseOrdered() (int, Position, error) {
 	limit := o.Limit
 	if limit == 0 {
 		limit = DefaultListLimit
@@ -63,52 +98,76 @@ func (o ListOptions) parse() (int, Position, error) {
 	if limit < 1 || limit > MaxListLimit {
 		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, MaxListLimit)
 	}
-	after, err := decodeCursor(o.Cursor)
+	after, newest, err := decodeCursor(o.Cursor)
+	if err == nil && o.Cursor != "" && newest != o.Newest {
+		err = fmt.Errorf("%w: the cursor is for a listing in the other order", ErrInvalidArgument)
+	}
 	return limit, after, err
 }
 
 // maxCursor bounds a cursor's length before it is decoded.
 const maxCursor = 128
 
-// encodeCursor makes the opaque cursor of the place after p: the creation
-// time in Unix nanoseconds and the ID, base64url without padding.
-func encodeCursor(p Position) string {
-	b := binary.AppendVarint(nil, p.Created.UnixNano())
-	return base64.RawURLEncoding.EncodeToString(append(b, p.ID...))
+// newestMark ends the cursor of a newest-first listing. Record IDs are
+// printable ASCII, so it cannot be taken for the end of an ID, and cursors
+// of oldest-first listings keep the form they had before listings could
+// go newest first.
+const newestMark = 0x01
+
+// encodeCursor makes the opaque cursor of the place after p in the order
+// newest says: the creation time in Unix nanoseconds, the ID and, for a
+// newest-first listing, newestMark, base64url without padding.
+func encodeCursor(p Position, newest bool) string {
+	b := append(binary.AppendVarint(nil, p.Created.UnixNano()), p.ID...)
+	if newest {
+		b = append(b, newestMark)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeCursor parses a cursor from encodeCursor; anything else is
-// ErrInvalidArgument.
-func decodeCursor(s string) (Position, error) {
+// decodeCursor parses a cursor from encodeCursor, returning its place and
+// order; anything else is ErrInvalidArgument.
+func decodeCursor(s string) (p Position, newest bool, err error) {
 	if s == "" {
-		return Position{}, nil
+		return Position{}, false, nil
 	}
 	bad := fmt.Errorf("%w: the cursor is not one this listing gave", ErrInvalidArgument)
 	if len(s) > maxCursor {
-		return Position{}, bad
+		return Position{}, false, bad
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
-		return Position{}, bad
+		return Position{}, false, bad
+	}
+	if newest = len(b) > 0 && b[len(b)-1] == newestMark; newest {
+		b = b[:len(b)-1]
 	}
 	ns, n := binary.Varint(b)
 	id := b[max(n, 0):]
-	if n <= 0 || len(id) == 0 || encodeCursor(Position{time.Unix(0, ns), string(id)}) != s {
-		return Position{}, bad
+	if n <= 0 || len(id) == 0 || encodeCursor(Position{time.Unix(0, ns), string(id)}, newest) != s {
+		return Position{}, false, bad
 	}
 	for _, c := range id {
 		if c <= ' ' || c > '~' { // record IDs are printable ASCII
-			return Position{}, bad
+			return Position{}, false, bad
 		}
 	}
-	return Position{Created: time.Unix(0, ns).UTC(), ID: string(id)}, nil
+	return Position{Created: time.Unix(0, ns).UTC(), ID: string(id)}, newest, nil
 }
 
-// listPage reads records in the store's order from after, keeps those
-// keep accepts, and returns a page of at most limit of them with the
-// cursor of the next. It reads in batches until the page is full and one
-// more kept record shows that a next page exists.
+// listPage is listPageIn for a listing that is oldest first.
 func listPage[T any](ctx context.Context, limit int, after Position,
+	read func(ctx context.Context, after Position, n int) ([]T, error),
+	pos func(T) Position, keep func(T) bool) (Page[T], error) {
+	return listPageIn(ctx, limit, after, false, read, pos, keep)
+}
+
+// listPageIn reads records through read, which lists in the order newest
+// says, from after, keeps those keep accepts, and returns a page of at
+// most limit of them with the cursor of the next, for the same order. It
+// reads in batches until the page is full and one more kept record shows
+// that a next page exists.
+func listPageIn[T any](ctx context.Context, limit int, after Position, newest bool,
 	read func(ctx context.Context, after Position, n int) ([]T, error),
 	pos func(T) Position, keep func(T) bool) (Page[T], error) {
 	var page Page[T]
@@ -123,7 +182,7 @@ func listPage[T any](ctx context.Context, limit int, after Position,
 				continue
 			}
 			if len(page.Items) == limit {
-				page.Next = encodeCursor(pos(page.Items[limit-1]))
+				page.Next = encodeCursor(pos(page.Items[limit-1]), newest)
 				return page, nil
 			}
 			page.Items = append(page.Items, r)

@@ -217,8 +217,9 @@ func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
 }
 
 // List returns a page of the active API tokens the caller may see, oldest
-// first: its own user tokens, or every API token of the account for an
-// admin. It reads only API tokens, a page at a time. Uses this process has
+// first, or newest first with opts.Newest: its own user tokens, or every
+// API token of the account for an admin. It reads only API tokens, a page
+// at a time, in either order. Uses this process has
 // recorded but not yet flushed are written first, so LastUsed and each
 // app's LastSeen include them; other instances' uses show once they flush.
 func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) (Page[*Token], error) {
@@ -226,11 +227,11 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 	if err != nil {
 		return Page[*Token]{}, err
 	}
-	limit, after, err := opts.parse()
+	limit, after, err := opts.parseOrdered()
 	if err != nil {
 		return Page[*Token]{}, err
 	}
-	q := TokenQuery{Account: a.account, Kind: KindAPI}
+	q := TokenQuery{Account: a.account, Kind: KindAPI, Newest: opts.Newest}
 	if !a.managesAccount() {
 		if a.userID == "" {
 			return Page[*Token]{}, nil // a non-admin account token owns no user tokens
@@ -239,7 +240,7 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 	}
 	m.flushForListing(ctx)
 	now := m.now()
-	return listPage(ctx, limit, after,
+	return listPageIn(ctx, limit, after, opts.Newest,
 		func(ctx context.Context, after Position, n int) ([]*Token, error) {
 			q.After, q.Limit = after, n
 			return m.store.ListTokens(ctx, q)

@@ -33,11 +33,14 @@ type TokenStore interface {
 
 	// ListTokens returns the records of account q.Account (required),
 	// restricted to those owned by user q.UserID when it is non-empty and
-	// to kind q.Kind when it is set, ordered by Created then ID, starting
-	// after q.After and at most q.Limit of them (0: all). Revoked and
-	// expired records are included: filtering is policy. A listing of one
-	// kind must not read records of the other (stores index sessions
-	// apart), so sessions never slow a listing of API tokens.
+	// to kind q.Kind when it is set, ordered by Created then ID (newest
+	// first when q.Newest is set), starting after q.After in that order
+	// and at most q.Limit of them (0: all). A store with ordered indexes
+	// reads about as many records as it returns, in either order.
+	// Revoked and expired records are included: filtering is policy. A
+	// listing of one kind must not read records of the other (stores
+	// index sessions apart), so sessions never slow a listing of API
+	// tokens.
 	ListTokens(ctx context.Context, q TokenQuery) ([]*Token, error)
 
 	// UpdateToken replaces the stored record with ID t.ID if its Version
@@ -80,6 +83,10 @@ type TokenQuery struct {
 	After Position
 	// Limit bounds how many records are returned; 0 means no bound.
 	Limit int
+	// Newest lists in descending (Created, ID) order; After then
+	// continues after that position in this order, i.e. with older
+	// records.
+	Newest bool
 }
 
 // Position is a place in the (Created, ID) order of listings.

@@ -534,7 +534,11 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 		return out, err
 	}
 	slices.SortFunc(out, func(a, b *apitoken.Token) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+		c := cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+		if q.Newest {
+			return -c
+		}
+		return c
 	})
 	if q.Limit > 0 && len(out) > q.Limit {
 		out = out[:q.Limit]
@@ -558,8 +562,8 @@ func listIndex(tx *bbolt.Tx, q apitoken.TokenQuery, kind apitoken.Kind) ([]*apit
 	}
 	var out []*apitoken.Token
 	c := b.Cursor()
-	k := seekAfter(c, prefix, q.After)
-	for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = c.Next() {
+	k, step := seekAfter(c, prefix, q.After, q.Newest)
+	for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = step() {
 		if len(k) < len(prefix)+8 {
 			return nil, fmt.Errorf("%w: short index key", ErrCorrupt)
 		}
@@ -578,19 +582,53 @@ func listIndex(tx *bbolt.Tx, q apitoken.TokenQuery, kind apitoken.Kind) ([]*apit
 }
 
 // seekAfter positions c at the first key under prefix that comes after
-// the listing position after (at the first key under prefix when after
-// has no ID) and returns it, or nil.
-func seekAfter(c *bbolt.Cursor, prefix []byte, after apitoken.Position) []byte {
-	if after.ID == "" {
-		k, _ := c.Seek(prefix)
-		return k
+// the listing position after in the listing's order, ascending or (newest)
+// descending, or at the first key under prefix in that order when after
+// has no ID. It returns that key, or nil, and the step that moves c on in
+// the same order (c.Next or c.Prev); callers stop at the first key without
+// the prefix.
+func seekAfter(c *bbolt.Cursor, prefix []byte, after apitoken.Position, newest bool) (k []byte, step func() ([]byte, []byte)) {
+	var start []byte
+	if after.ID != "" {
+		start = appendTimeID(bytes.Clone(prefix), after.Created, after.ID)
 	}
-	start := appendTimeID(bytes.Clone(prefix), after.Created, after.ID)
-	k, _ := c.Seek(start)
-	if bytes.Equal(k, start) {
-		k, _ = c.Next()
+	if !newest {
+		if start == nil {
+			k, _ = c.Seek(prefix)
+			return k, c.Next
+		}
+		k, _ = c.Seek(start)
+		if bytes.Equal(k, start) {
+			k, _ = c.Next()
+		}
+		return k, c.Next
 	}
-	return k
+	// Descending: the last key before start, or before the end of the
+	// prefix's range when there is no position.
+	if start == nil {
+		start = prefixEnd(prefix)
+	}
+	if start != nil {
+		if k, _ = c.Seek(start); k != nil {
+			k, _ = c.Prev()
+			return k, c.Prev
+		}
+	}
+	k, _ = c.Last()
+	return k, c.Prev
+}
+
+// prefixEnd returns the smallest key after every key that begins with
+// prefix, or nil if there is none (prefix is all 0xff bytes).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 // PurgeTokens implements apitoken.TokenStore: it walks the end index (and,
@@ -810,8 +848,8 @@ func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoke
 	prefix := appendPart(nil, q.Account)
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		c := bucket(tx, bucketUsersByAcct).Cursor()
-		k := seekAfter(c, prefix, q.After)
-		for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = c.Next() {
+		k, step := seekAfter(c, prefix, q.After, false)
+		for ; k != nil && bytes.HasPrefix(k, prefix) && (q.Limit <= 0 || len(out) < q.Limit); k, _ = step() {
 			if len(k) < len(prefix)+8 {
 				return fmt.Errorf("%w: short index key", ErrCorrupt)
 			}

@@ -101,25 +101,38 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 	var out []*apitoken.Token
 	for _, t := range s.tokens {
 		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) || (q.Kind != 0 && t.Kind != q.Kind) ||
-			(q.After.ID != "" && !q.After.Before(t.Position())) {
+			(q.After.ID != "" && !comesAfter(t.Position(), q.After, q.Newest)) {
 			continue
 		}
 		out = append(out, t)
 	}
-	out = page(out, q.Limit, (*apitoken.Token).Position)
+	out = page(out, q.Limit, q.Newest, (*apitoken.Token).Position)
 	for i, t := range out {
 		out[i] = t.Clone()
 	}
 	return out, nil
 }
 
-// page sorts records by (Created, ID) and keeps the first limit (0: all).
-// The store has no ordered index: a listing costs a scan, which suits the
-// sizes this store is for.
-func page[T any](rs []T, limit int, pos func(T) apitoken.Position) []T {
+// comesAfter reports whether p comes after the listing position after:
+// later in (Created, ID) order, or earlier when newest.
+func comesAfter(p, after apitoken.Position, newest bool) bool {
+	if newest {
+		return p.Before(after)
+	}
+	return after.Before(p)
+}
+
+// page sorts records by (Created, ID), descending when newest, and keeps
+// the first limit (0: all). The store has no ordered index: a listing
+// costs a scan, which suits the sizes this store is for.
+func page[T any](rs []T, limit int, newest bool, pos func(T) apitoken.Position) []T {
 	slices.SortFunc(rs, func(a, b T) int {
 		pa, pb := pos(a), pos(b)
-		return cmp.Or(pa.Created.Compare(pb.Created), cmp.Compare(pa.ID, pb.ID))
+		c := cmp.Or(pa.Created.Compare(pb.Created), cmp.Compare(pa.ID, pb.ID))
+		if newest {
+			return -c
+		}
+		return c
 	})
 	if limit > 0 && len(rs) > limit {
 		rs = rs[:limit]
@@ -260,11 +273,11 @@ func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoke
 	}
 	var out []*apitoken.User
 	for _, u := range s.users {
-		if u.Account == q.Account && (q.After.ID == "" || q.After.Before(u.Position())) {
+		if u.Account == q.Account && (q.After.ID == "" || comesAfter(u.Position(), q.After, false)) {
 			out = append(out, u)
 		}
 	}
-	out = page(out, q.Limit, (*apitoken.User).Position)
+	out = page(out, q.Limit, false, (*apitoken.User).Position)
 	for i, u := range out {
 		out[i] = u.Clone()
 	}

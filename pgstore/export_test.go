@@ -11,3 +11,6 @@ func HeartbeatsHeard(s *Store) uint64 { return s.heartbeatsHeard.Load() }
 // ListeningSince returns when s's latest listening connection was
 // established.
 func ListeningSince(s *Store) time.Time { return time.Unix(0, s.listening.Load()) }
+
+// ListTokensSQL is ListTokens' statement for q, for tests that EXPLAIN it.
+var ListTokensSQL = listTokensSQL

@@ -14,6 +14,7 @@ type Counting struct {
 	apitoken.Store
 	reads, writes atomic.Int64
 	emptyCommits  atomic.Int64
+	listed        atomic.Int64
 	// OnCall, when set, runs before every store call (tests use it to
 	// cancel a context at a chosen point).
 	OnCall func()
@@ -31,6 +32,10 @@ func (c *Counting) Writes() int64 { return c.writes.Load() }
 // EmptyCommits returns the number of CommitEmpty calls so far. They are
 // not writes: they change no record.
 func (c *Counting) EmptyCommits() int64 { return c.emptyCommits.Load() }
+
+// Listed returns how many records ListTokens and ListUsers have returned
+// so far: what listings cost in records, where Reads counts calls.
+func (c *Counting) Listed() int64 { return c.listed.Load() }
 
 // Calls returns reads plus writes.
 func (c *Counting) Calls() int64 { return c.Reads() + c.Writes() }
@@ -67,10 +72,12 @@ func (c *Counting) TokenByID(ctx context.Context, id string) (*apitoken.Token, e
 	return c.Store.TokenByID(ctx, id)
 }
 
-// ListTokens counts a read.
+// ListTokens counts a read and the records it returns.
 func (c *Counting) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apitoken.Token, error) {
 	c.read()
-	return c.Store.ListTokens(ctx, q)
+	ts, err := c.Store.ListTokens(ctx, q)
+	c.listed.Add(int64(len(ts)))
+	return ts, err
 }
 
 // UpdateToken counts a write.
@@ -115,10 +122,12 @@ func (c *Counting) UserByName(ctx context.Context, name string) (*apitoken.User,
 	return c.Store.UserByName(ctx, name)
 }
 
-// ListUsers counts a read.
+// ListUsers counts a read and the users it returns.
 func (c *Counting) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoken.User, error) {
 	c.read()
-	return c.Store.ListUsers(ctx, q)
+	us, err := c.Store.ListUsers(ctx, q)
+	c.listed.Add(int64(len(us)))
+	return us, err
 }
 
 // UpdateUser counts a write.

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,6 +61,93 @@ func runListingPages(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	for _, bad := range []apitoken.ListOptions{{Limit: -1}, {Limit: apitoken.MaxListLimit + 1}, {Cursor: "not a cursor"}, {Cursor: "AAAA"}} {
 		if _, err := e.m.List(ctx, s, bad); !errors.Is(err, apitoken.ErrInvalidArgument) {
 			t.Errorf("List with %+v: %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+}
+
+// runListingNewest pages a listing through the Manager newest first:
+// every visible token once, in the reverse of the oldest-first order;
+// a cursor never read in the other order; and a page of N reads about
+// N records from the store, not the whole listing.
+func runListingNewest(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
+	e := newEnv(t, ns, func(o *apitoken.Options) { o.MaxTokensPerUser = -1 })
+	u := e.user(apitoken.Normal)
+	_, s := e.session(u)
+	_, other := e.session(e.user(apitoken.Normal))
+	n := 150
+	if Long() {
+		n = 2000
+	}
+	var want []string
+	for i := range n {
+		e.clock.Advance(time.Millisecond)
+		switch i % 6 {
+		case 1:
+			e.issue(other, apitoken.IssueRequest{})
+		case 2:
+			iss := e.issue(s, apitoken.IssueRequest{})
+			must(t, e.m.Revoke(ctx, s, iss.Token.ID))
+		default:
+			want = append(want, e.issue(s, apitoken.IssueRequest{}).Token.ID)
+		}
+	}
+	slices.Reverse(want)
+	var got []string
+	opts := apitoken.ListOptions{Limit: 4, Newest: true}
+	var firstNext string
+	for {
+		page, err := e.m.List(ctx, s, opts)
+		must(t, err)
+		for _, tk := range page.Items {
+			got = append(got, tk.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		if firstNext == "" {
+			firstNext = page.Next
+		}
+		if at := page.CursorAt(len(page.Items)-1, true); at != page.Next {
+			t.Fatalf("CursorAt the last item %q differs from Next %q", at, page.Next)
+		}
+		opts.Cursor = page.Next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("newest first gave %d tokens %v, want %d %v", len(got), got, len(want), want)
+	}
+
+	// A cursor belongs to its order.
+	asc, err := e.m.List(ctx, s, apitoken.ListOptions{Limit: 4})
+	must(t, err)
+	for _, bad := range []apitoken.ListOptions{
+		{Cursor: firstNext},              // a newest-first cursor read oldest first
+		{Cursor: asc.Next, Newest: true}, // and the reverse
+		{Cursor: firstNext + "A", Newest: true},
+	} {
+		if _, err := e.m.List(ctx, s, bad); !errors.Is(err, apitoken.ErrInvalidArgument) {
+			t.Errorf("List with %+v: %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+	// Turning back: from a newest-first page's first item, oldest first
+	// lists the newer tokens, nearest first.
+	second, err := e.m.List(ctx, s, apitoken.ListOptions{Limit: 4, Newest: true, Cursor: firstNext})
+	must(t, err)
+	back, err := e.m.List(ctx, s, apitoken.ListOptions{Limit: 4, Cursor: second.CursorAt(0, false)})
+	must(t, err)
+	if gotBack, wantBack := fmt.Sprint(ids(back.Items)), fmt.Sprint([]string{want[3], want[2], want[1], want[0]}); gotBack != wantBack {
+		t.Fatalf("turning back from the second page gave %s, want %s", gotBack, wantBack)
+	}
+
+	// A page of 10 newest first reads about 10 records, however long the
+	// listing (125 of u's records here): at most a few batches of 11 (the
+	// page and one to show that more follow), as the policy drops a
+	// revoked token in every five.
+	for _, cursor := range []string{"", firstNext} {
+		before := e.store.Listed()
+		page, err := e.m.List(ctx, s, apitoken.ListOptions{Limit: 10, Newest: true, Cursor: cursor})
+		must(t, err)
+		if read := e.store.Listed() - before; len(page.Items) != 10 || read > 3*11 {
+			t.Fatalf("a newest-first page of %d of %d tokens read %d records", len(page.Items), n, read)
 		}
 	}
 }

@@ -600,6 +600,7 @@ var lifecycleCases = []lifecycleCase{
 	{"MFA guessing is bounded per window and capped until an admin clears it", runMFABudget},
 	{"A rotation keeps the approvals changed while it ran", runRotationKeepsRacingDenies},
 	{"Listings page through every visible token once, in order", runListingPages},
+	{"Listings newest first page back through every visible token once, reading a page's worth", runListingNewest},
 	{"A host issues for its own users within their role", runIssueFor},
 	{"Caps bound live sessions and tokens per user and a purge removes what has ended", runCapsAndPurge},
 	{"A user's stored history stays within the token cap", runHistoryPerUserIsBounded},

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,7 +84,7 @@ func User(n int, account string) *apitoken.User {
 
 // Run runs every conformance case against stores from newStore.
 func Run(t *testing.T, newStore NewStoreFunc) {
-	for _, c := range append(cases, walkCases...) {
+	for _, c := range slices.Concat(cases, newestCases, walkCases) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newStore(t))
 		})
@@ -631,8 +632,40 @@ var cases = []storeCase{
 }
 
 // Benchmark measures the store's hot read (TokenByHash, in parallel over
-// 10,000 tokens) and its create path, with allocations reported.
+// 10,000 tokens), its create path, and a newest-first page of 25 from the
+// middle of a user's listing of 1,000 and of 10,000 tokens, with
+// allocations reported. A store with ordered indexes pages in about the
+// same time at both sizes.
 func Benchmark(b *testing.B, newStore NewStoreFunc) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("ListTokensNewestPage/tokens=%d", n), func(b *testing.B) {
+			s := newStore(b)
+			ts := make([]*apitoken.Token, n)
+			for i := range ts {
+				ts[i] = Token(i, "acme", "u1")
+				ts[i].Version = 1
+			}
+			if imp, ok := s.(apitoken.Importer); ok {
+				if _, err := imp.ImportTokens(ctx, ts); err != nil {
+					b.Fatal(err)
+				}
+			} else {
+				for _, tk := range ts {
+					if err := s.CreateToken(ctx, tk); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			q := apitoken.TokenQuery{Account: "acme", UserID: "u1", Kind: apitoken.KindAPI, Newest: true, After: ts[n/2].Position(), Limit: 25}
+			b.ReportAllocs()
+			for b.Loop() {
+				page, err := s.ListTokens(ctx, q)
+				if err != nil || len(page) != 25 || page[0].ID != ts[n/2-1].ID {
+					b.Fatalf("a page of %d starting %v: %v", len(page), ids(page[:min(len(page), 1)]), err)
+				}
+			}
+		})
+	}
 	b.Run("TokenByHash", func(b *testing.B) {
 		s := newStore(b)
 		const n = 10_000

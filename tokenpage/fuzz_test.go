@@ -3,6 +3,7 @@ package tokenpage_test
 import (
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/apitoken/apitoken/memstore"
@@ -14,12 +15,13 @@ var netipZero netip.Addr
 func memstoreNew() *memstore.Store { return memstore.New() }
 
 // FuzzListState parses the table's query string (filter, search, page
-// position) from any input: it never panics, and what it keeps parses
+// cursors) from any input: it never panics, and what it keeps parses
 // back to itself.
 func FuzzListState(f *testing.F) {
-	f.Add("show=all&q=deploy&before=1796201232793259919.0VcdJJxhMg8FzwNx")
+	f.Add("show=all&q=deploy&before=ntHV5LuL3Y4yVk4wVmNkSkp4aE1nOEZ6d054AQ")
+	f.Add("show=mine&after=ntHV5LuL3Y4yVk4wVmNkSkp4aE1nOEZ6d054&before=x")
 	f.Add("show=evil&before=x.&q=%00")
-	f.Add("before=-1.\x7f")
+	f.Add("before=-1.\x7f&after=" + strings.Repeat("A", 129))
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := url.ParseQuery(raw)
 		if err != nil {

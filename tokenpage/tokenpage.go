@@ -299,16 +299,21 @@ type view struct {
 	Rows        []row
 	Pending     []pendingApp // applications waiting for approval
 	PendingMore int          // further waiting applications not listed
-	Newer       string       // the newer page's address
-	Older       string       // the older page's address; "" on the last
-	ListURL     string       // this page's address
-	NotFirst    bool         // a newer page exists
-	Truncated   bool         // the listing was longer than maxScan
-	Confirm     *confirmation
-	ConfirmTop  bool            // the confirmation's token is not on this page
-	Retired     *apitoken.Token // the token just retired
-	Secret      string          // a new secret, shown once
-	SecretFor   *apitoken.Token // the token it belongs to
+	// PendingScanned, when set, is how many of the newest tokens the
+	// banner looked at: the caller can see more.
+	PendingScanned int
+	Newer          string // the newer page's address
+	First          string // the first page's address, when this is not it
+	Older          string // the older page's address; "" on the last
+	ListURL        string // this page's address
+	NotFirst       bool   // a newer page exists
+	Truncated      bool   // the view read ScanLimit tokens before its page was full
+	ScanLimit      int    // maxScan
+	Confirm        *confirmation
+	ConfirmTop     bool            // the confirmation's token is not on this page
+	Retired        *apitoken.Token // the token just retired
+	Secret         string          // a new secret, shown once
+	SecretFor      *apitoken.Token // the token it belongs to
 
 	// The create step.
 	Expiries         []expiryChoice
