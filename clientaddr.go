@@ -95,19 +95,3 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
-
-// clientKey is the throttling bucket of a client address: an IPv4 address
-// as it is, an IPv6 address by its /64 (one subscriber, or one attacker,
-// usually holds a whole /64), and every invalid address in one shared
-// "unknown" bucket.
-func clientKey(a netip.Addr) string {
-	if !a.IsValid() {
-		return "unknown"
-	}
-	a = normalAddr(a)
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
-}

@@ -54,6 +54,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // ScopeName is the instrumentation scope of the meter the instruments
@@ -97,11 +98,11 @@ var errorTypes = []struct {
 	{"too_many_apps", sentinel(apitoken.ErrTooManyApps)},
 	{"insufficient_privilege", sentinel(apitoken.ErrInsufficientPrivilege)},
 	{"invalid_argument", sentinel(apitoken.ErrInvalidArgument)},
-	{"bad_credentials", sentinel(apitoken.ErrBadCredentials)},
-	{"throttled", sentinel(apitoken.ErrThrottled)},
-	{"busy", sentinel(apitoken.ErrBusy)},
-	{"bad_mfa_code", sentinel(apitoken.ErrBadMFACode)},
-	{"mfa_blocked", sentinel(apitoken.ErrMFABlocked)},
+	{"bad_credentials", sentinel(login.ErrBadCredentials)},
+	{"throttled", sentinel(login.ErrThrottled)},
+	{"busy", sentinel(login.ErrBusy)},
+	{"bad_mfa_code", sentinel(login.ErrBadMFACode)},
+	{"mfa_blocked", sentinel(login.ErrMFABlocked)},
 	{"conflict", sentinel(apitoken.ErrConflict)},
 	{"closed", sentinel(apitoken.ErrClosed)},
 	{"canceled", sentinel(context.Canceled)},

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 const adminPassword = "admin password for tests"
@@ -335,7 +336,7 @@ func TestEndToEnd(t *testing.T) {
 		last := time.Now().Unix()/30 - 2
 		nextCode := func() string {
 			last = max(last+1, time.Now().Unix()/30-1)
-			return apitoken.TOTPCode(secret, time.Unix(last*30, 0))
+			return login.TOTPCode(secret, time.Unix(last*30, 0))
 		}
 		r = ts.as(mary, "POST", "/api/v1/mfa/confirm", map[string]any{"code": nextCode()})
 		require.Equal(t, 200, r.status, string(r.body))
