@@ -50,9 +50,9 @@ type Options struct {
 	// records. A host with its own users implements Users (only ID,
 	// Account, Role and Disabled of the returned User are read) and calls
 	// Manager.InvalidateUser when a user changes; it then writes no user
-	// record into the Store. Password login, MFA and the user management
-	// calls (AddUser, CreateUser, UpdateUser...) work on the Store's
-	// records only.
+	// record into the Store. Password login and MFA (package login)
+	// and the user management calls (AddUser, CreateUser, UpdateUser...)
+	// work on the Store's records only.
 	Users Users
 
 	// DefaultExpiry is the lifetime of an API token issued without an

@@ -339,10 +339,10 @@ func (g *loginGuard) succeed(key string) {
 func (s *Service) Login(ctx context.Context, name, password string, client netip.Addr) (apitoken.Login, error) {
 	l, err := s.login(ctx, name, password, client)
 	if err != nil {
-		s.m.Emit(apitoken.Event{Type: apitoken.EventLoginFailed, Err: err})
+		s.m.Emit(apitoken.Event{Type: EventLoginFailed, Err: err})
 		return apitoken.Login{}, err
 	}
-	s.m.Emit(apitoken.Event{Type: apitoken.EventLogin, TokenID: l.Session.ID, Account: l.User.Account, UserID: l.User.ID})
+	s.m.Emit(apitoken.Event{Type: EventLogin, TokenID: l.Session.ID, Account: l.User.Account, UserID: l.User.ID})
 	return l, nil
 }
 

@@ -81,7 +81,7 @@ func (s *Service) spendMFACode(ctx context.Context, id, code string, change func
 		if u.MFAFailures >= so.MaxMFAFailures {
 			err = errBlockedNow
 		}
-		s.m.Emit(apitoken.Event{Type: apitoken.EventMFAFailed, Account: u.Account, UserID: u.ID, Err: err})
+		s.m.Emit(apitoken.Event{Type: EventMFAFailed, Account: u.Account, UserID: u.ID, Err: err})
 	}
 	return u, err
 }
@@ -190,7 +190,7 @@ func (s *Service) ConfirmMFA(ctx context.Context, caller apitoken.Principal, cod
 	if _, err := s.m.EndSessions(ctx, u.Account, u.ID, a.TokenID); err != nil {
 		return err
 	}
-	s.m.Emit(apitoken.Event{Type: apitoken.EventMFAActivated, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+	s.m.Emit(apitoken.Event{Type: EventMFAActivated, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	return nil
 }
 
@@ -215,7 +215,7 @@ func (s *Service) RemoveMFA(ctx context.Context, caller apitoken.Principal, code
 	if _, err := s.m.EndSessions(ctx, u.Account, u.ID, a.TokenID); err != nil {
 		return err
 	}
-	s.m.Emit(apitoken.Event{Type: apitoken.EventMFARemoved, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+	s.m.Emit(apitoken.Event{Type: EventMFARemoved, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	return nil
 }
 

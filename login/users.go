@@ -140,7 +140,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller apitoken.Principal, id 
 	}
 	s.m.Emit(apitoken.Event{Type: apitoken.EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	if up.Password != nil {
-		s.m.Emit(apitoken.Event{Type: apitoken.EventPasswordChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+		s.m.Emit(apitoken.Event{Type: EventPasswordChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	}
 	return u, nil
 }
@@ -196,7 +196,7 @@ func (s *Service) checkCurrentPassword(ctx context.Context, id, current string) 
 	}
 	if !ok {
 		s.loginFailed(ctx, pair, u.Name, u)
-		s.m.Emit(apitoken.Event{Type: apitoken.EventLoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
+		s.m.Emit(apitoken.Event{Type: EventLoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
 		return ErrBadCredentials
 	}
 	return nil

@@ -311,11 +311,11 @@ func (m *Metrics) OnEvent(e apitoken.Event) {
 	switch e.Type {
 	case apitoken.EventCreated, apitoken.EventRotated:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindAPI.String())))
-	case apitoken.EventLogin:
+	case login.EventLogin:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindSession.String())))
 	case apitoken.EventRevoked:
 		m.revoked.Add(ctx, 1)
-	case apitoken.EventLoginFailed:
+	case login.EventLoginFailed:
 		m.loginFailures.Add(ctx, 1, metric.WithAttributes(AttrErrorType.String(ErrorType(e.Err))))
 		m.storeError(ctx, "login", e.Err)
 	case apitoken.EventVerifyFailed:

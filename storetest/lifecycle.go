@@ -1017,18 +1017,18 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 				}
 			}
 		case 3:
-			evs := count(apitoken.EventLogin)
+			evs := count(login.EventLogin)
 			l, err := e.l.Login(cctx, u.Name, pw, netip.Addr{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(apitoken.EventLogin) != evs+1 {
+				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(login.EventLogin) != evs+1 {
 					t.Fatalf("login succeeded but verify %v, %d→%d tokens", verr, before, tokens())
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(apitoken.EventLogin) != evs {
-					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(apitoken.EventLogin))
+				if tokens() != before || count(login.EventLogin) != evs {
+					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(login.EventLogin))
 				}
 			}
 		}
