@@ -40,7 +40,9 @@ type Service struct {
 // New returns the login service of m over users, which must be the
 // UserStore of m's Store (the Store itself): logins read users by name
 // from it, and every change to a user goes through m (Manager.AddUser,
-// Manager.EditUser) so the Manager's cache and events follow. MFA secrets
+// Manager.EditUser) so the Manager's cache and events follow. m must read
+// its users from that Store too (apitoken.Options.Users unset): sessions
+// start through Manager.StartSession, which reads m's directory. MFA secrets
 // are sealed under m.DeriveKey (see Options.HashKey of package apitoken).
 // A nil opts means defaults; invalid options are
 // apitoken.ErrInvalidArgument.
