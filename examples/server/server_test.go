@@ -662,3 +662,25 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAUserPatchIsRefusedWhole: PATCH /users/{id} takes a role (the
+// Manager's) and a password (package login's) in one body; a user who may
+// change their password but not their role gets 403 and neither changes.
+func TestAUserPatchIsRefusedWhole(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := ts.login("admin@example.com", adminPassword)
+	r := ts.as(admin, "POST", "/api/v1/users", map[string]any{"name": "mary@example.com", "password": "mary password 1", "privilege": "normal"})
+	require.Equal(t, 201, r.status, string(r.body))
+	maryID := r.json(t)["id"].(string)
+	mary := ts.login("mary@example.com", "mary password 1")
+	r = ts.as(mary, "PATCH", "/api/v1/users/"+maryID, map[string]any{"privilege": "admin", "password": "mary password 2", "currentPassword": "mary password 1"})
+	assert.Equal(t, 403, r.status, string(r.body))
+	assert.Equal(t, "insufficient_privilege", r.code(t))
+	assert.Equal(t, 200, ts.as(mary, "GET", "/api/v1/api/key", nil).status, "a refused patch ended the session")
+	assert.Equal(t, 401, ts.call("POST", "/api/v1/login", map[string]any{"name": "mary@example.com", "password": "mary password 2"}).status, "the password changed")
+	ts.login("mary@example.com", "mary password 1")
+	r = ts.as(mary, "PATCH", "/api/v1/users/"+maryID, map[string]any{"password": "mary password 2", "currentPassword": "mary password 1"})
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, "normal", r.json(t)["privilege"], "the role")
+	ts.login("mary@example.com", "mary password 2")
+}
