@@ -22,7 +22,7 @@ func Example() {
 	logins, _ := login.New(m, store, nil)
 
 	logins.AddUser(ctx, login.NewUser{Account: "default", Name: "mary@example.com", Password: "#32Password1!", Role: apitoken.Normal})
-	// In an HTTP handler: apitoken.ClientAddr(r, trustedProxies).
+	// In an HTTP handler: login.ClientAddr(r, trustedProxies).
 	client := netip.MustParseAddr("192.0.2.10")
 	started, _ := logins.Login(ctx, "mary@example.com", "#32Password1!", client)
 	session, _ := m.Verify(ctx, started.Secret, "")

@@ -319,7 +319,7 @@ func (g *loginGuard) succeed(key string) {
 // unknown name, a wrong password and a disabled user all give
 // ErrBadCredentials after the same argon2id work.
 //
-// client is the address the attempt came from (see apitoken.ClientAddr); an invalid
+// client is the address the attempt came from (see ClientAddr); an invalid
 // (zero) Addr means unknown, and all unknown attempts share one bucket.
 // Failures are throttled at two levels, both checked before any hashing:
 //
@@ -482,7 +482,7 @@ func clientKey(a netip.Addr) string {
 	if !a.IsValid() {
 		return "unknown"
 	}
-	a = a.Unmap().WithZone("")
+	a = normalAddr(a)
 	if a.Is4() {
 		return a.String()
 	}

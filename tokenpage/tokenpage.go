@@ -70,7 +70,7 @@ type Options struct {
 	Logger *slog.Logger
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
 	// login form believes when it tells login.Service.Login the client's
-	// address (see apitoken.ClientAddr). Default none: the connection's
+	// address (see login.ClientAddr). Default none: the connection's
 	// address.
 	TrustedProxies []netip.Prefix
 
@@ -498,7 +498,7 @@ func (p *Handler) login(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return
 	}
-	l, err := p.opts.Login.Login(r.Context(), r.PostForm.Get("name"), r.PostForm.Get("password"), apitoken.ClientAddr(r, p.opts.TrustedProxies))
+	l, err := p.opts.Login.Login(r.Context(), r.PostForm.Get("name"), r.PostForm.Get("password"), login.ClientAddr(r, p.opts.TrustedProxies))
 	if err != nil {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return

@@ -233,7 +233,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	l, err := s.logins.Login(r.Context(), req.Name, req.Password, apitoken.ClientAddr(r, s.trusted))
+	l, err := s.logins.Login(r.Context(), req.Name, req.Password, login.ClientAddr(r, s.trusted))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package apitoken
+package login
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 const maxForwardedHops = 32
 
 // ClientAddr returns the address of the client that sent r, for
-// the throttling of package login's Login. It is the connection's peer (r.RemoteAddr)
+// Service.Login's throttling. It is the connection's peer (r.RemoteAddr)
 // unless that peer lies in one of the trusted prefixes (your own reverse
 // proxies or load balancers): then it is the right-most X-Forwarded-For
 // entry that is not itself trusted. Entries left of that one were written
