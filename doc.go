@@ -25,11 +25,11 @@
 //
 // A host with its own users (its database, single sign-on) implements
 // [Users] and sets [Options.Users]; the library then keeps no user record.
-// Otherwise the store's own user records serve, with password login
-// ([Manager.Login]), TOTP MFA ([Manager.EnrollMFA], [Manager.ConfirmMFA],
-// [Manager.Unlock]) and user management. Passwords and second factors
-// change only from an unlocked session of their user, never from an API
-// token.
+// Otherwise the store's own user records serve, with user management
+// here ([Manager.AddUser], [Manager.UpdateUser]...) and password login and
+// TOTP MFA in package login, which is built only on this package's
+// exported API. Passwords and second factors change only from an unlocked
+// session of their user, never from an API token.
 //
 // # Privileges and applications
 //

@@ -72,31 +72,6 @@ var (
 	// unset privilege, an over-long description, an expiry in the past.
 	ErrInvalidArgument = errors.New("apitoken: invalid argument")
 
-	// ErrBadCredentials means a login failed. Unknown names and wrong
-	// passwords give this same error.
-	ErrBadCredentials = errors.New("apitoken: invalid name or password")
-
-	// ErrThrottled means too many failed logins: for one name from one
-	// client address (until SessionOptions.Backoff ends), or for one name
-	// from all addresses together (until the SessionOptions.LoginFailureWindow
-	// ends). Attempts are refused without checking the password.
-	ErrThrottled = errors.New("apitoken: too many failed attempts, try later")
-
-	// ErrBusy means a login was refused without checking the password
-	// because the password hashing queue is full or no hashing slot freed
-	// in time (SessionOptions.MaxQueuedHashes, MaxHashWait). It says
-	// nothing about the account; retry after a moment (HTTP 503, code
-	// busy, with Retry-After).
-	ErrBusy = errors.New("apitoken: too many logins in progress, try again shortly")
-
-	// ErrBadMFACode means an MFA code was wrong, stale or already used.
-	ErrBadMFACode = errors.New("apitoken: invalid MFA code")
-
-	// ErrMFABlocked means a user reached SessionOptions.MaxMFAFailures
-	// wrong MFA codes in a row: MFA is refused until an admin clears the
-	// count or resets the user's password.
-	ErrMFABlocked = errors.New("apitoken: too many wrong MFA codes; an admin or a password reset must clear them")
-
 	// ErrSessionRequired means a password or second-factor change was
 	// asked by a credential that may not make it: such changes come only
 	// from an unlocked session of the user (or, for a password reset, an

@@ -9,7 +9,11 @@ import (
 // EventType names what happened. The zero value is unused.
 type EventType uint8
 
-// The event types.
+// The event types. Package login reports its own through the same
+// Options.OnEvent (login.EventLogin, EventLoginFailed, EventPasswordChanged,
+// EventMFAActivated, EventMFARemoved, EventMFAFailed); their values are
+// kept here, unexported, so that every type has one stable number and
+// name.
 const (
 	EventCreated          EventType = iota + 1 // an API token was issued
 	EventRevoked                               // a token was revoked (by ID or by possession)
@@ -21,18 +25,18 @@ const (
 	EventAppAllowed                            // an application was set to allow
 	EventAppDenied                             // an application was set to deny
 	EventVerifyFailed                          // a verification failed; Err says why
-	EventLogin                                 // a password login succeeded
-	EventLoginFailed                           // a password login failed; Err says why
+	eventLogin                                 // package login's EventLogin
+	eventLoginFailed                           // package login's EventLoginFailed
 	EventLogout                                // a session ended by logout
 	EventUnlocked                              // a session was unlocked with MFA
 	EventUserChanged                           // a user was created, changed, disabled or deleted
 	EventFlushFailed                           // writing last-used data failed; it will be retried
 	EventChangeFeedDown                        // a shared store's change feed is down: the cache keeps records briefly
 	EventChangeFeedUp                          // the change feed is back: the cache was emptied
-	EventPasswordChanged                       // a user's password was changed or reset; their sessions ended
-	EventMFAActivated                          // a new TOTP secret was confirmed (enrolment or replacement); other sessions ended
-	EventMFARemoved                            // a user's TOTP secret was removed; other sessions ended
-	EventMFAFailed                             // a wrong MFA code was counted against the user's budget; Err says why
+	eventPasswordChanged                       // package login's EventPasswordChanged
+	eventMFAActivated                          // package login's EventMFAActivated
+	eventMFARemoved                            // package login's EventMFARemoved
+	eventMFAFailed                             // package login's EventMFAFailed
 	EventPurgeFailed                           // a background purge failed; it runs again at the next interval
 	EventLeakReported                          // a secret scanner reported a token found in public; URL and Source say where, Err why it was not revoked
 )
@@ -41,11 +45,11 @@ var eventNames = [...]string{
 	EventCreated: "token.created", EventRevoked: "token.revoked", EventPromoted: "token.promoted",
 	EventRotated: "token.rotated", EventUpdated: "token.updated", EventPrivilegeChanged: "token.privilege_changed",
 	EventAppRecorded: "app.recorded", EventAppAllowed: "app.allowed", EventAppDenied: "app.denied",
-	EventVerifyFailed: "verify.failed", EventLogin: "session.login", EventLoginFailed: "session.login_failed",
+	EventVerifyFailed: "verify.failed", eventLogin: "session.login", eventLoginFailed: "session.login_failed",
 	EventLogout: "session.logout", EventUnlocked: "session.unlocked", EventUserChanged: "user.changed",
 	EventFlushFailed: "usage.flush_failed", EventChangeFeedDown: "cache.feed_down", EventChangeFeedUp: "cache.feed_up",
-	EventPasswordChanged: "user.password_changed", EventMFAActivated: "mfa.activated", EventMFARemoved: "mfa.removed",
-	EventMFAFailed: "mfa.failed", EventPurgeFailed: "history.purge_failed", EventLeakReported: "token.leak_reported",
+	eventPasswordChanged: "user.password_changed", eventMFAActivated: "mfa.activated", eventMFARemoved: "mfa.removed",
+	eventMFAFailed: "mfa.failed", EventPurgeFailed: "history.purge_failed", EventLeakReported: "token.leak_reported",
 }
 
 // String returns a stable dotted name such as "token.revoked".

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -15,18 +14,20 @@ import (
 	"github.com/apitoken/apitoken/storetest"
 )
 
-// A user logs in, issues a read-only API token for a CI job, and the token
-// then verifies in place of the session. Revoking it stops it at once.
+// The host signs a user in its own way (single sign-on here), starts a
+// session for them, and the user issues a read-only API token for a CI
+// job, which then verifies in place of the session. Revoking it stops it
+// at once. (Package login has the same flow with the library's own
+// password login.)
 func Example() {
 	ctx := context.Background()
 	m, _ := apitoken.New(memstore.New(), &apitoken.Options{HashKey: []byte("load 32 random bytes from config")})
 	defer m.Close()
 
-	m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "mary@example.com", Password: "#32Password1!", Role: apitoken.Normal})
-	// In an HTTP handler: apitoken.ClientAddr(r, trustedProxies).
-	client := netip.MustParseAddr("192.0.2.10")
-	login, _ := m.Login(ctx, "mary@example.com", "#32Password1!", client)
-	session, _ := m.Verify(ctx, login.Secret, "")
+	mary, _ := m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "mary@example.com", Role: apitoken.Normal})
+	// In an HTTP handler, once the host's sign-in says this is Mary:
+	started, _ := m.StartSession(ctx, mary.ID)
+	session, _ := m.Verify(ctx, started.Secret, "")
 
 	issued, _ := m.Issue(ctx, session, apitoken.IssueRequest{Description: "CI", Privilege: apitoken.ReadOnly})
 	p, err := m.Verify(ctx, issued.Secret, "ci-runner")

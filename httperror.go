@@ -23,13 +23,8 @@ const (
 	CodeNotFound              = "not_found"
 	CodeConflict              = "conflict"
 	CodeDuplicate             = "duplicate"
-	CodeInvalidCredentials    = "invalid_credentials"
-	CodeInvalidMFACode        = "invalid_mfa_code"
-	CodeThrottled             = "throttled"
-	CodeMFABlocked            = "mfa_blocked"
 	CodeLimitReached          = "limit_reached"
 	CodeSessionRequired       = "session_required"
-	CodeBusy                  = "busy"
 	CodeInternal              = "internal_error"
 )
 
@@ -57,8 +52,15 @@ type ErrorBody struct {
 // HTTPErrorOf maps an error from this library to its HTTP answer. Missing,
 // malformed, unknown, revoked and expired tokens, and tokens of disabled
 // users, all map to the same 401, so a client cannot tell them apart.
-// Anything unrecognised is a 500 whose message says nothing more.
+// An error that carries its own answer (a method HTTPError() HTTPError,
+// as package login's errors have) gets that answer, so packages built on
+// this one map their errors without this package knowing them. Anything
+// unrecognised is a 500 whose message says nothing more.
 func HTTPErrorOf(err error) HTTPError {
+	var own interface{ HTTPError() HTTPError }
+	if errors.As(err, &own) {
+		return own.HTTPError()
+	}
 	switch {
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknown), errors.Is(err, ErrRevoked),
 		errors.Is(err, ErrExpired), errors.Is(err, ErrUserDisabled), errors.Is(err, errMissingToken):
@@ -73,8 +75,6 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusForbidden, CodeTooManyApps, "this token has reached its limit of applications"}
 	case errors.Is(err, ErrSessionRequired):
 		return HTTPError{http.StatusForbidden, CodeSessionRequired, "password and MFA changes need a signed-in session of the user"}
-	case errors.Is(err, ErrMFABlocked):
-		return HTTPError{http.StatusForbidden, CodeMFABlocked, "too many wrong MFA codes: ask an admin to clear them or to reset your password"}
 	case errors.Is(err, ErrInsufficientPrivilege):
 		return HTTPError{http.StatusForbidden, CodeInsufficientPrivilege, "insufficient privilege"}
 	case errors.Is(err, ErrAmbiguousCredentials):
@@ -89,14 +89,6 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusConflict, CodeDuplicate, safeMessage(err)}
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
 		return HTTPError{http.StatusConflict, CodeConflict, safeMessage(err)}
-	case errors.Is(err, ErrBadCredentials):
-		return HTTPError{http.StatusUnauthorized, CodeInvalidCredentials, "invalid name or password"}
-	case errors.Is(err, ErrBadMFACode):
-		return HTTPError{http.StatusUnauthorized, CodeInvalidMFACode, "invalid MFA code"}
-	case errors.Is(err, ErrThrottled):
-		return HTTPError{http.StatusTooManyRequests, CodeThrottled, "too many failed attempts, try later"}
-	case errors.Is(err, ErrBusy):
-		return HTTPError{http.StatusServiceUnavailable, CodeBusy, "too many logins in progress, try again shortly"}
 	}
 	return HTTPError{http.StatusInternalServerError, CodeInternal, "internal error"}
 }
@@ -142,12 +134,13 @@ func humanDuration(d time.Duration) string {
 	return unit(int64(d.Round(time.Second)/time.Second), "second")
 }
 
-// BusyRetryAfter is the Retry-After value, in seconds, sent with a busy
-// answer (CodeBusy): a login queue drains in well under a second.
+// BusyRetryAfter is the Retry-After value, in seconds, sent with a 503
+// answer, such as package login's busy one: a login queue drains in well
+// under a second.
 const BusyRetryAfter = "1"
 
 // WriteError writes e as the JSON failure body. A 401 also gets a
-// WWW-Authenticate challenge naming realm; a busy 503 gets Retry-After.
+// WWW-Authenticate challenge naming realm; a 503 gets Retry-After.
 func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -155,7 +148,7 @@ func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
 	}
-	if e.Code == CodeBusy {
+	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", BusyRetryAfter)
 	}
 	var body ErrorBody

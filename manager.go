@@ -2,7 +2,9 @@ package apitoken
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +36,8 @@ const MinHashKey = 32
 // each field states its own.
 type Options struct {
 	// HashKey keys the HMAC-SHA256 under which token hashes are stored,
-	// and the sealing of MFA secrets. Use 32 random bytes from the host's
+	// and the keys derived from it (DeriveKey; package login seals MFA
+	// secrets under one). Use 32 random bytes from the host's
 	// secret configuration; New refuses a key shorter than MinHashKey (32
 	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: see
 	// Hasher for what that gives up.
@@ -47,9 +50,9 @@ type Options struct {
 	// records. A host with its own users implements Users (only ID,
 	// Account, Role and Disabled of the returned User are read) and calls
 	// Manager.InvalidateUser when a user changes; it then writes no user
-	// record into the Store. Password login, MFA and the user management
-	// calls (AddUser, CreateUser, UpdateUser...) work on the Store's
-	// records only.
+	// record into the Store. Password login and MFA (package login)
+	// and the user management calls (AddUser, CreateUser, UpdateUser...)
+	// work on the Store's records only.
 	Users Users
 
 	// DefaultExpiry is the lifetime of an API token issued without an
@@ -102,7 +105,7 @@ type Options struct {
 	// negative: no cap.
 	MaxTokensPerUser int
 
-	// Sessions configures password login and session tokens.
+	// Sessions configures session tokens.
 	Sessions SessionOptions
 
 	// OnEvent receives every Event synchronously; it must not block. See
@@ -137,10 +140,8 @@ type Manager struct {
 	opts   Options
 	format Format
 	hasher *Hasher
-	sealer *sealer
 	cache  *cache
 	usage  *usageTracker
-	logins *loginGuard
 
 	unsubscribe func() // from the store's ChangeFeed, if it has one
 	closeOnce   sync.Once
@@ -197,9 +198,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if len(o.DefaultApp) > o.MaxAppName {
 		return nil, fmt.Errorf("%w: DefaultApp longer than MaxAppName", ErrInvalidArgument)
 	}
-	if err := o.Sessions.setDefaults(); err != nil {
-		return nil, err
-	}
+	o.Sessions.setDefaults()
 	users := o.Users
 	if users == nil {
 		users = store
@@ -211,10 +210,8 @@ func New(store Store, opts *Options) (*Manager, error) {
 		opts:   o,
 		format: f,
 		hasher: NewHasher(o.HashKey),
-		sealer: newSealer(o.HashKey),
 		cache:  newCache(o.CacheSize, o.FallbackCacheTTL, o.Now, usage.touch),
 		usage:  usage,
-		logins: newLoginGuard(o.Sessions),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -316,6 +313,21 @@ func (m *Manager) storeHash(token string, issued int64) Hash {
 func (m *Manager) InvalidateUser(id string) { m.cache.invalidateUser(id) }
 
 func (m *Manager) now() time.Time { return m.opts.Now() }
+
+// DeriveKey returns a 32-byte key for purpose label derived from
+// Options.HashKey (HMAC-SHA256(HashKey, label)), or nil when the Manager
+// has no HashKey. It is for code built on the Manager that needs a key of
+// its own without a second secret to configure: package login seals MFA
+// secrets under DeriveKey("apitoken mfa secret v1"). Use a distinct label
+// per purpose; the hash key itself never leaves the Manager.
+func (m *Manager) DeriveKey(label string) []byte {
+	if len(m.opts.HashKey) == 0 {
+		return nil
+	}
+	mac := hmac.New(sha256.New, m.opts.HashKey)
+	mac.Write([]byte(label))
+	return mac.Sum(nil)
+}
 
 // newID returns a 16-character record ID: the creation time in
 // milliseconds as 8 base62 digits (most significant first, so IDs sort by

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 )
@@ -79,7 +80,9 @@ func newHTTPEnv(t *testing.T, store apitoken.Store, gopts *apitoken.GuardOptions
 	require.NoError(t, err)
 	l, _ := m.StartSession(ctx, mfaUser.ID)
 	mp, _ := m.Verify(ctx, l.Secret, "")
-	storetest.EnableMFA(t, m, mp, e.clock.Now())
+	logins, err := login.New(m, store, nil)
+	require.NoError(t, err)
+	storetest.EnableMFA(t, logins, mp, e.clock.Now())
 	ml, err := m.StartSession(ctx, mfaUser.ID)
 	require.NoError(t, err)
 	e.locked = ml.Secret

@@ -61,15 +61,22 @@ type actor struct {
 	lineage string // the rotation chain of the credential
 	origin  string // the credential's Token.Origin
 	kind    Kind
+	owner   Owner
 	account string
 	userID  string // empty for account tokens
 	priv    Privilege
 }
 
+// principal is a as a Principal (see Manager.Authorize). Only unlocked
+// actors are returned by authorize without ErrSessionLocked.
+func (a actor) principal() Principal {
+	return Principal{TokenID: a.tokenID, Kind: a.kind, Owner: a.owner, Account: a.account, UserID: a.userID, Privilege: a.priv}
+}
+
 // authorize re-reads the caller's credential and owner, so a management
 // call never acts on stale rights: a caller demoted, disabled or revoked
 // since its Principal was made gets the new answer. Locked sessions are
-// refused.
+// refused with ErrSessionLocked (and their actor, for Manager.Authorize).
 func (m *Manager) authorize(ctx context.Context, p Principal) (actor, error) {
 	if p.TokenID == "" {
 		return actor{}, ErrUnknown
@@ -93,10 +100,11 @@ func (m *Manager) authorize(ctx context.Context, p Principal) (actor, error) {
 	if err != nil {
 		return actor{}, err
 	}
+	a := actor{tokenID: t.ID, lineage: t.Lineage, origin: t.Origin, kind: t.Kind, owner: t.Owner, account: t.Account, userID: t.UserID, priv: priv}
 	if t.Kind == KindSession && !t.Unlocked {
-		return actor{}, ErrSessionLocked
+		return a, ErrSessionLocked
 	}
-	return actor{tokenID: t.ID, lineage: t.Lineage, origin: t.Origin, kind: t.Kind, account: t.Account, userID: t.UserID, priv: priv}, nil
+	return a, nil
 }
 
 // ownerOf returns the owning user of a user token or session (nil for
@@ -113,30 +121,31 @@ func (m *Manager) ownerOf(ctx context.Context, t *Token) (*User, error) {
 	return u, storeErr(err)
 }
 
-// canChangeOwnCredentials is the rule for a user's own password and second
-// factor: only an unlocked session of that user. An
-// API token of any privilege, even one of the user's own, may not: whoever
-// holds a token could otherwise make it a password and an MFA secret, and
-// so a session with the owner's full role.
+// canChangeOwnCredentials is the rule for a user's own account: the
+// sessions list, signing out elsewhere, the profile, and (in package
+// login) the user's own password and second factor: only an unlocked
+// session of that user. An API token of any privilege, even one of the
+// user's own, may not: whoever holds a token could otherwise make it a
+// password and an MFA secret, and so a session with the owner's full role.
 func (a actor) canChangeOwnCredentials(userID string) error {
-	if a.kind != KindSession || a.userID == "" || a.userID != userID {
+	return sessionOf(a.kind, a.userID, userID)
+}
+
+// sessionOf is canChangeOwnCredentials for a credential of kind acting for
+// user actor.
+func sessionOf(kind Kind, actor, userID string) error {
+	if kind != KindSession || actor == "" || actor != userID {
 		return ErrSessionRequired
 	}
 	return nil
 }
 
-// canResetPassword is the rule for setting another user's password
-// without the current one, and for giving a new user (CreateUser) its
-// first password: an admin session of the same account. Like every
-// credential change it is refused to API tokens.
-func (a actor) canResetPassword() error {
-	if a.kind != KindSession {
-		return ErrSessionRequired
-	}
-	if !a.priv.AtLeast(Admin) {
-		return ErrInsufficientPrivilege
-	}
-	return nil
+// RequireSessionOf returns ErrSessionRequired unless p is a session of
+// user userID: the rule for calls about a user's own account and
+// credentials (behaviour rule 24), which API tokens may never make. Pass
+// a Principal from Manager.Authorize, which also refuses locked sessions.
+func (p Principal) RequireSessionOf(userID string) error {
+	return sessionOf(p.Kind, p.UserID, userID)
 }
 
 // canApproveFor is the rule for changing t's application states and

@@ -18,10 +18,10 @@ type Profile struct {
 	// Role is the user's current role.
 	Role Privilege
 	// Password reports whether the user has a password in the Store, and
-	// so may change it with UpdateUser.
+	// so may change it (package login).
 	Password bool
 	// MFA reports whether a second factor is active; MFAPending whether a
-	// new one awaits ConfirmMFA.
+	// new one awaits confirmation (package login).
 	MFA, MFAPending bool
 }
 
@@ -104,22 +104,7 @@ func (m *Manager) EndOtherSessions(ctx context.Context, caller Principal) (int, 
 	if err := a.canChangeOwnCredentials(a.userID); err != nil {
 		return 0, err
 	}
-	ts, err := m.store.ListTokens(ctx, TokenQuery{Account: a.account, UserID: a.userID, Kind: KindSession})
-	if err != nil {
-		return 0, storeErr(err)
-	}
-	n := 0
-	for _, t := range ts {
-		if t.Kind != KindSession || t.ID == a.tokenID {
-			continue
-		}
-		if err := m.endSession(ctx, t); err != nil {
-			return n, err
-		}
-		n++
-		m.emit(Event{Type: EventLogout, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: a.tokenID})
-	}
-	return n, nil
+	return m.EndSessions(ctx, a.account, a.userID, a.tokenID)
 }
 
 // ExpiryLimits returns the lifetime an API token gets when issued without

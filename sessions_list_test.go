@@ -3,18 +3,61 @@ package apitoken_test
 import (
 	"encoding/base32"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
+	"github.com/apitoken/apitoken/storetest"
 )
+
+// sessionEnv is a Manager with password login over a memstore, a fake
+// clock and one user with a password.
+type sessionEnv struct {
+	m     *apitoken.Manager
+	l     *login.Service
+	clock *storetest.Clock
+	user  *apitoken.User
+}
+
+const password = "correct horse battery staple"
+
+func newSessionEnv(t *testing.T) *sessionEnv {
+	clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	m, s := newManager(t, &apitoken.Options{Now: clock.Now})
+	l, err := login.New(m, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := l.AddUser(ctx, login.NewUser{Account: "default", Name: "mary@example.com", Password: password, Role: apitoken.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sessionEnv{m: m, l: l, clock: clock, user: u}
+}
+
+// login logs the user in with the password and returns the session and
+// its principal (a locked one for an MFA user).
+func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
+	t.Helper()
+	l, err := e.l.Login(ctx, e.user.Name, password, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.m.Verify(ctx, l.Secret, "")
+	if err != nil && !errors.Is(err, apitoken.ErrSessionLocked) {
+		t.Fatal(err)
+	}
+	return l, p
+}
 
 func TestSessionsListsOnlyTheCallersOwnLiveSessions(t *testing.T) {
 	e := newSessionEnv(t)
 	_, p1 := e.login(t)
 	e.clock.Advance(time.Second)
 	_, p2 := e.login(t)
-	other, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "other@example.com", Password: password, Role: apitoken.Normal})
+	other, err := e.l.AddUser(ctx, login.NewUser{Account: "default", Name: "other@example.com", Password: password, Role: apitoken.Normal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +128,11 @@ func TestOwnSessionCallsNeedAnUnlockedSessionOfTheUser(t *testing.T) {
 	}
 	enrolled := newSessionEnv(t)
 	_, es := enrolled.login(t)
-	enrol, err := enrolled.m.EnrollMFA(ctx, es, "")
+	enrol, err := enrolled.l.EnrollMFA(ctx, es, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := enrolled.m.ConfirmMFA(ctx, es, apitoken.TOTPCode(mustBase32(t, enrol.Secret), enrolled.clock.Now())); err != nil {
+	if err := enrolled.l.ConfirmMFA(ctx, es, login.TOTPCode(mustBase32(t, enrol.Secret), enrolled.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	_, locked := enrolled.login(t)
@@ -128,7 +171,7 @@ func TestProfileSaysWhoAndWhichCredentials(t *testing.T) {
 	if got != want {
 		t.Fatalf("profile %+v, want %+v", got, want)
 	}
-	if _, err := e.m.EnrollMFA(ctx, p, ""); err != nil {
+	if _, err := e.l.EnrollMFA(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := e.m.Profile(ctx, p); !got.MFAPending || got.MFA {

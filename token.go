@@ -11,7 +11,8 @@ type Kind uint8
 
 // The token kinds.
 const (
-	// KindSession is a short-lived token issued by a password login.
+	// KindSession is a short-lived token started by a sign-in
+	// (StartSession, or package login's password login).
 	KindSession Kind = iota + 1
 	// KindAPI is a long-lived token issued by an authenticated caller.
 	KindAPI
@@ -187,16 +188,16 @@ type User struct {
 	// never accepted twice.
 	MFALastStep int64
 	// MFAPending is a new TOTP secret, sealed like MFASecret, that waits
-	// for its first code (Manager.ConfirmMFA) before it replaces
+	// for its first code (package login's ConfirmMFA) before it replaces
 	// MFASecret. Until then logins are unaffected by it. Nil: none.
 	MFAPending []byte
 	// MFAFailures counts wrong MFA codes since the last accepted one. At
-	// SessionOptions.MaxMFAFailures MFA is refused until an admin or a
+	// login.Options.MaxMFAFailures MFA is refused until an admin or a
 	// password reset clears it.
 	MFAFailures int
 	// MFAWindowStart and MFAWindowFailures count wrong MFA codes in the
 	// current throttling window, so that every instance sharing the store
-	// shares one guessing budget (see SessionOptions.MFAWindow).
+	// shares one guessing budget (see login.Options.MFAWindow).
 	MFAWindowStart    time.Time
 	MFAWindowFailures int
 	// LoginWindowStart and LoginWindowFailures count failed password

@@ -173,7 +173,6 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	for name, o := range map[string]*apitoken.Options{
 		"a bad prefix":                    {Format: apitoken.Format{APIPrefix: "Bad"}},
 		"a default expiry over the max":   {DefaultExpiry: 2 * time.Hour, MaxExpiry: time.Hour},
-		"weak argon2 parameters":          {Sessions: apitoken.SessionOptions{Argon2: apitoken.Argon2Params{MemoryKiB: 1024}}},
 		"a default app over the name cap": {DefaultApp: string(make([]byte, 65))},
 	} {
 		if _, err := apitoken.New(memstore.New(), o); !errors.Is(err, apitoken.ErrInvalidArgument) {

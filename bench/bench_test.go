@@ -24,6 +24,7 @@ import (
 	"aidanwoods.dev/go-paseto"
 	"github.com/alexedwards/scs/v2"
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/golang-jwt/jwt/v5"
 	"go.etcd.io/bbolt"
@@ -358,17 +359,22 @@ func BenchmarkGCWith1MCached(b *testing.B) {
 }
 
 func BenchmarkLogin(b *testing.B) {
-	m, err := apitoken.New(memstore.New(), &apitoken.Options{HashKey: hashKey})
+	store := memstore.New()
+	m, err := apitoken.New(store, &apitoken.Options{HashKey: hashKey})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "login@example.com", Password: "a login password", Role: apitoken.Normal}); err != nil {
+	logins, err := login.New(m, store, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := logins.AddUser(ctx, login.NewUser{Account: "acme", Name: "login@example.com", Password: "a login password", Role: apitoken.Normal}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m.Login(ctx, "login@example.com", "a login password", netip.Addr{}); err != nil {
+		if _, err := logins.Login(ctx, "login@example.com", "a login password", netip.Addr{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -32,7 +32,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/storetest"
 )
 
@@ -148,7 +148,7 @@ func totp(t *testing.T, secret string, steps int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return apitoken.TOTPCode(b, time.Now().Add(time.Duration(steps)*30*time.Second))
+	return login.TOTPCode(b, time.Now().Add(time.Duration(steps)*30*time.Second))
 }
 
 // TestTokenPageInABrowser walks every flow of the page in Chromium as a

@@ -54,6 +54,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // ScopeName is the instrumentation scope of the meter the instruments
@@ -97,11 +98,11 @@ var errorTypes = []struct {
 	{"too_many_apps", sentinel(apitoken.ErrTooManyApps)},
 	{"insufficient_privilege", sentinel(apitoken.ErrInsufficientPrivilege)},
 	{"invalid_argument", sentinel(apitoken.ErrInvalidArgument)},
-	{"bad_credentials", sentinel(apitoken.ErrBadCredentials)},
-	{"throttled", sentinel(apitoken.ErrThrottled)},
-	{"busy", sentinel(apitoken.ErrBusy)},
-	{"bad_mfa_code", sentinel(apitoken.ErrBadMFACode)},
-	{"mfa_blocked", sentinel(apitoken.ErrMFABlocked)},
+	{"bad_credentials", sentinel(login.ErrBadCredentials)},
+	{"throttled", sentinel(login.ErrThrottled)},
+	{"busy", sentinel(login.ErrBusy)},
+	{"bad_mfa_code", sentinel(login.ErrBadMFACode)},
+	{"mfa_blocked", sentinel(login.ErrMFABlocked)},
 	{"conflict", sentinel(apitoken.ErrConflict)},
 	{"closed", sentinel(apitoken.ErrClosed)},
 	{"canceled", sentinel(context.Canceled)},
@@ -310,11 +311,11 @@ func (m *Metrics) OnEvent(e apitoken.Event) {
 	switch e.Type {
 	case apitoken.EventCreated, apitoken.EventRotated:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindAPI.String())))
-	case apitoken.EventLogin:
+	case login.EventLogin:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindSession.String())))
 	case apitoken.EventRevoked:
 		m.revoked.Add(ctx, 1)
-	case apitoken.EventLoginFailed:
+	case login.EventLoginFailed:
 		m.loginFailures.Add(ctx, 1, metric.WithAttributes(AttrErrorType.String(ErrorType(e.Err))))
 		m.storeError(ctx, "login", e.Err)
 	case apitoken.EventVerifyFailed:

@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/otelapitoken"
 )
@@ -106,8 +107,7 @@ func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
 	}
 	var chained atomic.Int64
 	opts := &apitoken.Options{
-		OnEvent:  func(apitoken.Event) { chained.Add(1) },
-		Sessions: apitoken.SessionOptions{MaxFailures: 2},
+		OnEvent: func(apitoken.Event) { chained.Add(1) },
 	}
 	met.Install(opts)
 	store := &flakyStore{Store: memstore.New()}
@@ -116,17 +116,21 @@ func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-
-	const name, password = "alice@example.com", "correct horse battery staple"
-	client := netip.MustParseAddr("192.0.2.7")
-	if _, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: name, Password: password, Role: apitoken.Admin}); err != nil {
-		t.Fatal(err)
-	}
-	login, err := m.Login(ctx, name, password, client) // issued{session}
+	logins, err := login.New(m, store, &login.Options{MaxFailures: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := m.Verify(ctx, login.Secret, "") // verify{session, miss}
+
+	const name, password = "alice@example.com", "correct horse battery staple"
+	client := netip.MustParseAddr("192.0.2.7")
+	if _, err := logins.AddUser(ctx, login.NewUser{Account: "acme", Name: name, Password: password, Role: apitoken.Admin}); err != nil {
+		t.Fatal(err)
+	}
+	started, err := logins.Login(ctx, name, password, client) // issued{session}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := m.Verify(ctx, started.Secret, "") // verify{session, miss}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +154,11 @@ func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
 	unknown, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
 	m.Verify(ctx, unknown, "") // unknown
 	for range 2 {
-		if _, err := m.Login(ctx, name, "wrong password", client); !errors.Is(err, apitoken.ErrBadCredentials) {
+		if _, err := logins.Login(ctx, name, "wrong password", client); !errors.Is(err, login.ErrBadCredentials) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := m.Login(ctx, name, password, client); !errors.Is(err, apitoken.ErrThrottled) {
+	if _, err := logins.Login(ctx, name, password, client); !errors.Is(err, login.ErrThrottled) {
 		t.Fatal(err)
 	}
 	if err := m.RevokeSecret(ctx, tok.Secret); err != nil { // revoked
@@ -233,8 +237,8 @@ func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
 	}
 
 	// No attribute value is a token, an ID, an account or a user name.
-	secrets = append(secrets, login.Secret, unknown, other)
-	forbidden := append(append(secrets, ids...), name, "acme", login.Session.ID, "ci", "https://example.com/a")
+	secrets = append(secrets, started.Secret, unknown, other)
+	forbidden := append(append(secrets, ids...), name, "acme", started.Session.ID, "ci", "https://example.com/a")
 	for _, v := range values {
 		if apitoken.Pattern.MatchString(v) || apitoken.Redact(v) != v {
 			t.Errorf("attribute value %q is shaped like a token", v)
@@ -258,7 +262,7 @@ func TestErrorType(t *testing.T) {
 		apitoken.ErrMalformed: "malformed",
 		fmt.Errorf("x: %w", apitoken.ErrAppDenied):     "app_denied",
 		&apitoken.StoreError{Err: apitoken.ErrUnknown}: "store_error",
-		apitoken.ErrThrottled:                          "throttled",
+		login.ErrThrottled:                             "throttled",
 		context.DeadlineExceeded:                       "deadline_exceeded",
 		errors.New("atk_secret text"):                  otelapitoken.OtherErrorType,
 	} {

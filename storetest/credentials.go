@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // Passwords of the credential table's users.
@@ -33,7 +34,7 @@ type credentialSubject struct {
 // every step spent so far first.
 func (s *credentialSubject) code() string {
 	s.e.clock.Advance(time.Minute)
-	return apitoken.TOTPCode(s.secret, s.e.clock.Now())
+	return login.TOTPCode(s.secret, s.e.clock.Now())
 }
 
 // credentialKinds builds the credential of each kind for a user of role
@@ -50,7 +51,7 @@ var credentialKinds = []struct {
 	}},
 	{"locked session", func(e *env, priv apitoken.Privilege) *credentialSubject {
 		s := newCredentialSubject(e, priv)
-		s.secret = EnableMFA(e.t, e.m, s.self, e.clock.Now())
+		s.secret = EnableMFA(e.t, e.l, s.self, e.clock.Now())
 		l, err := e.m.StartSession(ctx, s.user.ID)
 		if err != nil {
 			e.t.Fatal(err)
@@ -76,7 +77,7 @@ var credentialKinds = []struct {
 // that user is made normal, issues it, and is then demoted by an admin.
 func newCredentialSubject(e *env, role apitoken.Privilege) *credentialSubject {
 	e.t.Helper()
-	u, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: fmt.Sprintf("c%d@example.com", userSeq.Add(1)),
+	u, err := e.l.AddUser(ctx, login.NewUser{Account: "acme", Name: fmt.Sprintf("c%d@example.com", userSeq.Add(1)),
 		Role: max(role, apitoken.Normal), Password: tablePassword})
 	if err != nil {
 		e.t.Fatal(err)
@@ -125,45 +126,45 @@ var credentialOps = []struct {
 	run  func(s *credentialSubject) error
 }{
 	{"change own password", nil, func(s *credentialSubject) error {
-		_, err := s.e.m.UpdateUser(ctx, s.cred, s.user.ID, apitoken.UserUpdate{Password: ptr(newPassword), CurrentPassword: tablePassword})
+		_, err := s.e.l.UpdateUser(ctx, s.cred, s.user.ID, login.UserUpdate{Password: ptr(newPassword), CurrentPassword: tablePassword})
 		return err
 	}},
 	{"change own password without the current one", nil, func(s *credentialSubject) error {
-		_, err := s.e.m.UpdateUser(ctx, s.cred, s.user.ID, apitoken.UserUpdate{Password: ptr(newPassword)})
+		_, err := s.e.l.UpdateUser(ctx, s.cred, s.user.ID, login.UserUpdate{Password: ptr(newPassword)})
 		return err
 	}},
 	{"change own password with a wrong current one", nil, func(s *credentialSubject) error {
-		_, err := s.e.m.UpdateUser(ctx, s.cred, s.user.ID, apitoken.UserUpdate{Password: ptr(newPassword), CurrentPassword: "not the password"})
+		_, err := s.e.l.UpdateUser(ctx, s.cred, s.user.ID, login.UserUpdate{Password: ptr(newPassword), CurrentPassword: "not the password"})
 		return err
 	}},
 	{"reset another user's password", func(s *credentialSubject) {
 		s.other = s.e.user(apitoken.Normal)
 	}, func(s *credentialSubject) error {
-		_, err := s.e.m.UpdateUser(ctx, s.cred, s.other.ID, apitoken.UserUpdate{Password: ptr(newPassword)})
+		_, err := s.e.l.UpdateUser(ctx, s.cred, s.other.ID, login.UserUpdate{Password: ptr(newPassword)})
 		return err
 	}},
 	{"enrol MFA", nil, func(s *credentialSubject) error {
-		_, err := s.e.m.EnrollMFA(ctx, s.cred, "")
+		_, err := s.e.l.EnrollMFA(ctx, s.cred, "")
 		return err
 	}},
 	{"confirm MFA", func(s *credentialSubject) {
 		if s.secret != nil {
 			return // a locked session's user is enrolled already
 		}
-		enr, err := s.e.m.EnrollMFA(ctx, s.self, "")
+		enr, err := s.e.l.EnrollMFA(ctx, s.self, "")
 		if err != nil {
 			s.e.t.Fatal(err)
 		}
 		s.secret = decodeSecret(s.e.t, enr.Secret)
 	}, func(s *credentialSubject) error {
-		return s.e.m.ConfirmMFA(ctx, s.cred, apitoken.TOTPCode(s.secret, s.e.clock.Now()))
+		return s.e.l.ConfirmMFA(ctx, s.cred, login.TOTPCode(s.secret, s.e.clock.Now()))
 	}},
 	{"replace MFA", enableOnce, func(s *credentialSubject) error {
-		_, err := s.e.m.EnrollMFA(ctx, s.cred, s.code())
+		_, err := s.e.l.EnrollMFA(ctx, s.cred, s.code())
 		return err
 	}},
 	{"remove MFA", enableOnce, func(s *credentialSubject) error {
-		return s.e.m.RemoveMFA(ctx, s.cred, s.code())
+		return s.e.l.RemoveMFA(ctx, s.cred, s.code())
 	}},
 	{"allow its own pending app", nil, func(s *credentialSubject) error {
 		_, err := s.e.m.SetAppState(ctx, s.cred, s.target, "grafana", apitoken.Allow)
@@ -179,7 +180,7 @@ var credentialOps = []struct {
 // one.
 func enableOnce(s *credentialSubject) {
 	if s.secret == nil {
-		s.secret = EnableMFA(s.e.t, s.e.m, s.self, s.e.clock.Now())
+		s.secret = EnableMFA(s.e.t, s.e.l, s.self, s.e.clock.Now())
 	}
 }
 
@@ -273,12 +274,14 @@ func snapshot(e *env, s *credentialSubject) string {
 // refused; and that an admin (or a password reset) clears it.
 func runMFABudget(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	e := newEnv(t, ns, nil)
-	second, err := apitoken.New(e.store, &apitoken.Options{HashKey: []byte("storetest hash key, 32 bytes...."), Now: e.clock.Now, FlushInterval: time.Hour})
+	secondM, err := apitoken.New(e.store, &apitoken.Options{HashKey: []byte("storetest hash key, 32 bytes...."), Now: e.clock.Now, FlushInterval: time.Hour})
 	must(t, err)
-	defer second.Close()
+	defer secondM.Close()
+	second, err := login.New(secondM, e.store, nil)
+	must(t, err)
 	u := e.user(apitoken.Normal)
 	_, self := e.session(u)
-	secret := EnableMFA(t, e.m, self, e.clock.Now())
+	secret := EnableMFA(t, e.l, self, e.clock.Now())
 	lockedSession := func(m *apitoken.Manager) apitoken.Principal {
 		t.Helper()
 		l, err := m.StartSession(ctx, u.ID)
@@ -292,35 +295,36 @@ func runMFABudget(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	wrong := func(step time.Time) string { // a code that is none of the three accepted steps'
 		for c := 0; ; c++ {
 			s := fmt.Sprintf("%06d", c)
-			if s != apitoken.TOTPCode(secret, step.Add(-30*time.Second)) && s != apitoken.TOTPCode(secret, step) && s != apitoken.TOTPCode(secret, step.Add(30*time.Second)) {
+			if s != login.TOTPCode(secret, step.Add(-30*time.Second)) && s != login.TOTPCode(secret, step) && s != login.TOTPCode(secret, step.Add(30*time.Second)) {
 				return s
 			}
 		}
 	}
-	managers := []*apitoken.Manager{e.m, second}
+	managers := []*apitoken.Manager{e.m, secondM}
+	logins := []*login.Service{e.l, second}
 	p := lockedSession(e.m)
 	failures := 0
 	// One window: three codes at once, then 1, 2, 4, … minutes after its
 	// first failure, alternating instances; the eleventh is refused.
 	windowStart := e.clock.Now()
 	for i := range 10 {
-		m := managers[i%2]
+		m, l := managers[i%2], logins[i%2]
 		if i >= 3 {
 			at := windowStart.Add(time.Minute << (i - 3))
 			e.clock.Advance(at.Sub(e.clock.Now()) - time.Second)
 			p = lockedSession(m) // the back-off outlasts the idle timeout
-			if err := m.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, apitoken.ErrThrottled) {
+			if err := l.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, login.ErrThrottled) {
 				t.Fatalf("code %d a second early: %v, want ErrThrottled", i+1, err)
 			}
 			e.clock.Advance(time.Second)
 		}
-		if err := m.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, apitoken.ErrBadMFACode) {
+		if err := l.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, login.ErrBadMFACode) {
 			t.Fatalf("wrong code %d: %v, want ErrBadMFACode", i+1, err)
 		}
 		failures++
 	}
-	right := func() string { return apitoken.TOTPCode(secret, e.clock.Now()) }
-	if err := second.Unlock(ctx, p, right()); !errors.Is(err, apitoken.ErrThrottled) {
+	right := func() string { return login.TOTPCode(secret, e.clock.Now()) }
+	if err := second.Unlock(ctx, p, right()); !errors.Is(err, login.ErrThrottled) {
 		t.Fatalf("the right code after the window's ceiling: %v, want ErrThrottled", err)
 	}
 	// Window after window, the run of failures reaches the hard cap.
@@ -328,7 +332,7 @@ func runMFABudget(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		e.clock.Advance(24 * time.Hour)
 		p = lockedSession(e.m) // sessions idle out between windows
 		for range 3 {
-			if err := e.m.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, apitoken.ErrBadMFACode) {
+			if err := e.l.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, login.ErrBadMFACode) {
 				t.Fatalf("wrong code after %d failures: %v", failures, err)
 			}
 			failures++
@@ -339,15 +343,15 @@ func runMFABudget(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		for failures < 100 && failures%10 != 0 {
 			e.clock.Advance(time.Hour) // past every back-off step of a window
 			p = lockedSession(e.m)
-			if err := e.m.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, apitoken.ErrBadMFACode) {
+			if err := e.l.Unlock(ctx, p, wrong(e.clock.Now())); !errors.Is(err, login.ErrBadMFACode) {
 				t.Fatalf("wrong code after %d failures: %v", failures, err)
 			}
 			failures++
 		}
 	}
 	e.clock.Advance(48 * time.Hour)
-	p = lockedSession(second)
-	if err := second.Unlock(ctx, p, right()); !errors.Is(err, apitoken.ErrMFABlocked) {
+	p = lockedSession(secondM)
+	if err := second.Unlock(ctx, p, right()); !errors.Is(err, login.ErrMFABlocked) {
 		t.Fatalf("the right code after %d failures: %v, want ErrMFABlocked", failures, err)
 	}
 	stored, err := e.store.UserByID(ctx, u.ID)
@@ -361,10 +365,10 @@ func runMFABudget(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	adminToken := e.issue(admin, apitoken.IssueRequest{})
 	tp, err := e.m.Verify(ctx, adminToken.Secret, "")
 	must(t, err)
-	if _, err := e.m.UpdateUser(ctx, tp, u.ID, apitoken.UserUpdate{ClearMFAFailures: true}); !errors.Is(err, apitoken.ErrSessionRequired) {
+	if _, err := e.l.UpdateUser(ctx, tp, u.ID, login.UserUpdate{ClearMFAFailures: true}); !errors.Is(err, apitoken.ErrSessionRequired) {
 		t.Fatalf("an admin token cleared the MFA block: %v", err)
 	}
-	_, err = e.m.UpdateUser(ctx, admin, u.ID, apitoken.UserUpdate{ClearMFAFailures: true})
+	_, err = e.l.UpdateUser(ctx, admin, u.ID, login.UserUpdate{ClearMFAFailures: true})
 	must(t, err)
 	must(t, second.Unlock(ctx, p, right()))
 	// A password reset by an admin clears it too.
@@ -373,10 +377,10 @@ func runMFABudget(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	stored.MFAFailures = 100
 	must(t, e.store.UpdateUser(ctx, stored))
 	e.m.InvalidateUser(u.ID)
-	_, err = e.m.UpdateUser(ctx, admin, u.ID, apitoken.UserUpdate{Password: ptr(newPassword)})
+	_, err = e.l.UpdateUser(ctx, admin, u.ID, login.UserUpdate{Password: ptr(newPassword)})
 	must(t, err)
 	e.clock.Advance(time.Minute)
-	must(t, e.m.Unlock(ctx, lockedSession(e.m), right()))
+	must(t, e.l.Unlock(ctx, lockedSession(e.m), right()))
 }
 
 // hookedCreate is a Store that runs afterCreate once, after the next

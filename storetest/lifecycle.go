@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // LifecycleConfig tunes RunLifecycle for slower stores. The zero value runs
@@ -85,6 +86,7 @@ type env struct {
 	t     testing.TB
 	store *Counting
 	m     *apitoken.Manager
+	l     *login.Service // password login and MFA over m
 	clock *Clock
 	mu    sync.Mutex
 	evs   []apitoken.Event
@@ -111,6 +113,9 @@ func newEnv(t testing.TB, newStore NewStoreFunc, tweak func(*apitoken.Options)) 
 	}
 	e.m = m
 	t.Cleanup(func() { m.Close() })
+	if e.l, err = login.New(m, e.store, nil); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
@@ -167,8 +172,8 @@ func errName(err error) string {
 		apitoken.ErrNotFound, apitoken.ErrInsufficientPrivilege, apitoken.ErrInvalidArgument,
 		apitoken.ErrAlreadyAccountToken, apitoken.ErrRevoked, apitoken.ErrExpired, apitoken.ErrUnknown,
 		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrTooManyApps,
-		apitoken.ErrMalformed, apitoken.ErrSessionLocked, apitoken.ErrSessionRequired, apitoken.ErrBadCredentials,
-		apitoken.ErrMFABlocked, apitoken.ErrThrottled, apitoken.ErrBadMFACode,
+		apitoken.ErrMalformed, apitoken.ErrSessionLocked, apitoken.ErrSessionRequired, login.ErrBadCredentials,
+		login.ErrMFABlocked, login.ErrThrottled, login.ErrBadMFACode,
 	} {
 		if errors.Is(err, s) {
 			return s.Error()
@@ -923,7 +928,7 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	e := newEnv(t, ns, func(o *apitoken.Options) { o.CacheSize = -1 })
 	const pw = "cancellation password"
-	u, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "cancel@example.com", Password: pw, Role: apitoken.Admin})
+	u, err := e.l.AddUser(ctx, login.NewUser{Account: "acme", Name: "cancel@example.com", Password: pw, Role: apitoken.Admin})
 	must(t, err)
 	_, s := e.session(u)
 	count := func(ty apitoken.EventType) int {
@@ -1013,18 +1018,18 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 				}
 			}
 		case 3:
-			evs := count(apitoken.EventLogin)
-			l, err := e.m.Login(cctx, u.Name, pw, netip.Addr{})
+			evs := count(login.EventLogin)
+			l, err := e.l.Login(cctx, u.Name, pw, netip.Addr{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(apitoken.EventLogin) != evs+1 {
+				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(login.EventLogin) != evs+1 {
 					t.Fatalf("login succeeded but verify %v, %d→%d tokens", verr, before, tokens())
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(apitoken.EventLogin) != evs {
-					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(apitoken.EventLogin))
+				if tokens() != before || count(login.EventLogin) != evs {
+					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(login.EventLogin))
 				}
 			}
 		}

@@ -7,21 +7,22 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // EnableMFA enrols a TOTP secret for the user of the unlocked session and
 // confirms it with the code of now, as a user with an authenticator app
-// would, and returns the raw secret (for apitoken.TOTPCode). The code of
+// would, and returns the raw secret (for login.TOTPCode). The code of
 // now's time step is spent: the next accepted code is a later step's.
-func EnableMFA(tb testing.TB, m *apitoken.Manager, session apitoken.Principal, now time.Time) []byte {
+func EnableMFA(tb testing.TB, l *login.Service, session apitoken.Principal, now time.Time) []byte {
 	tb.Helper()
 	ctx := context.Background()
-	enr, err := m.EnrollMFA(ctx, session, "")
+	enr, err := l.EnrollMFA(ctx, session, "")
 	if err != nil {
 		tb.Fatalf("enrolling MFA: %v", err)
 	}
 	secret := decodeSecret(tb, enr.Secret)
-	if err := m.ConfirmMFA(ctx, session, apitoken.TOTPCode(secret, now)); err != nil {
+	if err := l.ConfirmMFA(ctx, session, login.TOTPCode(secret, now)); err != nil {
 		tb.Fatalf("confirming MFA: %v", err)
 	}
 	return secret

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // Checker is implemented by stores that can prove their indexes agree
@@ -34,11 +35,15 @@ func Stress(t *testing.T, newStore NewStoreFunc, d time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l, err := login.New(m, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	const password = "stress password"
 	var users []*apitoken.User
 	for i, role := range []apitoken.Privilege{apitoken.Admin, apitoken.Admin, apitoken.Normal, apitoken.Normal, apitoken.Normal, apitoken.ReadOnly} {
-		u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: fmt.Sprintf("stress%d@example.com", i), Password: password, Role: role})
+		u, err := l.AddUser(ctx, login.NewUser{Account: "acme", Name: fmt.Sprintf("stress%d@example.com", i), Password: password, Role: role})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,8 +73,8 @@ func Stress(t *testing.T, newStore NewStoreFunc, d time.Duration) {
 	// Errors a random operation may legitimately meet.
 	expected := []error{apitoken.ErrRevoked, apitoken.ErrExpired, apitoken.ErrUnknown, apitoken.ErrNotFound,
 		apitoken.ErrInsufficientPrivilege, apitoken.ErrAlreadyAccountToken, apitoken.ErrConflict, apitoken.ErrInvalidArgument,
-		apitoken.ErrUserDisabled, apitoken.ErrSessionLocked, apitoken.ErrBadCredentials, apitoken.ErrThrottled,
-		apitoken.ErrBusy} // many logins at once overflow the bounded hashing queue
+		apitoken.ErrUserDisabled, apitoken.ErrSessionLocked, login.ErrBadCredentials, login.ErrThrottled,
+		login.ErrBusy} // many logins at once overflow the bounded hashing queue
 	var ops, unexpected atomic.Int64
 	var firstUnexpected atomic.Value
 	note := func(err error) {
@@ -141,10 +146,10 @@ func Stress(t *testing.T, newStore NewStoreFunc, d time.Duration) {
 						note(m.Logout(ctx, caller))
 					}
 				default:
-					l, err := m.Login(ctx, users[rng.IntN(len(users))].Name, password, netip.Addr{})
+					lg, err := l.Login(ctx, users[rng.IntN(len(users))].Name, password, netip.Addr{})
 					note(err)
 					if err == nil {
-						addSecret(l.Secret, l.Session.ID)
+						addSecret(lg.Secret, lg.Session.ID)
 					}
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // The account area: who is signed in, the second factor, the password and
@@ -41,13 +42,13 @@ func (p *Handler) renderAccount(w http.ResponseWriter, r *http.Request, pr apito
 // accountFail shows err on the account area.
 func (p *Handler) accountFail(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, err error) {
 	he := apitoken.HTTPErrorOf(err)
-	if he.Code == apitoken.CodeBusy {
+	if he.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", apitoken.BusyRetryAfter)
 	}
 	v := &view{}
 	if pe, ok := err.(*pageError); ok {
 		v.Error, he.Status = pe.msg, http.StatusBadRequest
-	} else if errors.Is(err, apitoken.ErrBadCredentials) {
+	} else if errors.Is(err, login.ErrBadCredentials) {
 		v.Error = "Your current password is not right."
 	} else {
 		v.Error = p.message(he, err)
@@ -60,13 +61,17 @@ func (p *Handler) accountFail(w http.ResponseWriter, r *http.Request, pr apitoke
 }
 
 func (p *Handler) changePassword(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
+	if p.opts.Login == nil {
+		p.accountFail(w, r, pr, errNoLogin)
+		return
+	}
 	f := r.PostForm
 	next := f.Get("new_password")
 	if next == "" || next != f.Get("repeat_password") {
 		p.accountFail(w, r, pr, errPasswordsDiffer)
 		return
 	}
-	if _, err := p.m.UpdateUser(r.Context(), pr, pr.UserID, apitoken.UserUpdate{Password: &next, CurrentPassword: f.Get("current_password")}); err != nil {
+	if _, err := p.opts.Login.UpdateUser(r.Context(), pr, pr.UserID, login.UserUpdate{Password: &next, CurrentPassword: f.Get("current_password")}); err != nil {
 		p.accountFail(w, r, pr, err)
 		return
 	}
@@ -90,13 +95,21 @@ func (p *Handler) changePassword(w http.ResponseWriter, r *http.Request, pr apit
 // differ.
 var errPasswordsDiffer = &pageError{"The new password and its repetition differ."}
 
+// errNoLogin is shown for password and second-factor forms when the page
+// has no password login (Options.Login): the host's sign-in owns them.
+var errNoLogin = &pageError{"Your organisation's sign-in manages your password and second factor."}
+
 // pageError is a message of the page's own, shown as it is.
 type pageError struct{ msg string }
 
 func (e *pageError) Error() string { return e.msg }
 
 func (p *Handler) enrolMFA(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
-	e, err := p.m.EnrollMFA(r.Context(), pr, r.PostForm.Get("code"))
+	if p.opts.Login == nil {
+		p.accountFail(w, r, pr, errNoLogin)
+		return
+	}
+	e, err := p.opts.Login.EnrollMFA(r.Context(), pr, r.PostForm.Get("code"))
 	if err != nil {
 		p.accountFail(w, r, pr, err)
 		return
@@ -118,7 +131,11 @@ func (p *Handler) enrolMFA(w http.ResponseWriter, r *http.Request, pr apitoken.P
 }
 
 func (p *Handler) confirmMFA(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
-	if err := p.m.ConfirmMFA(r.Context(), pr, r.PostForm.Get("code")); err != nil {
+	if p.opts.Login == nil {
+		p.accountFail(w, r, pr, errNoLogin)
+		return
+	}
+	if err := p.opts.Login.ConfirmMFA(r.Context(), pr, r.PostForm.Get("code")); err != nil {
 		p.accountFail(w, r, pr, err)
 		return
 	}
@@ -126,7 +143,11 @@ func (p *Handler) confirmMFA(w http.ResponseWriter, r *http.Request, pr apitoken
 }
 
 func (p *Handler) removeMFA(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
-	if err := p.m.RemoveMFA(r.Context(), pr, r.PostForm.Get("code")); err != nil {
+	if p.opts.Login == nil {
+		p.accountFail(w, r, pr, errNoLogin)
+		return
+	}
+	if err := p.opts.Login.RemoveMFA(r.Context(), pr, r.PostForm.Get("code")); err != nil {
 		p.accountFail(w, r, pr, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/tokenpage"
 )
 
@@ -50,7 +51,7 @@ func (s *site) principal(name string) apitoken.Principal {
 
 func (s *site) admin() apitoken.Principal {
 	s.t.Helper()
-	l, err := s.m.Login(ctx, "admin@example.com", "admin password", netipZero)
+	l, err := s.l.Login(ctx, "admin@example.com", "admin password", netipZero)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -122,12 +123,17 @@ func TestTheTableIsNewestFirstAndPages(t *testing.T) {
 // HTML's size: what the browser receives before its first paint, besides
 // the one stylesheet.
 func BenchmarkFirstPage250(b *testing.B) {
-	m, err := apitoken.New(memstoreNew(), &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")})
+	store := memstoreNew()
+	m, err := apitoken.New(store, &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "dev@example.com", Password: "dev password", Role: apitoken.Normal})
+	logins, err := login.New(m, store, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, err := logins.AddUser(ctx, login.NewUser{Account: "acme", Name: "dev@example.com", Password: "dev password", Role: apitoken.Normal})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,7 +147,7 @@ func BenchmarkFirstPage250(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	h := tokenpage.New(m, nil)
+	h := tokenpage.New(m, &tokenpage.Options{Login: logins})
 	req := httptest.NewRequest("GET", "/", nil)
 	req.AddCookie(&http.Cookie{Name: "apitoken_session", Value: l.Secret})
 	var size int
@@ -283,7 +289,7 @@ func TestFiltersSearchAndApprovals(t *testing.T) {
 func TestTheAccountArea(t *testing.T) {
 	s := newSite(t)
 	var qrText string
-	srv := httptest.NewServer(tokenpage.New(s.m, &tokenpage.Options{QRCode: func(text string) ([][]bool, error) {
+	srv := httptest.NewServer(tokenpage.New(s.m, &tokenpage.Options{Login: s.l, QRCode: func(text string) ([][]bool, error) {
 		qrText = text
 		return [][]bool{{true, false}, {false, true}}, nil
 	}}))
@@ -305,7 +311,7 @@ func TestTheAccountArea(t *testing.T) {
 	if status, body := b.post("/account/mfa/confirm", url.Values{"code": {"000000"}}, "same-origin"); status != http.StatusUnauthorized && status != http.StatusBadRequest || !strings.Contains(body, "not valid") {
 		t.Fatalf("a wrong code: %d", status)
 	}
-	if status, body := b.post("/account/mfa/confirm", url.Values{"code": {apitoken.TOTPCode(key, time.Now())}}, "same-origin"); status != 200 || !strings.Contains(body, "Two-factor authentication is on") {
+	if status, body := b.post("/account/mfa/confirm", url.Values{"code": {login.TOTPCode(key, time.Now())}}, "same-origin"); status != 200 || !strings.Contains(body, "Two-factor authentication is on") {
 		t.Fatalf("confirming: %d\n%s", status, body)
 	}
 	if _, err := s.m.Sessions(ctx, other); err == nil {
@@ -321,7 +327,7 @@ func TestTheAccountArea(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `id="unlock"`) && !strings.Contains(body, "Password changed") {
 		t.Fatalf("changing the password: %d\n%s", status, body)
 	}
-	if _, err := s.m.Login(ctx, "dev@example.com", "new dev password", netipZero); err != nil {
+	if _, err := s.l.Login(ctx, "dev@example.com", "new dev password", netipZero); err != nil {
 		t.Fatalf("the new password: %v", err)
 	}
 

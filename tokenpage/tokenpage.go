@@ -12,11 +12,14 @@
 // dark as the browser prefers, with one small script for copying a new
 // secret; everything works without it.
 //
-//	mux.Handle("/", tokenpage.New(m, nil))
+//	mux.Handle("/", tokenpage.New(m, &tokenpage.Options{Login: logins}))
 //
 // Mounted below the root, strip the prefix and say where it lives:
 //
-//	mux.Handle("/tokens/", http.StripPrefix("/tokens", tokenpage.New(m, &tokenpage.Options{BasePath: "/tokens/"})))
+//	mux.Handle("/tokens/", http.StripPrefix("/tokens", tokenpage.New(m, &tokenpage.Options{BasePath: "/tokens/", Login: logins})))
+//
+// People sign in with the password form of package login (Options.Login),
+// or with the host's own sign-in (Options.SignedInAs).
 //
 // Security: the session is a session token in an HttpOnly, SameSite=Strict
 // cookie (Secure under TLS); cross-origin form posts are refused by
@@ -40,6 +43,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 //go:embed templates/*.html static/*
@@ -65,9 +69,18 @@ type Options struct {
 	// Default: slog.Default().
 	Logger *slog.Logger
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
-	// login form believes when it tells Manager.Login the client's address
-	// (see apitoken.ClientAddr). Default none: the connection's address.
+	// login form believes when it tells login.Service.Login the client's
+	// address (see login.ClientAddr). Default none: the connection's
+	// address.
 	TrustedProxies []netip.Prefix
+
+	// Login is the password login of the library's own user records: the
+	// page's sign-in form, its MFA code step, and the account area's
+	// password change and second factor. It is the default way in: set
+	// either Login or SignedInAs (New panics with neither). With
+	// SignedInAs set too, the form is not shown and Login serves only the
+	// account area.
+	Login *login.Service
 
 	// SignedInAs, when set, takes people's sign-in from the host instead
 	// of the password form: it returns the ID of the user request r is
@@ -76,7 +89,7 @@ type Options struct {
 	// (Manager.StartSession, which reads the host's directory,
 	// apitoken.Options.Users) and keeps it in its cookie; when the host's
 	// answer changes, the page's session ends with it. No password form is
-	// shown. Default nil: the password form and Manager.Login.
+	// shown. Default nil: the password form of Options.Login.
 	SignedInAs func(r *http.Request) (userID string)
 	// SignInURL is where the page sends people who are not signed in when
 	// SignedInAs is set: the host's sign-in page. Default: none, the page
@@ -103,11 +116,15 @@ type Handler struct {
 	h    http.Handler
 }
 
-// New returns the page over m.
+// New returns the page over m. It panics if opts sets neither Login nor
+// SignedInAs: the page would have no way to sign anyone in.
 func New(m *apitoken.Manager, opts *Options) *Handler {
 	var o Options
 	if opts != nil {
 		o = *opts
+	}
+	if o.Login == nil && o.SignedInAs == nil {
+		panic("tokenpage: Options.Login (password login) or Options.SignedInAs (the host's sign-in) must be set")
 	}
 	if o.BasePath == "" {
 		o.BasePath = "/"
@@ -322,7 +339,7 @@ type view struct {
 
 	// The account area.
 	Sessions []*apitoken.Token
-	Enrol    *apitoken.MFAEnrolment
+	Enrol    *login.MFAEnrolment
 	QR       template.HTML // the enrolment's QR code, an inline SVG
 }
 
@@ -426,7 +443,7 @@ func (p *Handler) render(w http.ResponseWriter, r *http.Request, status int, v *
 // fail shows err as a message on the page, never as a trace.
 func (p *Handler) fail(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, err error) {
 	he := apitoken.HTTPErrorOf(err)
-	if he.Code == apitoken.CodeBusy {
+	if he.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", apitoken.BusyRetryAfter)
 	}
 	v := &view{Error: p.message(he, err)}
@@ -450,10 +467,10 @@ var messages = map[string]string{
 	apitoken.CodeSessionLocked:         "Enter your authentication code first.",
 	apitoken.CodeInsufficientPrivilege: "You are not allowed to do that.",
 	apitoken.CodeNotFound:              "That token no longer exists, or you cannot see it.",
-	apitoken.CodeInvalidCredentials:    "Wrong name or password.",
-	apitoken.CodeThrottled:             "Too many attempts. Wait a little and try again.",
-	apitoken.CodeBusy:                  "The service is busy. Try again in a moment.",
-	apitoken.CodeInvalidMFACode:        "That code is not valid. Try the current one.",
+	login.CodeInvalidCredentials:       "Wrong name or password.",
+	login.CodeThrottled:                "Too many attempts. Wait a little and try again.",
+	login.CodeBusy:                     "The service is busy. Try again in a moment.",
+	login.CodeInvalidMFACode:           "That code is not valid. Try the current one.",
 	apitoken.CodeTooManyApps:           "This token has reached its limit of applications.",
 }
 
@@ -486,7 +503,7 @@ func (p *Handler) login(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return
 	}
-	l, err := p.m.Login(r.Context(), r.PostForm.Get("name"), r.PostForm.Get("password"), apitoken.ClientAddr(r, p.opts.TrustedProxies))
+	l, err := p.opts.Login.Login(r.Context(), r.PostForm.Get("name"), r.PostForm.Get("password"), login.ClientAddr(r, p.opts.TrustedProxies))
 	if err != nil {
 		p.fail(w, r, apitoken.Principal{}, err)
 		return
@@ -496,7 +513,11 @@ func (p *Handler) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Handler) unlock(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
-	if err := p.m.Unlock(r.Context(), pr, r.PostForm.Get("code")); err != nil {
+	if p.opts.Login == nil {
+		p.render(w, r, http.StatusNotFound, &view{SignedIn: true, Locked: true, Error: "Sign in through your organisation's sign-in page."})
+		return
+	}
+	if err := p.opts.Login.Unlock(r.Context(), pr, r.PostForm.Get("code")); err != nil {
 		he := apitoken.HTTPErrorOf(err)
 		p.render(w, r, he.Status, &view{SignedIn: true, Locked: true, Error: p.message(he, err)})
 		return

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/apitoken/apitoken/tokenpage"
@@ -23,28 +24,34 @@ var ctx = context.Background()
 type site struct {
 	t   *testing.T
 	m   *apitoken.Manager
+	l   *login.Service
 	srv *httptest.Server
 }
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	m, err := apitoken.New(memstore.New(), &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")})
+	store := memstore.New()
+	m, err := apitoken.New(store, &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	for _, u := range []apitoken.NewUser{
+	logins, err := login.New(m, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []login.NewUser{
 		{Account: "acme", Name: "admin@example.com", Password: "admin password", Role: apitoken.Admin},
 		{Account: "acme", Name: "dev@example.com", Password: "dev password", Role: apitoken.Normal},
 		{Account: "acme", Name: "ro@example.com", Password: "ro password", Role: apitoken.ReadOnly},
 	} {
-		if _, err := m.AddUser(ctx, u); err != nil {
+		if _, err := logins.AddUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(tokenpage.New(m, nil))
+	srv := httptest.NewServer(tokenpage.New(m, &tokenpage.Options{Login: logins}))
 	t.Cleanup(srv.Close)
-	return &site{t: t, m: m, srv: srv}
+	return &site{t: t, m: m, l: logins, srv: srv}
 }
 
 // browser is a client with a cookie jar that sends what a browser sends on
@@ -156,7 +163,7 @@ func TestTheSessionCookieIsHttpOnlyAndStrict(t *testing.T) {
 
 func TestUnderTLSTheSessionCookieIsSecure(t *testing.T) {
 	s := newSite(t)
-	srv := httptest.NewTLSServer(tokenpage.New(s.m, nil))
+	srv := httptest.NewTLSServer(tokenpage.New(s.m, &tokenpage.Options{Login: s.l}))
 	defer srv.Close()
 	c := srv.Client()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -353,4 +360,20 @@ func TestTheHostSignsPeopleIn(t *testing.T) {
 	if users, _ := store.ListUsers(ctx, apitoken.UserQuery{Account: "acme"}); len(users) != 0 {
 		t.Fatalf("the store holds %d user records", len(users))
 	}
+}
+
+// A page with no way to sign anyone in is a set-up mistake, caught at New
+// rather than shown as a sign-in form that cannot work.
+func TestNewNeedsASignIn(t *testing.T) {
+	m, err := apitoken.New(memstore.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	defer func() {
+		if recover() == nil {
+			t.Fatal("New with neither Login nor SignedInAs did not panic")
+		}
+	}()
+	tokenpage.New(m, nil)
 }

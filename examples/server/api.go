@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/tokenpage"
 )
 
 // server is the HTTP API over one Manager.
 type server struct {
 	m       *apitoken.Manager
+	logins  *login.Service // password login and MFA of the Store's users
 	store   apitoken.Store
 	guard   *apitoken.Guard
 	docs    []document
@@ -34,10 +36,11 @@ type server struct {
 	stopMetrics func(context.Context) error
 }
 
-func newServer(m *apitoken.Manager, store apitoken.Store, logger *slog.Logger, maxBody int64) *server {
+func newServer(m *apitoken.Manager, logins *login.Service, store apitoken.Store, logger *slog.Logger, maxBody int64) *server {
 	return &server{
-		m:     m,
-		store: store,
+		m:      m,
+		logins: logins,
+		store:  store,
 		guard: apitoken.NewGuard(m, &apitoken.GuardOptions{
 			Headers:    []string{"X-Circonus-Auth-Token"},
 			QueryToken: true, // the seeds pass ?token= on every call
@@ -134,7 +137,7 @@ func (s *server) routes() http.Handler {
 		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: apitoken.CodeNotFound, Message: "no such endpoint"}, "api")
 	})
 	// The token management page for people, beside the API for programs.
-	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Logger: s.log, TrustedProxies: s.trusted, QRCode: qrModules}))
+	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Login: s.logins, Logger: s.log, TrustedProxies: s.trusted, QRCode: qrModules}))
 	return s.accessLog(mux)
 }
 
@@ -230,7 +233,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	l, err := s.m.Login(r.Context(), req.Name, req.Password, apitoken.ClientAddr(r, s.trusted))
+	l, err := s.logins.Login(r.Context(), req.Name, req.Password, login.ClientAddr(r, s.trusted))
 	if err != nil {
 		return err
 	}
@@ -253,7 +256,7 @@ func (s *server) unlock(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	if err := s.m.Unlock(r.Context(), principal(r), req.Code); err != nil {
+	if err := s.logins.Unlock(r.Context(), principal(r), req.Code); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"isUnlocked": true})
@@ -285,7 +288,7 @@ func (s *server) enrollMFA(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	enr, err := s.m.EnrollMFA(r.Context(), principal(r), req.Code)
+	enr, err := s.logins.EnrollMFA(r.Context(), principal(r), req.Code)
 	if err != nil {
 		return err
 	}
@@ -298,7 +301,7 @@ func (s *server) confirmMFA(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	if err := s.m.ConfirmMFA(r.Context(), principal(r), req.Code); err != nil {
+	if err := s.logins.ConfirmMFA(r.Context(), principal(r), req.Code); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"mfa": true})
@@ -310,7 +313,7 @@ func (s *server) removeMFA(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	if err := s.m.RemoveMFA(r.Context(), principal(r), req.Code); err != nil {
+	if err := s.logins.RemoveMFA(r.Context(), principal(r), req.Code); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"mfa": false})
@@ -561,7 +564,7 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	u, err := s.m.CreateUser(r.Context(), principal(r), apitoken.NewUser{Name: req.Name, Password: req.Password, Role: req.Privilege})
+	u, err := s.logins.CreateUser(r.Context(), principal(r), login.NewUser{Name: req.Name, Password: req.Password, Role: req.Privilege})
 	if err != nil {
 		return err
 	}
@@ -595,12 +598,23 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	u, err := s.m.UpdateUser(r.Context(), principal(r), r.PathValue("id"), apitoken.UserUpdate{
-		Role: req.Privilege, Disabled: req.Disabled, Password: req.Password,
-		CurrentPassword: req.CurrentPassword, ClearMFAFailures: req.ClearMFAFailures,
-	})
-	if err != nil {
-		return err
+	// Role and disabling are the Manager's; password and MFA changes are
+	// package login's. The Manager's part goes first: its refusals (a
+	// non-admin asking for a role) leave the credentials untouched.
+	id := r.PathValue("id")
+	var u *apitoken.User
+	var err error
+	if req.Privilege != nil || req.Disabled != nil || req.Password == nil && !req.ClearMFAFailures {
+		if u, err = s.m.UpdateUser(r.Context(), principal(r), id, apitoken.UserUpdate{Role: req.Privilege, Disabled: req.Disabled}); err != nil {
+			return err
+		}
+	}
+	if req.Password != nil || req.ClearMFAFailures {
+		if u, err = s.logins.UpdateUser(r.Context(), principal(r), id, login.UserUpdate{
+			Password: req.Password, CurrentPassword: req.CurrentPassword, ClearMFAFailures: req.ClearMFAFailures,
+		}); err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, viewUser(u))
 	return nil

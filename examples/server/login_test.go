@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 // handlerServer is the server's handler, called in process so that each
@@ -87,7 +88,7 @@ func TestFailuresFromOneAddressDoNotLockOutTheOwner(t *testing.T) {
 // its own) end by refusing the owner everywhere until the window ends.
 func TestTheNameCeilingEventuallyBlocksEveryAddress(t *testing.T) {
 	hs := startHandler(t, func(c *config) {
-		c.sessions = apitoken.SessionOptions{MaxLoginFailuresPerName: 12, LoginFailureWindow: time.Hour}
+		c.sessions = login.Options{MaxLoginFailuresPerName: 12, LoginFailureWindow: time.Hour}
 	})
 	for i := range 12 {
 		remote := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 1, byte(1 + i/4)}), 40000).String()
@@ -140,7 +141,7 @@ func TestParseCIDRs(t *testing.T) {
 func TestBusyAnswersCarryRetryAfter(t *testing.T) {
 	s := &server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	w := httptest.NewRecorder()
-	s.writeErr(w, httptest.NewRequest("POST", "/api/v1/login", nil), apitoken.ErrBusy)
+	s.writeErr(w, httptest.NewRequest("POST", "/api/v1/login", nil), login.ErrBusy)
 	assert.Equal(t, 503, w.Code)
 	assert.Equal(t, "busy", errorCode(t, w))
 	assert.Equal(t, "1", w.Header().Get("Retry-After"))

@@ -43,6 +43,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	tokenbolt "github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/pgstore"
 )
 
@@ -63,7 +64,7 @@ type config struct {
 	trustedProxies []netip.Prefix
 	// sessions are the login and session limits; the zero value is the
 	// library's defaults (tests make them small).
-	sessions apitoken.SessionOptions
+	sessions login.Options
 	// scanKeysPath is the secret scanner's public-keys document
 	// (-secret-scanning-keys); empty leaves the route unconfigured.
 	scanKeysPath string
@@ -162,7 +163,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 		return nil, err
 	}
 	opts := &apitoken.Options{
-		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger), Sessions: c.sessions,
+		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
 	}
 	met, stopMetrics, err := openMetrics(ctx, c.metrics, c.metricsInterval, stdout)
 	if err != nil {
@@ -180,7 +181,16 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 		store.Close()
 		return nil, err
 	}
-	s := newServer(m, store, logger, c.maxBody)
+	logins, err := login.New(m, store, &c.sessions)
+	if err != nil {
+		if stopMetrics != nil {
+			stopMetrics(ctx)
+		}
+		m.Close()
+		store.Close()
+		return nil, err
+	}
+	s := newServer(m, logins, store, logger, c.maxBody)
 	s.trusted = c.trustedProxies
 	s.stopMetrics = stopMetrics
 	if s.scan, err = openSecretScanning(m, c.scanKeysPath, c.maxBody); err != nil {
@@ -246,7 +256,7 @@ func (s *server) bootstrap(ctx context.Context, c config, stdout io.Writer) erro
 	if password == "" {
 		password, generated = rand.Text(), true // 26 base32 characters, 130 random bits
 	}
-	_, err := s.m.AddUser(ctx, apitoken.NewUser{Account: c.account, Name: c.adminName, Password: password, Role: apitoken.Admin})
+	_, err := s.logins.AddUser(ctx, login.NewUser{Account: c.account, Name: c.adminName, Password: password, Role: apitoken.Admin})
 	if errors.Is(err, apitoken.ErrDuplicate) {
 		return nil // another instance on the same database created it first
 	}

@@ -38,7 +38,7 @@ func BenchmarkRevokeBySecretTiming(b *testing.B) {
 	srv := httptest.NewServer(app.routes())
 	defer app.close()
 	defer srv.Close()
-	l, err := app.m.Login(ctx, c.adminName, adminPassword, netip.Addr{})
+	l, err := app.logins.Login(ctx, c.adminName, adminPassword, netip.Addr{})
 	if err != nil {
 		b.Fatal(err)
 	}

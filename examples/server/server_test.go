@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 )
 
 const adminPassword = "admin password for tests"
@@ -335,7 +336,7 @@ func TestEndToEnd(t *testing.T) {
 		last := time.Now().Unix()/30 - 2
 		nextCode := func() string {
 			last = max(last+1, time.Now().Unix()/30-1)
-			return apitoken.TOTPCode(secret, time.Unix(last*30, 0))
+			return login.TOTPCode(secret, time.Unix(last*30, 0))
 		}
 		r = ts.as(mary, "POST", "/api/v1/mfa/confirm", map[string]any{"code": nextCode()})
 		require.Equal(t, 200, r.status, string(r.body))
@@ -660,4 +661,26 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestAUserPatchIsRefusedWhole: PATCH /users/{id} takes a role (the
+// Manager's) and a password (package login's) in one body; a user who may
+// change their password but not their role gets 403 and neither changes.
+func TestAUserPatchIsRefusedWhole(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := ts.login("admin@example.com", adminPassword)
+	r := ts.as(admin, "POST", "/api/v1/users", map[string]any{"name": "mary@example.com", "password": "mary password 1", "privilege": "normal"})
+	require.Equal(t, 201, r.status, string(r.body))
+	maryID := r.json(t)["id"].(string)
+	mary := ts.login("mary@example.com", "mary password 1")
+	r = ts.as(mary, "PATCH", "/api/v1/users/"+maryID, map[string]any{"privilege": "admin", "password": "mary password 2", "currentPassword": "mary password 1"})
+	assert.Equal(t, 403, r.status, string(r.body))
+	assert.Equal(t, "insufficient_privilege", r.code(t))
+	assert.Equal(t, 200, ts.as(mary, "GET", "/api/v1/api/key", nil).status, "a refused patch ended the session")
+	assert.Equal(t, 401, ts.call("POST", "/api/v1/login", map[string]any{"name": "mary@example.com", "password": "mary password 2"}).status, "the password changed")
+	ts.login("mary@example.com", "mary password 1")
+	r = ts.as(mary, "PATCH", "/api/v1/users/"+maryID, map[string]any{"password": "mary password 2", "currentPassword": "mary password 1"})
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, "normal", r.json(t)["privilege"], "the role")
+	ts.login("mary@example.com", "mary password 2")
 }

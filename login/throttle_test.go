@@ -1,4 +1,4 @@
-package apitoken_test
+package login_test
 
 import (
 	"errors"
@@ -9,13 +9,14 @@ import (
 
 	"github.com/apitoken/apitoken"
 	tokenbolt "github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 )
 
 // throttleOpts are small limits so that the rules show in a few hashes: 3
 // failures in a row per (name, address), 5 per name per hour.
-var throttleOpts = apitoken.SessionOptions{MaxFailures: 3, Backoff: 5 * time.Minute, MaxLoginFailuresPerName: 5, LoginFailureWindow: time.Hour}
+var throttleOpts = login.Options{MaxFailures: 3, Backoff: 5 * time.Minute, MaxLoginFailuresPerName: 5, LoginFailureWindow: time.Hour}
 
 // loginStep is one attempt of a throttling script: from an address, with
 // the right password or not, and the error it must get (nil: logged in).
@@ -34,7 +35,7 @@ func addr(s string) netip.Addr {
 }
 
 func TestLoginThrottleRules(t *testing.T) {
-	bad, thr := apitoken.ErrBadCredentials, apitoken.ErrThrottled
+	bad, thr := login.ErrBadCredentials, login.ErrThrottled
 	wrong := func(from string, want error) loginStep { return loginStep{from: from, want: want} }
 	right := func(from string, want error) loginStep { return loginStep{from: from, right: true, want: want} }
 	for _, c := range []struct {
@@ -83,8 +84,8 @@ func TestLoginThrottleRules(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
-			m, _ := newManager(t, &apitoken.Options{Now: clock.Now, Sessions: throttleOpts})
-			u, err := m.AddUser(ctx, apitoken.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal})
+			m, _ := newService(t, &apitoken.Options{Now: clock.Now}, &throttleOpts)
+			u, err := m.AddUser(ctx, login.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,8 +115,8 @@ func TestUnknownNamesAreThrottledLikeKnownOnes(t *testing.T) {
 	script := []string{"192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.2", "192.0.2.3", "192.0.2.4", "", "2001:db8::1"}
 	answers := func(name string) []error {
 		clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
-		m, _ := newManager(t, &apitoken.Options{Now: clock.Now, Sessions: throttleOpts})
-		if _, err := m.AddUser(ctx, apitoken.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal}); err != nil {
+		m, _ := newService(t, &apitoken.Options{Now: clock.Now}, &throttleOpts)
+		if _, err := m.AddUser(ctx, login.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal}); err != nil {
 			t.Fatal(err)
 		}
 		var errs []error
@@ -131,14 +132,14 @@ func TestUnknownNamesAreThrottledLikeKnownOnes(t *testing.T) {
 			t.Fatalf("attempt %d from %q: known name %v, unknown name %v", i, script[i], known[i], unknown[i])
 		}
 	}
-	if known[3] != apitoken.ErrThrottled || known[len(known)-1] != apitoken.ErrThrottled {
+	if known[3] != login.ErrThrottled || known[len(known)-1] != login.ErrThrottled {
 		t.Fatalf("the script does not reach both limits: %v", known)
 	}
 }
 
-// TestTheNameCeilingIsSharedByInstancesAndRestarts runs two Managers over
+// TestTheNameCeilingIsSharedByInstancesAndRestarts runs two instances over
 // one store, as two instances behind a load balancer: failures on either
-// count towards one ceiling, kept on the user record, and a Manager
+// count towards one ceiling, kept on the user record, and an instance
 // started later (a restart) sees it too.
 func TestTheNameCeilingIsSharedByInstancesAndRestarts(t *testing.T) {
 	for _, st := range []struct {
@@ -158,22 +159,25 @@ func TestTheNameCeilingIsSharedByInstancesAndRestarts(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			store := st.open(t)
 			clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
-			newM := func() *apitoken.Manager {
-				m, err := apitoken.New(store, &apitoken.Options{Now: clock.Now, Sessions: throttleOpts, HashKey: []byte("a 32-byte key for sharing tests!")})
+			newM := func() *login.Service {
+				m, err := apitoken.New(store, &apitoken.Options{Now: clock.Now, HashKey: []byte("a 32-byte key for sharing tests!")})
 				if err != nil {
 					t.Fatal(err)
 				}
-				return m
+				t.Cleanup(func() { m.Close() })
+				l, err := login.New(m, store, &throttleOpts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
 			}
 			one, two := newM(), newM()
-			defer one.Close()
-			defer two.Close()
-			u, err := one.AddUser(ctx, apitoken.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal})
+			u, err := one.AddUser(ctx, login.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, m := range []*apitoken.Manager{one, two, one, two, one} {
-				if _, err := m.Login(ctx, u.Name, "wrong password", addr("192.0.2."+string(rune('1'+i)))); err != apitoken.ErrBadCredentials {
+			for i, m := range []*login.Service{one, two, one, two, one} {
+				if _, err := m.Login(ctx, u.Name, "wrong password", addr("192.0.2."+string(rune('1'+i)))); err != login.ErrBadCredentials {
 					t.Fatalf("failure %d: %v", i, err)
 				}
 			}
@@ -181,14 +185,13 @@ func TestTheNameCeilingIsSharedByInstancesAndRestarts(t *testing.T) {
 			if err != nil || rec.LoginWindowFailures != 5 || !rec.LoginWindowStart.Equal(clock.Now()) {
 				t.Fatalf("the record holds %d failures since %v (%v), want 5 since now", rec.LoginWindowFailures, rec.LoginWindowStart, err)
 			}
-			for _, m := range []*apitoken.Manager{one, two} {
-				if _, err := m.Login(ctx, u.Name, password, addr("198.51.100.1")); err != apitoken.ErrThrottled {
+			for _, m := range []*login.Service{one, two} {
+				if _, err := m.Login(ctx, u.Name, password, addr("198.51.100.1")); err != login.ErrThrottled {
 					t.Fatalf("the owner from a fresh address past the shared ceiling: %v", err)
 				}
 			}
 			restarted := newM()
-			defer restarted.Close()
-			if _, err := restarted.Login(ctx, u.Name, password, addr("198.51.100.2")); err != apitoken.ErrThrottled {
+			if _, err := restarted.Login(ctx, u.Name, password, addr("198.51.100.2")); err != login.ErrThrottled {
 				t.Fatalf("a new instance forgot the ceiling: %v", err)
 			}
 			clock.Advance(time.Hour)
@@ -198,15 +201,15 @@ func TestTheNameCeilingIsSharedByInstancesAndRestarts(t *testing.T) {
 
 			// The documented residual difference: a name with no record
 			// has only each instance's own count.
-			for i, m := range []*apitoken.Manager{one, one, one, one, one} {
-				if _, err := m.Login(ctx, "nobody@example.com", "wrong password", addr("192.0.2."+string(rune('1'+i)))); err != apitoken.ErrBadCredentials {
+			for i, m := range []*login.Service{one, one, one, one, one} {
+				if _, err := m.Login(ctx, "nobody@example.com", "wrong password", addr("192.0.2."+string(rune('1'+i)))); err != login.ErrBadCredentials {
 					t.Fatalf("unknown-name failure %d: %v", i, err)
 				}
 			}
-			if _, err := one.Login(ctx, "nobody@example.com", "x", addr("198.51.100.3")); err != apitoken.ErrThrottled {
+			if _, err := one.Login(ctx, "nobody@example.com", "x", addr("198.51.100.3")); err != login.ErrThrottled {
 				t.Fatalf("the instance that counted: %v", err)
 			}
-			if _, err := two.Login(ctx, "nobody@example.com", "x", addr("198.51.100.3")); err != apitoken.ErrBadCredentials {
+			if _, err := two.Login(ctx, "nobody@example.com", "x", addr("198.51.100.3")); err != login.ErrBadCredentials {
 				t.Fatalf("another instance: %v (unknown names are counted per instance)", err)
 			}
 		})
@@ -220,8 +223,8 @@ func TestTheNameCeilingIsSharedByInstancesAndRestarts(t *testing.T) {
 func TestAFullLoginQueueAnswersBusyWithoutHashing(t *testing.T) {
 	so := throttleOpts
 	so.MaxHashWait = 100 * time.Millisecond
-	m, _ := newManager(t, &apitoken.Options{Sessions: so})
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal})
+	m, _ := newService(t, nil, &so)
+	u, err := m.AddUser(ctx, login.NewUser{Account: "a", Name: "owner@example.com", Password: password, Role: apitoken.Normal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,14 +236,14 @@ func TestAFullLoginQueueAnswersBusyWithoutHashing(t *testing.T) {
 	for _, name := range []string{u.Name, "nobody@example.com"} {
 		start := time.Now()
 		_, err := m.Login(ctx, name, password, addr("192.0.2.1"))
-		if !errors.Is(err, apitoken.ErrBusy) || time.Since(start) > 50*time.Millisecond {
+		if !errors.Is(err, login.ErrBusy) || time.Since(start) > 50*time.Millisecond {
 			t.Fatalf("%s with the queue full: %v after %v, want ErrBusy at once", name, err, time.Since(start))
 		}
-		if he := apitoken.HTTPErrorOf(err); he.Status != 503 || he.Code != apitoken.CodeBusy {
+		if he := apitoken.HTTPErrorOf(err); he.Status != 503 || he.Code != login.CodeBusy {
 			t.Fatalf("ErrBusy maps to %+v", he)
 		}
 	}
-	if _, err := m.Login(ctx, u.Name, password, addr("192.0.2.66")); !errors.Is(err, apitoken.ErrThrottled) {
+	if _, err := m.Login(ctx, u.Name, password, addr("192.0.2.66")); !errors.Is(err, login.ErrThrottled) {
 		t.Fatalf("a throttled pair with the queue full: %v, want ErrThrottled before queueing", err)
 	}
 	release()
@@ -248,7 +251,7 @@ func TestAFullLoginQueueAnswersBusyWithoutHashing(t *testing.T) {
 	for _, name := range []string{u.Name, "nobody@example.com"} {
 		start := time.Now()
 		_, err := m.Login(ctx, name, password, addr("192.0.2.1"))
-		if d := time.Since(start); !errors.Is(err, apitoken.ErrBusy) || d < so.MaxHashWait {
+		if d := time.Since(start); !errors.Is(err, login.ErrBusy) || d < so.MaxHashWait {
 			t.Fatalf("%s with every slot busy: %v after %v, want ErrBusy after MaxHashWait", name, err, d)
 		}
 	}

@@ -1,4 +1,4 @@
-package apitoken_test
+package login_test
 
 import (
 	"encoding/base32"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 )
@@ -24,7 +25,7 @@ func TestTOTPMatchesRFC6238AppendixBSHA1Vectors(t *testing.T) {
 		{59, "94287082"}, {1111111109, "07081804"}, {1111111111, "14050471"},
 		{1234567890, "89005924"}, {2000000000, "69279037"}, {20000000000, "65353130"},
 	} {
-		if got := apitoken.TOTPCodeDigits(secret, v.unix/30, 8); got != v.want {
+		if got := login.TOTPCodeDigits(secret, v.unix/30, 8); got != v.want {
 			t.Errorf("T=%d: %s, want %s", v.unix, got, v.want)
 		}
 	}
@@ -32,6 +33,7 @@ func TestTOTPMatchesRFC6238AppendixBSHA1Vectors(t *testing.T) {
 
 type sessionEnv struct {
 	m     *apitoken.Manager
+	l     *login.Service
 	clock *storetest.Clock
 	user  *apitoken.User
 }
@@ -40,17 +42,17 @@ const password = "correct horse battery staple"
 
 func newSessionEnv(t *testing.T) *sessionEnv {
 	clock := storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
-	m, _ := newManager(t, &apitoken.Options{Now: clock.Now})
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "mary@example.com", Password: password, Role: apitoken.Normal})
+	l, m := newService(t, &apitoken.Options{Now: clock.Now}, nil)
+	u, err := l.AddUser(ctx, login.NewUser{Account: "default", Name: "mary@example.com", Password: password, Role: apitoken.Normal})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sessionEnv{m: m, clock: clock, user: u}
+	return &sessionEnv{m: m, l: l, clock: clock, user: u}
 }
 
 func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
 	t.Helper()
-	l, err := e.m.Login(ctx, e.user.Name, password, netip.Addr{})
+	l, err := e.l.Login(ctx, e.user.Name, password, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,17 +72,34 @@ func TestLoginAndPasswordRules(t *testing.T) {
 	if !strings.HasPrefix(l.Secret, "ats_") || !strings.HasPrefix(l.User.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Fatalf("session %q, hash %q", l.Secret[:4], l.User.PasswordHash[:20])
 	}
-	if _, err := e.m.Login(ctx, e.user.Name, "wrong password", netip.Addr{}); !errors.Is(err, apitoken.ErrBadCredentials) {
+	if _, err := e.l.Login(ctx, e.user.Name, "wrong password", netip.Addr{}); !errors.Is(err, login.ErrBadCredentials) {
 		t.Errorf("a wrong password: %v", err)
 	}
-	if _, err := e.m.Login(ctx, e.user.Name, strings.Repeat("x", 1025), netip.Addr{}); !errors.Is(err, apitoken.ErrInvalidArgument) {
+	if _, err := e.l.Login(ctx, e.user.Name, strings.Repeat("x", 1025), netip.Addr{}); !errors.Is(err, apitoken.ErrInvalidArgument) {
 		t.Errorf("an over-long password is not an explicit error: %v", err)
 	}
-	if _, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "short@example.com", Password: "short", Role: apitoken.Normal}); !errors.Is(err, apitoken.ErrInvalidArgument) {
+	if _, err := e.l.AddUser(ctx, login.NewUser{Account: "default", Name: "short@example.com", Password: "short", Role: apitoken.Normal}); !errors.Is(err, apitoken.ErrInvalidArgument) {
 		t.Errorf("a 5-byte password was accepted: %v", err)
 	}
-	if _, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "long@example.com", Password: strings.Repeat("x", 1025), Role: apitoken.Normal}); !errors.Is(err, apitoken.ErrInvalidArgument) {
+	if _, err := e.l.AddUser(ctx, login.NewUser{Account: "default", Name: "long@example.com", Password: strings.Repeat("x", 1025), Role: apitoken.Normal}); !errors.Is(err, apitoken.ErrInvalidArgument) {
 		t.Errorf("a 1025-byte password was accepted: %v", err)
+	}
+}
+
+func TestNewRefusesWeakArgon2Parameters(t *testing.T) {
+	m, err := apitoken.New(memstore.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for name, o := range map[string]login.Options{
+		"weak memory":                 {Argon2: login.Argon2Params{MemoryKiB: 1024}},
+		"one pass":                    {Argon2: login.Argon2Params{Time: 1}},
+		"a minimum above the maximum": {MinPasswordLength: 100, MaxPasswordLength: 50},
+	} {
+		if _, err := login.New(m, memstore.New(), &o); !errors.Is(err, apitoken.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 
@@ -97,9 +116,9 @@ func TestUnknownNameAndWrongPasswordLookTheSame(t *testing.T) {
 			e.clock.Advance(time.Hour) // a long gap restarts the failure count: stay clear of the throttle
 		}
 		start := time.Now()
-		_, err := e.m.Login(ctx, name, "wrong password", netip.Addr{})
+		_, err := e.l.Login(ctx, name, "wrong password", netip.Addr{})
 		d := time.Since(start)
-		if err != apitoken.ErrBadCredentials {
+		if err != login.ErrBadCredentials {
 			t.Fatalf("login as %s: %v, want exactly ErrBadCredentials", name, err)
 		}
 		if i%2 == 0 {
@@ -121,26 +140,26 @@ func TestUnknownNameAndWrongPasswordLookTheSame(t *testing.T) {
 func TestFailedLoginsAreThrottledWithoutHashing(t *testing.T) {
 	e := newSessionEnv(t)
 	for range 10 {
-		if _, err := e.m.Login(ctx, e.user.Name, "wrong password", netip.Addr{}); !errors.Is(err, apitoken.ErrBadCredentials) {
+		if _, err := e.l.Login(ctx, e.user.Name, "wrong password", netip.Addr{}); !errors.Is(err, login.ErrBadCredentials) {
 			t.Fatal(err)
 		}
 	}
-	runs := e.m.HashRuns()
-	if _, err := e.m.Login(ctx, e.user.Name, password, netip.Addr{}); !errors.Is(err, apitoken.ErrThrottled) {
+	runs := e.l.HashRuns()
+	if _, err := e.l.Login(ctx, e.user.Name, password, netip.Addr{}); !errors.Is(err, login.ErrThrottled) {
 		t.Fatalf("the attempt after the limit: %v, want ErrThrottled", err)
 	}
-	if e.m.HashRuns() != runs {
+	if e.l.HashRuns() != runs {
 		t.Fatal("a throttled attempt ran the hash")
 	}
 	e.clock.Advance(5*time.Minute - time.Nanosecond)
-	if _, err := e.m.Login(ctx, e.user.Name, password, netip.Addr{}); !errors.Is(err, apitoken.ErrThrottled) {
+	if _, err := e.l.Login(ctx, e.user.Name, password, netip.Addr{}); !errors.Is(err, login.ErrThrottled) {
 		t.Fatalf("inside the back-off: %v", err)
 	}
 	e.clock.Advance(time.Nanosecond)
 	e.login(t)
 	// Success reset the count: nine failures do not throttle.
 	for range 9 {
-		e.m.Login(ctx, e.user.Name, "wrong password", netip.Addr{})
+		e.l.Login(ctx, e.user.Name, "wrong password", netip.Addr{})
 	}
 	e.login(t)
 }
@@ -148,7 +167,7 @@ func TestFailedLoginsAreThrottledWithoutHashing(t *testing.T) {
 func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 	e := newSessionEnv(t)
 	_, p := e.login(t)
-	enr, err := e.m.EnrollMFA(ctx, p, "")
+	enr, err := e.l.EnrollMFA(ctx, p, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,12 +182,12 @@ func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 	if l, _ := e.login(t); !l.Unlocked() {
 		t.Fatal("a pending MFA secret locked a login before it was confirmed")
 	}
-	if err := e.m.ConfirmMFA(ctx, p, apitoken.TOTPCode(secret, e.clock.Now())); err != nil {
+	if err := e.l.ConfirmMFA(ctx, p, login.TOTPCode(secret, e.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Minute) // past the steps the confirmation spent
 	code := func(stepOffset int64) string {
-		return apitoken.TOTPCode(secret, e.clock.Now().Add(time.Duration(stepOffset)*30*time.Second))
+		return login.TOTPCode(secret, e.clock.Now().Add(time.Duration(stepOffset)*30*time.Second))
 	}
 	l, locked := e.login(t)
 	if l.Unlocked() || locked.Unlocked {
@@ -180,29 +199,29 @@ func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 	if _, err := e.m.Issue(ctx, locked, apitoken.IssueRequest{}); !errors.Is(err, apitoken.ErrSessionLocked) {
 		t.Fatalf("a locked session issued a token: %v", err)
 	}
-	if err := e.m.Unlock(ctx, locked, code(-2)); !errors.Is(err, apitoken.ErrBadMFACode) {
+	if err := e.l.Unlock(ctx, locked, code(-2)); !errors.Is(err, login.ErrBadMFACode) {
 		t.Fatalf("a code two steps old: %v", err)
 	}
-	if err := e.m.Unlock(ctx, locked, "12345"); !errors.Is(err, apitoken.ErrBadMFACode) {
+	if err := e.l.Unlock(ctx, locked, "12345"); !errors.Is(err, login.ErrBadMFACode) {
 		t.Fatalf("a 5-digit code: %v", err)
 	}
 	c := code(-1) // one step of drift is allowed
-	if err := e.m.Unlock(ctx, locked, c); err != nil {
+	if err := e.l.Unlock(ctx, locked, c); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.m.Issue(ctx, locked, apitoken.IssueRequest{}); err != nil {
 		t.Fatalf("unlocked session: %v", err)
 	}
 	_, locked2 := e.login(t)
-	if err := e.m.Unlock(ctx, locked2, c); !errors.Is(err, apitoken.ErrBadMFACode) {
+	if err := e.l.Unlock(ctx, locked2, c); !errors.Is(err, login.ErrBadMFACode) {
 		t.Fatalf("a replayed code: %v", err)
 	}
 	// That was the third wrong code in this window: the next waits a minute.
-	if err := e.m.Unlock(ctx, locked2, code(0)); !errors.Is(err, apitoken.ErrThrottled) {
+	if err := e.l.Unlock(ctx, locked2, code(0)); !errors.Is(err, login.ErrThrottled) {
 		t.Fatalf("a fourth code at once: %v, want ErrThrottled", err)
 	}
 	e.clock.Advance(time.Minute)
-	if err := e.m.Unlock(ctx, locked2, code(0)); err != nil {
+	if err := e.l.Unlock(ctx, locked2, code(0)); err != nil {
 		t.Fatalf("a fresh code: %v", err)
 	}
 	if err := e.m.Logout(ctx, locked2); err != nil {
@@ -223,7 +242,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	newPW := "another long password"
-	if _, err := e.m.UpdateUser(ctx, p, e.user.ID, apitoken.UserUpdate{Password: &newPW, CurrentPassword: password}); err != nil {
+	if _, err := e.l.UpdateUser(ctx, p, e.user.ID, login.UserUpdate{Password: &newPW, CurrentPassword: password}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.m.Verify(ctx, l.Secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
@@ -233,14 +252,14 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 		t.Fatalf("API token after password change: %v", err)
 	}
 	e.clock.Advance(time.Second)
-	if _, err := e.m.Login(ctx, e.user.Name, newPW, netip.Addr{}); err != nil {
+	if _, err := e.l.Login(ctx, e.user.Name, newPW, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func BenchmarkLogin(b *testing.B) {
-	m, _ := newManager(b, nil)
-	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "default", Name: "bench@example.com", Password: password, Role: apitoken.Normal})
+	m, _ := newService(b, nil, nil)
+	u, _ := m.AddUser(ctx, login.NewUser{Account: "default", Name: "bench@example.com", Password: password, Role: apitoken.Normal})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := m.Login(ctx, u.Name, password, netip.Addr{}); err != nil {
@@ -256,10 +275,14 @@ func TestMFASecretsAreSealedAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	l, err := login.New(m, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	u, _ := m.AddUser(ctx, apitoken.NewUser{Account: "a", Name: "n@example.com", Role: apitoken.Normal})
-	l, _ := m.StartSession(ctx, u.ID)
-	p, _ := m.Verify(ctx, l.Secret, "")
-	secret := storetest.EnableMFA(t, m, p, time.Now().Add(-30*time.Second)) // leaves the current step unspent
+	ls, _ := m.StartSession(ctx, u.ID)
+	p, _ := m.Verify(ctx, ls.Secret, "")
+	secret := storetest.EnableMFA(t, l, p, time.Now().Add(-30*time.Second)) // leaves the current step unspent
 	stored, _ := s.UserByID(ctx, u.ID)
 	if len(stored.MFASecret) == 0 || strings.Contains(string(stored.MFASecret), string(secret)) {
 		t.Fatal("the stored MFA secret is not sealed")
@@ -267,14 +290,18 @@ func TestMFASecretsAreSealedAtRest(t *testing.T) {
 	// The same sealed bytes open nothing under another key.
 	other, _ := apitoken.New(s, &apitoken.Options{HashKey: []byte("another 32-byte key for tests!!!")})
 	defer other.Close()
+	otherLogin, err := login.New(other, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	locked, _ := other.StartSession(ctx, u.ID)
 	lp, _ := other.Verify(ctx, locked.Secret, "")
-	if err := other.Unlock(ctx, lp, apitoken.TOTPCode(secret, time.Now())); err == nil {
+	if err := otherLogin.Unlock(ctx, lp, login.TOTPCode(secret, time.Now())); err == nil {
 		t.Fatal("a secret sealed under one key opened under another")
 	}
 	locked, _ = m.StartSession(ctx, u.ID)
 	lp, _ = m.Verify(ctx, locked.Secret, "")
-	if err := m.Unlock(ctx, lp, apitoken.TOTPCode(secret, time.Now())); err != nil {
+	if err := l.Unlock(ctx, lp, login.TOTPCode(secret, time.Now())); err != nil {
 		t.Fatalf("unlock with the right key: %v", err)
 	}
 }

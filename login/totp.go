@@ -1,4 +1,4 @@
-package apitoken
+package login
 
 import (
 	"crypto/hmac"
@@ -73,7 +73,7 @@ func base32Secret(secret []byte) string {
 
 // TOTPCode returns the 6-digit RFC 6238 code of secret at time t, as an
 // authenticator app shows it. It is for hosts' end-to-end tests and tools;
-// verification uses Manager.Unlock.
+// verification uses Service.Unlock.
 func TOTPCode(secret []byte, t time.Time) string {
 	return totpCode(secret, totpStepAt(t), totpDigits)
 }

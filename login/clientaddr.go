@@ -1,4 +1,4 @@
-package apitoken
+package login
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 const maxForwardedHops = 32
 
 // ClientAddr returns the address of the client that sent r, for
-// Manager.Login's throttling. It is the connection's peer (r.RemoteAddr)
+// Service.Login's throttling. It is the connection's peer (r.RemoteAddr)
 // unless that peer lies in one of the trusted prefixes (your own reverse
 // proxies or load balancers): then it is the right-most X-Forwarded-For
 // entry that is not itself trusted. Entries left of that one were written
@@ -94,20 +94,4 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-// clientKey is the throttling bucket of a client address: an IPv4 address
-// as it is, an IPv6 address by its /64 (one subscriber, or one attacker,
-// usually holds a whole /64), and every invalid address in one shared
-// "unknown" bucket.
-func clientKey(a netip.Addr) string {
-	if !a.IsValid() {
-		return "unknown"
-	}
-	a = normalAddr(a)
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
 }

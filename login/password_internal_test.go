@@ -1,4 +1,4 @@
-package apitoken
+package login
 
 import (
 	"context"

@@ -1,10 +1,8 @@
-package apitoken
+package login
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -12,23 +10,28 @@ import (
 
 // TOTP secrets must be stored in a form the server can use again, so they
 // cannot be hashed. With a HashKey they are sealed with AES-256-GCM under a
-// key derived from it (HMAC-SHA256(HashKey, "apitoken mfa secret v1")), the
-// user ID as associated data, so a stolen database yields no usable MFA
-// secret and a sealed secret cannot be moved to another user. Without a
-// HashKey they are stored as they are (documented in the README).
+// key derived from it (Manager.DeriveKey(sealLabel), which is
+// HMAC-SHA256(HashKey, "apitoken mfa secret v1"), the key this library
+// has always used), the user ID as associated data, so a stolen database
+// yields no usable MFA secret and a sealed secret cannot be moved to
+// another user. Without a HashKey they are stored as they are (documented
+// in the README).
 
-const sealVersion = 1
+const (
+	sealVersion = 1
+	sealLabel   = "apitoken mfa secret v1"
+)
 
 type sealer struct{ aead cipher.AEAD }
 
-func newSealer(hashKey []byte) *sealer {
-	if len(hashKey) == 0 {
+// newSealer returns the sealer of key, a 32-byte key from
+// Manager.DeriveKey, or one that stores secrets as they are for a nil key.
+func newSealer(key []byte) *sealer {
+	if len(key) == 0 {
 		return &sealer{}
 	}
-	mac := hmac.New(sha256.New, hashKey)
-	mac.Write([]byte("apitoken mfa secret v1"))
-	block, _ := aes.NewCipher(mac.Sum(nil)) // 32 bytes: AES-256, cannot fail
-	aead, _ := cipher.NewGCM(block)         // cannot fail for AES
+	block, _ := aes.NewCipher(key)  // 32 bytes: AES-256, cannot fail
+	aead, _ := cipher.NewGCM(block) // cannot fail for AES
 	return &sealer{aead: aead}
 }
 

@@ -1,4 +1,4 @@
-package apitoken
+package login
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apitoken/apitoken"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -41,7 +42,7 @@ func (p *Argon2Params) setDefaults() error {
 	setDefault(&p.Time, minArgonTime)
 	setDefault(&p.Threads, 1)
 	if p.MemoryKiB < minArgonMemory || p.Time < minArgonTime || p.MemoryKiB > maxArgonMemory || p.Time > maxArgonTime {
-		return fmt.Errorf("%w: argon2id parameters below OWASP's minimum (m=19456, t=2) or absurdly high", ErrInvalidArgument)
+		return fmt.Errorf("%w: argon2id parameters below OWASP's minimum (m=19456, t=2) or absurdly high", apitoken.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -68,7 +69,7 @@ type phcHash struct {
 // parsePHC parses a stored argon2id hash. Stored records are outside input
 // too: every field is bounded and checked.
 func parsePHC(s string) (phcHash, error) {
-	bad := fmt.Errorf("%w: stored password hash is not a valid argon2id PHC string", ErrInvalidArgument)
+	bad := fmt.Errorf("%w: stored password hash is not a valid argon2id PHC string", apitoken.ErrInvalidArgument)
 	if len(s) > 256 {
 		return phcHash{}, bad
 	}
