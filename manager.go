@@ -8,6 +8,9 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/apitoken/apitoken/internal/cache"
+	"github.com/apitoken/apitoken/internal/usage"
 )
 
 // Defaults for Options fields left at their zero value.
@@ -138,8 +141,8 @@ type Manager struct {
 	format Format
 	hasher *Hasher
 	sealer *sealer
-	cache  *cache
-	usage  *usageTracker
+	cache  tokenCache
+	usage  usageTracker
 	logins *loginGuard
 
 	unsubscribe func() // from the store's ChangeFeed, if it has one
@@ -204,7 +207,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if users == nil {
 		users = store
 	}
-	usage := newUsageTracker()
+	ut := usage.New()
 	m := &Manager{
 		store:  store,
 		users:  users,
@@ -212,8 +215,8 @@ func New(store Store, opts *Options) (*Manager, error) {
 		format: f,
 		hasher: NewHasher(o.HashKey),
 		sealer: newSealer(o.HashKey),
-		cache:  newCache(o.CacheSize, o.FallbackCacheTTL, o.Now, usage.touch),
-		usage:  usage,
+		cache:  tokenCache{cache.New(o.CacheSize, o.FallbackCacheTTL, o.Now, ut.Touch)},
+		usage:  usageTracker{ut},
 		logins: newLoginGuard(o.Sessions),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -263,8 +266,8 @@ func (m *Manager) flushLoop() {
 			return
 		case <-purge:
 			m.purgeInBackground()
-		case <-m.usage.wake:
-			m.usage.foldWaiting()
+		case <-m.usage.Wake():
+			m.usage.FoldWaiting()
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
 			if err := m.Flush(ctx); err != nil {
@@ -278,7 +281,7 @@ func (m *Manager) flushLoop() {
 // Flush writes pending last-used data to the store in one batch. On
 // failure the batch is kept and retried by the next flush.
 func (m *Manager) Flush(ctx context.Context) error {
-	batch := m.cache.take(m.usage.take())
+	batch := m.usage.take(m.cache)
 	if len(batch) == 0 {
 		return nil
 	}

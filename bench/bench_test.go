@@ -281,7 +281,7 @@ func (discard) WriteHeader(int)             {}
 // benchmark's own. (A bolt fixture would keep the records off the heap, but
 // building it a commit at a time reached about 280,000 tokens (judged by
 // the file size) in 8 minutes here,
-// so about half an hour for a million; the root package's
+// so about half an hour for a million; internal/cache's
 // BenchmarkGCCache measures the cache alone.)
 var million fixture
 
