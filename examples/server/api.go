@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/secretscanning"
 	"github.com/apitoken/apitoken/tokenpage"
 )
 
@@ -29,7 +30,7 @@ type server struct {
 	trusted []netip.Prefix
 	// scan receives secret-scanning alerts; nil without
 	// -secret-scanning-keys.
-	scan *apitoken.SecretScanningHandler
+	scan *secretscanning.Handler
 	// stopMetrics exports pending metrics and stops; nil without -metrics.
 	stopMetrics func(context.Context) error
 }
