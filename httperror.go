@@ -14,21 +14,21 @@ import (
 const (
 	CodeInvalidToken          = "invalid_token"
 	CodeSessionLocked         = "session_locked"
-	CodeAppPending            = "app_pending"
-	CodeAppDenied             = "app_denied"
+	codeAppPending            = "app_pending"
+	codeAppDenied             = "app_denied"
 	CodeTooManyApps           = "too_many_apps"
 	CodeInsufficientPrivilege = "insufficient_privilege"
-	CodeAmbiguousCredentials  = "ambiguous_credentials"
+	codeAmbiguousCredentials  = "ambiguous_credentials"
 	CodeInvalidRequest        = "invalid_request"
 	CodeNotFound              = "not_found"
-	CodeConflict              = "conflict"
-	CodeDuplicate             = "duplicate"
+	codeConflict              = "conflict"
+	codeDuplicate             = "duplicate"
 	CodeInvalidCredentials    = "invalid_credentials"
 	CodeInvalidMFACode        = "invalid_mfa_code"
 	CodeThrottled             = "throttled"
-	CodeMFABlocked            = "mfa_blocked"
-	CodeLimitReached          = "limit_reached"
-	CodeSessionRequired       = "session_required"
+	codeMFABlocked            = "mfa_blocked"
+	codeLimitReached          = "limit_reached"
+	codeSessionRequired       = "session_required"
 	CodeBusy                  = "busy"
 	CodeInternal              = "internal_error"
 )
@@ -66,29 +66,29 @@ func HTTPErrorOf(err error) HTTPError {
 	case errors.Is(err, ErrSessionLocked):
 		return HTTPError{http.StatusUnauthorized, CodeSessionLocked, "session locked: complete MFA or log out"}
 	case errors.Is(err, ErrAppPending):
-		return HTTPError{http.StatusUnauthorized, CodeAppPending, "application pending approval by the token's owner"}
+		return HTTPError{http.StatusUnauthorized, codeAppPending, "application pending approval by the token's owner"}
 	case errors.Is(err, ErrAppDenied):
-		return HTTPError{http.StatusForbidden, CodeAppDenied, "application denied for this token"}
+		return HTTPError{http.StatusForbidden, codeAppDenied, "application denied for this token"}
 	case errors.Is(err, ErrTooManyApps):
 		return HTTPError{http.StatusForbidden, CodeTooManyApps, "this token has reached its limit of applications"}
 	case errors.Is(err, ErrSessionRequired):
-		return HTTPError{http.StatusForbidden, CodeSessionRequired, "password and MFA changes need a signed-in session of the user"}
+		return HTTPError{http.StatusForbidden, codeSessionRequired, "password and MFA changes need a signed-in session of the user"}
 	case errors.Is(err, ErrMFABlocked):
-		return HTTPError{http.StatusForbidden, CodeMFABlocked, "too many wrong MFA codes: ask an admin to clear them or to reset your password"}
+		return HTTPError{http.StatusForbidden, codeMFABlocked, "too many wrong MFA codes: ask an admin to clear them or to reset your password"}
 	case errors.Is(err, ErrInsufficientPrivilege):
 		return HTTPError{http.StatusForbidden, CodeInsufficientPrivilege, "insufficient privilege"}
 	case errors.Is(err, ErrAmbiguousCredentials):
-		return HTTPError{http.StatusBadRequest, CodeAmbiguousCredentials, "the request carries two different tokens"}
+		return HTTPError{http.StatusBadRequest, codeAmbiguousCredentials, "the request carries two different tokens"}
 	case errors.Is(err, ErrInvalidArgument):
 		return HTTPError{http.StatusBadRequest, CodeInvalidRequest, safeMessage(err)}
 	case errors.Is(err, ErrNotFound):
 		return HTTPError{http.StatusNotFound, CodeNotFound, "not found"}
 	case errors.Is(err, ErrLimitReached):
-		return HTTPError{http.StatusConflict, CodeLimitReached, "this user holds the most live API tokens allowed; revoke one first"}
+		return HTTPError{http.StatusConflict, codeLimitReached, "this user holds the most live API tokens allowed; revoke one first"}
 	case errors.Is(err, ErrDuplicate):
-		return HTTPError{http.StatusConflict, CodeDuplicate, safeMessage(err)}
+		return HTTPError{http.StatusConflict, codeDuplicate, safeMessage(err)}
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
-		return HTTPError{http.StatusConflict, CodeConflict, safeMessage(err)}
+		return HTTPError{http.StatusConflict, codeConflict, safeMessage(err)}
 	case errors.Is(err, ErrBadCredentials):
 		return HTTPError{http.StatusUnauthorized, CodeInvalidCredentials, "invalid name or password"}
 	case errors.Is(err, ErrBadMFACode):

@@ -27,7 +27,7 @@ const (
 // failure is an error.
 func (m *Manager) ReportLeak(ctx context.Context, secret, url, source string) (bool, error) {
 	e := Event{Type: EventLeakReported, URL: m.scrub(url, maxLeakURL), Source: m.scrub(source, maxLeakSource)}
-	if len(secret) > MaxTokenLength {
+	if len(secret) > maxTokenLength {
 		e.Err = ErrMalformed
 		m.emit(e)
 		return false, nil

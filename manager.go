@@ -16,15 +16,15 @@ import (
 // Defaults for Options fields left at their zero value.
 const (
 	DefaultExpiry           = 10 * 365 * 24 * time.Hour
-	DefaultMaxDescription   = 256
-	DefaultMaxAppName       = 64
-	DefaultMaxApps          = 32
+	defaultMaxDescription   = 256
+	defaultMaxAppName       = 64
+	defaultMaxApps          = 32
 	DefaultAppName          = "default"
-	DefaultTypeLabel        = "generic"
-	DefaultFlushInterval    = 30 * time.Second
-	DefaultCacheSize        = 100_000
-	DefaultFallbackCacheTTL = time.Second
-	DefaultMaxRotateGrace   = 30 * 24 * time.Hour
+	defaultTypeLabel        = "generic"
+	defaultFlushInterval    = 30 * time.Second
+	defaultCacheSize        = 100_000
+	defaultFallbackCacheTTL = time.Second
+	defaultMaxRotateGrace   = 30 * 24 * time.Hour
 	DefaultIdleTimeout      = 30 * time.Minute
 	DefaultAbsoluteTimeout  = 12 * time.Hour
 )
@@ -176,18 +176,18 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	setDefault(&o.DefaultExpiry, DefaultExpiry)
 	setDefault(&o.MaxExpiry, o.DefaultExpiry)
-	setDefault(&o.MaxDescription, DefaultMaxDescription)
-	setDefault(&o.MaxAppName, DefaultMaxAppName)
-	setDefault(&o.MaxApps, DefaultMaxApps)
+	setDefault(&o.MaxDescription, defaultMaxDescription)
+	setDefault(&o.MaxAppName, defaultMaxAppName)
+	setDefault(&o.MaxApps, defaultMaxApps)
 	setDefault(&o.DefaultApp, DefaultAppName)
-	setDefault(&o.MaxRotateGrace, DefaultMaxRotateGrace)
-	setDefault(&o.FlushInterval, DefaultFlushInterval)
-	setDefault(&o.CacheSize, DefaultCacheSize)
-	setDefault(&o.FallbackCacheTTL, DefaultFallbackCacheTTL)
+	setDefault(&o.MaxRotateGrace, defaultMaxRotateGrace)
+	setDefault(&o.FlushInterval, defaultFlushInterval)
+	setDefault(&o.CacheSize, defaultCacheSize)
+	setDefault(&o.FallbackCacheTTL, defaultFallbackCacheTTL)
 	setDefault(&o.Retention, DefaultRetention)
-	setDefault(&o.PurgeInterval, DefaultPurgeInterval)
-	setDefault(&o.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
-	setDefault(&o.MaxTokensPerUser, DefaultMaxTokensPerUser)
+	setDefault(&o.PurgeInterval, defaultPurgeInterval)
+	setDefault(&o.MaxSessionsPerUser, defaultMaxSessionsPerUser)
+	setDefault(&o.MaxTokensPerUser, defaultMaxTokensPerUser)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

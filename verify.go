@@ -84,7 +84,7 @@ func (m *Manager) verify(ctx context.Context, token, app string, v *view) (Princ
 // Principal so far, the application name verification uses, and the time
 // it decided at.
 func (m *Manager) check(ctx context.Context, token, app string, v *view) (Principal, string, time.Time, error) {
-	if len(token) > MaxTokenLength {
+	if len(token) > maxTokenLength {
 		return Principal{}, app, time.Time{}, ErrMalformed // before hashing it
 	}
 	var kind Kind
