@@ -142,9 +142,20 @@ func humanDuration(d time.Duration) string {
 	return unit(int64(d.Round(time.Second)/time.Second), "second")
 }
 
-// BusyRetryAfter is the Retry-After value, in seconds, sent with a busy
+// busyRetryAfter is the Retry-After value, in seconds, sent with a busy
 // answer (CodeBusy): a login queue drains in well under a second.
-const BusyRetryAfter = "1"
+const busyRetryAfter = "1"
+
+// RetryAfter returns the Retry-After header value, in seconds, that a
+// client should get with e, or "" if it should get none. Only a busy
+// answer (CodeBusy) has one. WriteError sends it; a host that writes its
+// own body for e (an HTML page) sets it itself.
+func (e HTTPError) RetryAfter() string {
+	if e.Code == CodeBusy {
+		return busyRetryAfter
+	}
+	return ""
+}
 
 // WriteError writes e as the JSON failure body. A 401 also gets a
 // WWW-Authenticate challenge naming realm; a busy 503 gets Retry-After.
@@ -155,8 +166,8 @@ func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
 	}
-	if e.Code == CodeBusy {
-		h.Set("Retry-After", BusyRetryAfter)
+	if ra := e.RetryAfter(); ra != "" {
+		h.Set("Retry-After", ra)
 	}
 	var body ErrorBody
 	body.Error.Code, body.Error.Message = e.Code, e.Message
