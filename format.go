@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/apitoken/apitoken/internal/tokenhash"
 )
 
 // Token strings look like <prefix>_<issued><body><checksum>:
@@ -277,7 +279,7 @@ func (f *Format) parse(s string) (Kind, int64, error) {
 	if bad != 0 {
 		return 0, 0, ErrMalformed
 	}
-	if readBase62(s[len(s)-checksumLen:]) != uint64(crc32.ChecksumIEEE(unsafeBytes(s[:len(s)-checksumLen]))) {
+	if readBase62(s[len(s)-checksumLen:]) != uint64(crc32.ChecksumIEEE(tokenhash.Bytes(s[:len(s)-checksumLen]))) {
 		return 0, 0, ErrMalformed
 	}
 	if len(s)-start == f.bodyLen+checksumLen {

@@ -223,7 +223,7 @@ func TestRandomBase62ReportsReaderFailure(t *testing.T) {
 
 func TestHasherMatchesCryptoHMACAndSHA256(t *testing.T) {
 	for _, key := range [][]byte{[]byte("k"), bytes.Repeat([]byte("k"), 64), bytes.Repeat([]byte("long"), 40)} {
-		h := NewHasher(key)
+		h := newHasher(key)
 		// Lengths around SHA-256's block and padding edges, and past the
 		// buffer Sum copies through, once and several times over.
 		msgs := []string{"", "atk_abc", strings.Repeat("x", maxTokenLength), strings.Repeat("y", maxTokenLength+5), strings.Repeat("z", 3*maxTokenLength+1)}
@@ -239,7 +239,7 @@ func TestHasherMatchesCryptoHMACAndSHA256(t *testing.T) {
 			}
 		}
 	}
-	plain := NewHasher(nil)
+	plain := newHasher(nil)
 	if plain.Keyed() {
 		t.Fatal("nil key reported as keyed")
 	}
@@ -248,10 +248,10 @@ func TestHasherMatchesCryptoHMACAndSHA256(t *testing.T) {
 			t.Fatal("unkeyed hasher is not SHA-256")
 		}
 	}
-	if NewHasher([]byte("a")).Sum("t") == NewHasher([]byte("b")).Sum("t") {
+	if newHasher([]byte("a")).Sum("t") == newHasher([]byte("b")).Sum("t") {
 		t.Fatal("different keys gave the same hash")
 	}
-	keyed, tok := NewHasher([]byte("k")), strings.Repeat("t", 2*maxTokenLength)
+	keyed, tok := newHasher([]byte("k")), strings.Repeat("t", 2*maxTokenLength)
 	if n := testing.AllocsPerRun(100, func() { keyed.Sum(tok); plain.Sum(tok) }); n != 0 {
 		t.Fatalf("Sum allocates %v times", n)
 	}
@@ -264,7 +264,7 @@ func TestHintShowsPrefixAndLastFour(t *testing.T) {
 }
 
 func TestHasherSumDoesNotAllocate(t *testing.T) {
-	h := NewHasher([]byte("key"))
+	h := newHasher([]byte("key"))
 	tok, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
 	if a := testing.AllocsPerRun(100, func() { h.Sum(tok) }); a != 0 {
 		t.Fatalf("Sum allocated %v times", a)
@@ -383,7 +383,7 @@ func mustGenerate(t *testing.T, f Format, at time.Time) string {
 
 func TestStoredHashesCarryTheIssueTime(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
-	m := &Manager{format: defaultFormat, hasher: NewHasher(key)}
+	m := &Manager{format: defaultFormat, hasher: newHasher(key)}
 	at := time.UnixMilli(0x0123_4567_89ab)
 	tok := mustGenerate(t, defaultFormat, at)
 	sum, stored := m.hasher.Sum(tok), m.HashOf(tok)
@@ -422,7 +422,7 @@ func BenchmarkParse(b *testing.B) {
 }
 
 func BenchmarkHashKeyed(b *testing.B) {
-	h := NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	h := newHasher([]byte("0123456789abcdef0123456789abcdef"))
 	tok, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -39,8 +39,9 @@ type Options struct {
 	// HashKey keys the HMAC-SHA256 under which token hashes are stored,
 	// and the sealing of MFA secrets. Use 32 random bytes from the host's
 	// secret configuration; New refuses a key shorter than MinHashKey (32
-	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: see
-	// Hasher for what that gives up.
+	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: still
+	// no secret at rest, but anyone holding the database can then confirm
+	// a token they already have (see Hash).
 	HashKey []byte
 	// Format is the token string format. Default: Format{}.
 	Format Format
@@ -139,7 +140,7 @@ type Manager struct {
 	users  Users
 	opts   Options
 	format Format
-	hasher *Hasher
+	hasher hasher
 	sealer *sealer
 	cache  tokenCache
 	usage  usageTracker
@@ -213,7 +214,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		users:  users,
 		opts:   o,
 		format: f,
-		hasher: NewHasher(o.HashKey),
+		hasher: newHasher(o.HashKey),
 		sealer: newSealer(o.HashKey),
 		cache:  tokenCache{cache.New(o.CacheSize, o.FallbackCacheTTL, o.Now, ut.Touch)},
 		usage:  usageTracker{ut},
@@ -304,7 +305,7 @@ func (m *Manager) HashOf(token string) Hash {
 }
 
 // storeHash returns the stored hash of a token whose issue time (from
-// Format.parse) is issued: the Hasher's sum, stamped with that time unless
+// Format.parse) is issued: the hasher's sum, stamped with that time unless
 // the token carries none.
 func (m *Manager) storeHash(token string, issued int64) Hash {
 	h := m.hasher.Sum(token)

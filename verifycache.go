@@ -29,8 +29,8 @@ func privErrIndex(err error) (uint8, bool) {
 // cacheKey is the cache's index of token: SHA-256 of the token string.
 func cacheKey(token string) Hash { return unkeyed.Sum(token) }
 
-// unkeyed is the plain SHA-256 Hasher.
-var unkeyed Hasher
+// unkeyed is the plain SHA-256 hasher.
+var unkeyed = newHasher(nil)
 
 // get fills v with the view of the token with cache key key, with app
 // looked up among its applications, and reports whether it was cached.

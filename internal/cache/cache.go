@@ -47,7 +47,7 @@ import (
 // # Keys
 //
 // A slot is found by its token's cache key, SHA-256 of the token string,
-// and by its store hash (the root package's Hasher.Sum), which is what
+// and by its store hash (the root package's keyed hash of the token), which is what
 // invalidations name.
 // Using plain SHA-256 on the hot path saves the HMAC's second compression
 // and costs no secrecy: the HMAC key protects hashes at rest, while the
