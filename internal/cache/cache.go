@@ -224,14 +224,17 @@ type Entry struct {
 	Apps []App
 }
 
-// App is one application of a cached token.
+// App is one application of a cached token: its name and the caller's
+// one-byte state.
 type App struct {
 	Name  string
 	State uint8
 }
 
-// View is what Get returns of a cached token: an Entry's values, with the
-// application asked about looked up.
+// View is what Get returns of a cached token: an Entry's values (NApps
+// counts its applications), with the application asked about looked up
+// (App is its index, or -1, and AppState its state) and Ref naming the
+// slot for Touch.
 type View struct {
 	ID, Account, UserID string
 	Kind, Owner, Priv   uint8
