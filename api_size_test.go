@@ -5,7 +5,7 @@ import (
 	"go/doc"
 	"go/parser"
 	"go/token"
-	"io/fs"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -16,23 +16,33 @@ import (
 // and struct fields are not counted). The root package is the token layer;
 // a new name that pushes the count over the ceiling belongs in a
 // sub-package or under internal/.
-const maxExported = 204
+const maxExported = 146
 
 // exportedNames lists the root package's exported top-level identifiers.
 func exportedNames(t *testing.T) []string {
 	t.Helper()
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, parser.ParseComments)
+	paths, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg, ok := pkgs["apitoken"]
-	if !ok {
-		t.Fatal("package apitoken not found")
+	var files []*ast.File
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name.Name == "apitoken" {
+			files = append(files, f)
+		}
 	}
-	d := doc.New(pkg, "github.com/apitoken/apitoken", 0)
+	d, err := doc.NewFromFiles(fset, files, "github.com/apitoken/apitoken")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	addValues := func(vs []*doc.Value) {
 		for _, v := range vs {

@@ -52,10 +52,10 @@ func (m *Manager) applyChange(c Change) {
 	case ChangeUser:
 		m.cache.invalidateUser(c.UserID)
 	case ChangeFeedDown:
-		m.cache.setFallback(true)
+		m.cache.SetFallback(true)
 		m.emit(Event{Type: EventChangeFeedDown})
 	case ChangeFeedUp:
-		m.cache.setFallback(false)
+		m.cache.SetFallback(false)
 		m.emit(Event{Type: EventChangeFeedUp})
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/apitoken/apitoken/internal/tokenhash"
 )
 
 // Token strings look like <prefix>_<issued><body><checksum>:
@@ -27,21 +29,21 @@ import (
 // Tokens issued before the issue time was added have no issued digits.
 // Parse still accepts them and they verify as before.
 const (
-	// DefaultAPIPrefix prefixes API tokens when Format.APIPrefix is empty.
-	DefaultAPIPrefix = "atk"
-	// DefaultSessionPrefix prefixes session tokens when
+	// defaultAPIPrefix prefixes API tokens when Format.APIPrefix is empty.
+	defaultAPIPrefix = "atk"
+	// defaultSessionPrefix prefixes session tokens when
 	// Format.SessionPrefix is empty.
-	DefaultSessionPrefix = "ats"
-	// DefaultBodyBits is the entropy of a token body when Format.BodyBits
+	defaultSessionPrefix = "ats"
+	// defaultBodyBits is the entropy of a token body when Format.BodyBits
 	// is zero.
-	DefaultBodyBits = 256
-	// MinBodyBits is the least entropy a Format accepts.
-	MinBodyBits = 128
-	// MaxBodyBits is the most entropy a Format accepts.
-	MaxBodyBits = 512
-	// MaxTokenLength bounds every token string. Longer input is refused
+	defaultBodyBits = 256
+	// minBodyBits is the least entropy a Format accepts.
+	minBodyBits = 128
+	// maxBodyBits is the most entropy a Format accepts.
+	maxBodyBits = 512
+	// maxTokenLength bounds every token string. Longer input is refused
 	// before any other work, so parsing time does not grow with input.
-	MaxTokenLength = maxPrefixLen + 1 + timeDigits + 86 + checksumLen
+	maxTokenLength = maxPrefixLen + 1 + timeDigits + 86 + checksumLen
 
 	maxPrefixLen = 16
 	// timeDigits is how many base62 digits hold a time in Unix
@@ -74,13 +76,13 @@ var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,15}$`)
 type Format struct {
 	// APIPrefix marks API tokens. Lower-case letters, digits and inner
 	// underscores, starting with a letter, at most 16 characters.
-	// Default DefaultAPIPrefix.
+	// Default "atk".
 	APIPrefix string
 	// SessionPrefix marks session tokens; it must differ from APIPrefix.
-	// Default DefaultSessionPrefix.
+	// Default "ats".
 	SessionPrefix string
-	// BodyBits is the entropy of the random body, from MinBodyBits to
-	// MaxBodyBits. Default DefaultBodyBits.
+	// BodyBits is the entropy of the random body, from 128 to 512.
+	// Default 256.
 	BodyBits int
 
 	bodyLen int // derived: base62 characters of body
@@ -89,13 +91,13 @@ type Format struct {
 // withDefaults fills unset fields and checks the result.
 func (f Format) withDefaults() (Format, error) {
 	if f.APIPrefix == "" {
-		f.APIPrefix = DefaultAPIPrefix
+		f.APIPrefix = defaultAPIPrefix
 	}
 	if f.SessionPrefix == "" {
-		f.SessionPrefix = DefaultSessionPrefix
+		f.SessionPrefix = defaultSessionPrefix
 	}
 	if f.BodyBits == 0 {
-		f.BodyBits = DefaultBodyBits
+		f.BodyBits = defaultBodyBits
 	}
 	for _, p := range []string{f.APIPrefix, f.SessionPrefix} {
 		if !prefixPattern.MatchString(p) || strings.HasSuffix(p, "_") {
@@ -107,8 +109,8 @@ func (f Format) withDefaults() (Format, error) {
 		strings.HasPrefix(f.SessionPrefix, f.APIPrefix+"_") {
 		return f, fmt.Errorf("%w: API and session prefixes must differ and neither may start with the other plus _", ErrInvalidArgument)
 	}
-	if f.BodyBits < MinBodyBits || f.BodyBits > MaxBodyBits {
-		return f, fmt.Errorf("%w: BodyBits %d outside [%d, %d]", ErrInvalidArgument, f.BodyBits, MinBodyBits, MaxBodyBits)
+	if f.BodyBits < minBodyBits || f.BodyBits > maxBodyBits {
+		return f, fmt.Errorf("%w: BodyBits %d outside [%d, %d]", ErrInvalidArgument, f.BodyBits, minBodyBits, maxBodyBits)
 	}
 	f.bodyLen = int(math.Ceil(float64(f.BodyBits) / math.Log2(62)))
 	return f, nil
@@ -238,7 +240,7 @@ var base62Value = func() (t [256]byte) {
 
 // Parse checks that s is a well-formed token of this format with a valid
 // checksum and returns its kind. Any failure is ErrMalformed. Input longer
-// than MaxTokenLength is refused before it is read, so the work done is
+// than maxTokenLength is refused before it is read, so the work done is
 // bounded whatever the input. Parse never consults a store.
 func (f *Format) Parse(s string) (Kind, error) {
 	k, _, err := f.parse(s)
@@ -252,7 +254,7 @@ const noIssueTime = -1
 // parse is Parse, also returning the token's issue time in Unix
 // milliseconds, or noIssueTime.
 func (f *Format) parse(s string) (Kind, int64, error) {
-	if len(s) > MaxTokenLength {
+	if len(s) > maxTokenLength {
 		return 0, 0, ErrMalformed
 	}
 	var k Kind
@@ -277,7 +279,7 @@ func (f *Format) parse(s string) (Kind, int64, error) {
 	if bad != 0 {
 		return 0, 0, ErrMalformed
 	}
-	if readBase62(s[len(s)-checksumLen:]) != uint64(crc32.ChecksumIEEE(unsafeBytes(s[:len(s)-checksumLen]))) {
+	if readBase62(s[len(s)-checksumLen:]) != uint64(crc32.ChecksumIEEE(tokenhash.Bytes(s[:len(s)-checksumLen]))) {
 		return 0, 0, ErrMalformed
 	}
 	if len(s)-start == f.bodyLen+checksumLen {

@@ -120,7 +120,7 @@ func TestParseRejects(t *testing.T) {
 		{"a NUL in the body", good[:10] + "\x00" + good[11:]},
 		{"a non-ASCII body", good[:10] + "é" + good[12:]},
 		{"surrounding space", " " + good[:len(good)-1]},
-		{"an input over the length bound", strings.Repeat("a", MaxTokenLength+1)},
+		{"an input over the length bound", strings.Repeat("a", maxTokenLength+1)},
 	} {
 		t.Run(tc.name+" is malformed", func(t *testing.T) {
 			if _, err := f.Parse(tc.in); !errors.Is(err, ErrMalformed) {
@@ -206,8 +206,8 @@ func TestFormatOptions(t *testing.T) {
 				if !re.MatchString(tok) {
 					t.Fatalf("%s does not match %s", tok, re)
 				}
-				if len(tok) > MaxTokenLength {
-					t.Fatalf("token length %d over MaxTokenLength", len(tok))
+				if len(tok) > maxTokenLength {
+					t.Fatalf("token length %d over maxTokenLength", len(tok))
 				}
 			}
 		})
@@ -223,10 +223,10 @@ func TestRandomBase62ReportsReaderFailure(t *testing.T) {
 
 func TestHasherMatchesCryptoHMACAndSHA256(t *testing.T) {
 	for _, key := range [][]byte{[]byte("k"), bytes.Repeat([]byte("k"), 64), bytes.Repeat([]byte("long"), 40)} {
-		h := NewHasher(key)
+		h := newHasher(key)
 		// Lengths around SHA-256's block and padding edges, and past the
 		// buffer Sum copies through, once and several times over.
-		msgs := []string{"", "atk_abc", strings.Repeat("x", MaxTokenLength), strings.Repeat("y", MaxTokenLength+5), strings.Repeat("z", 3*MaxTokenLength+1)}
+		msgs := []string{"", "atk_abc", strings.Repeat("x", maxTokenLength), strings.Repeat("y", maxTokenLength+5), strings.Repeat("z", 3*maxTokenLength+1)}
 		for _, n := range []int{55, 56, 63, 64, 65, 119, 120, 128} {
 			msgs = append(msgs, strings.Repeat("w", n))
 		}
@@ -239,19 +239,19 @@ func TestHasherMatchesCryptoHMACAndSHA256(t *testing.T) {
 			}
 		}
 	}
-	plain := NewHasher(nil)
+	plain := newHasher(nil)
 	if plain.Keyed() {
 		t.Fatal("nil key reported as keyed")
 	}
-	for _, msg := range []string{"atk_abc", strings.Repeat("y", MaxTokenLength+5)} {
+	for _, msg := range []string{"atk_abc", strings.Repeat("y", maxTokenLength+5)} {
 		if plain.Sum(msg) != Hash(sha256.Sum256([]byte(msg))) {
 			t.Fatal("unkeyed hasher is not SHA-256")
 		}
 	}
-	if NewHasher([]byte("a")).Sum("t") == NewHasher([]byte("b")).Sum("t") {
+	if newHasher([]byte("a")).Sum("t") == newHasher([]byte("b")).Sum("t") {
 		t.Fatal("different keys gave the same hash")
 	}
-	keyed, tok := NewHasher([]byte("k")), strings.Repeat("t", 2*MaxTokenLength)
+	keyed, tok := newHasher([]byte("k")), strings.Repeat("t", 2*maxTokenLength)
 	if n := testing.AllocsPerRun(100, func() { keyed.Sum(tok); plain.Sum(tok) }); n != 0 {
 		t.Fatalf("Sum allocates %v times", n)
 	}
@@ -264,7 +264,7 @@ func TestHintShowsPrefixAndLastFour(t *testing.T) {
 }
 
 func TestHasherSumDoesNotAllocate(t *testing.T) {
-	h := NewHasher([]byte("key"))
+	h := newHasher([]byte("key"))
 	tok, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
 	if a := testing.AllocsPerRun(100, func() { h.Sum(tok) }); a != 0 {
 		t.Fatalf("Sum allocated %v times", a)
@@ -302,7 +302,7 @@ func FuzzParse(f *testing.F) {
 		if k != KindAPI && k != KindSession {
 			t.Fatalf("accepted with kind %v", k)
 		}
-		if len(s) > MaxTokenLength || !Pattern.MatchString(s) {
+		if len(s) > maxTokenLength || !Pattern.MatchString(s) {
 			t.Fatalf("accepted %q that Pattern does not match", s)
 		}
 		var enc [checksumLen]byte
@@ -383,7 +383,7 @@ func mustGenerate(t *testing.T, f Format, at time.Time) string {
 
 func TestStoredHashesCarryTheIssueTime(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
-	m := &Manager{format: defaultFormat, hasher: NewHasher(key)}
+	m := &Manager{format: defaultFormat, hasher: newHasher(key)}
 	at := time.UnixMilli(0x0123_4567_89ab)
 	tok := mustGenerate(t, defaultFormat, at)
 	sum, stored := m.hasher.Sum(tok), m.HashOf(tok)
@@ -422,7 +422,7 @@ func BenchmarkParse(b *testing.B) {
 }
 
 func BenchmarkHashKeyed(b *testing.B) {
-	h := NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	h := newHasher([]byte("0123456789abcdef0123456789abcdef"))
 	tok, _ := defaultFormat.generate(KindAPI, time.Now(), rand.Reader)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -8,54 +8,67 @@ import (
 
 // The headers of forward authentication (Guard.ForwardAuth).
 const (
-	// HeaderOriginalURI is the request URI of the forwarded request as
+	// headerOriginalURI is the request URI of the forwarded request as
 	// nginx configurations conventionally send it to auth_request
 	// (proxy_set_header X-Original-URI $request_uri).
-	HeaderOriginalURI = "X-Original-URI"
-	// HeaderForwardedURI is the request URI of the forwarded request as
+	headerOriginalURI = "X-Original-URI"
+	// headerForwardedURI is the request URI of the forwarded request as
 	// Caddy's forward_auth and Traefik's ForwardAuth send it.
-	HeaderForwardedURI = "X-Forwarded-Uri"
+	headerForwardedURI = "X-Forwarded-Uri"
 
-	// HeaderAuthAccount names the verified credential's account in a
+	// headerAuthAccount names the verified credential's account in a
 	// ForwardAuth answer.
-	HeaderAuthAccount = "X-Auth-Account"
-	// HeaderAuthUser names the user acted for (empty for account tokens).
-	HeaderAuthUser = "X-Auth-User"
-	// HeaderAuthTokenID is the credential's non-secret ID.
-	HeaderAuthTokenID = "X-Auth-Token-Id"
-	// HeaderAuthPrivilege is the effective privilege: read-only, normal or
+	headerAuthAccount = "X-Auth-Account"
+	// headerAuthUser names the user acted for (empty for account tokens).
+	headerAuthUser = "X-Auth-User"
+	// headerAuthTokenID is the credential's non-secret ID.
+	headerAuthTokenID = "X-Auth-Token-Id"
+	// headerAuthPrivilege is the effective privilege: read-only, normal or
 	// admin.
-	HeaderAuthPrivilege = "X-Auth-Privilege"
-	// HeaderAuthApp is the application the token was verified for (empty
+	headerAuthPrivilege = "X-Auth-Privilege"
+	// headerAuthApp is the application the token was verified for (empty
 	// for sessions).
-	HeaderAuthApp = "X-Auth-App"
-	// HeaderAuthRequestURI is the forwarded request URI with every token
+	headerAuthApp = "X-Auth-App"
+	// headerAuthRequestURI is the forwarded request URI with every token
 	// query parameter removed (and { and } percent-encoded), sent when the
-	// forwarded request's URI is known (HeaderOriginalURI or
-	// HeaderForwardedURI): a proxy that forwards this URI upstream, rather
+	// forwarded request's URI is known (headerOriginalURI or
+	// headerForwardedURI): a proxy that forwards this URI upstream, rather
 	// than the client's, keeps a ?token= secret out of the upstream's URLs
 	// and logs.
-	HeaderAuthRequestURI = "X-Auth-Request-Uri"
-	// HeaderAuthRequestQuery is the query of HeaderAuthRequestURI with
+	headerAuthRequestURI = "X-Auth-Request-Uri"
+	// headerAuthRequestQuery is the query of headerAuthRequestURI with
 	// its leading '?', or empty when no query remains, for proxies that
 	// rewrite only the query and keep their own path (Caddy 2.6:
 	// rewrite * {http.request.uri.path}{http.request.header.X-Auth-Request-Query}?).
-	HeaderAuthRequestQuery = "X-Auth-Request-Query"
+	headerAuthRequestQuery = "X-Auth-Request-Query"
 )
 
 // ForwardAuth returns the handler a reverse proxy calls to authenticate a
 // request before forwarding it: nginx's auth_request, Caddy's forward_auth,
 // Traefik's ForwardAuth. It reads the credential as the Guard does, from
 // the forwarded request's headers (the proxy passes them on) and, when
-// GuardOptions.QueryToken is on, from the token parameter of the request
-// URI in HeaderOriginalURI or HeaderForwardedURI as well as its own URL.
-// It runs the Guard's checks (locked sessions are refused) and answers 200
-// with the identity headers (HeaderAuthAccount, HeaderAuthUser,
-// HeaderAuthTokenID, HeaderAuthPrivilege, HeaderAuthApp; each sent, empty
-// where it does not apply) and HeaderAuthRequestURI and
-// HeaderAuthRequestQuery, and no body, or the Guard's own refusal (OnDeny,
-// OnError; by default the uniform 401 and 403 bodies). No answer ever
-// holds the token.
+// GuardOptions.QueryToken is on, from the token parameter of the
+// forwarded request's URI (X-Original-URI, as nginx configurations
+// conventionally send it, or X-Forwarded-Uri, as Caddy and Traefik do) as
+// well as its own URL. It runs the Guard's checks (locked sessions are
+// refused) and answers 200 with no body and the identity headers, each
+// sent, empty where it does not apply:
+//
+//	X-Auth-Account        the verified credential's account
+//	X-Auth-User           the user acted for (empty for account tokens)
+//	X-Auth-Token-Id       the credential's non-secret ID
+//	X-Auth-Privilege      the effective privilege: read-only, normal or admin
+//	X-Auth-App            the application verified for (empty for sessions)
+//	X-Auth-Request-Uri    the forwarded URI with every token parameter removed
+//	                      (and { and } percent-encoded), when it is known
+//	X-Auth-Request-Query  its query with the leading '?', or empty
+//
+// A proxy that forwards X-Auth-Request-Uri upstream, rather than the
+// client's URI, keeps a ?token= secret out of the upstream's URLs and
+// logs; X-Auth-Request-Query serves proxies that rewrite only the query
+// (Caddy 2.6: rewrite * {http.request.uri.path}{http.request.header.X-Auth-Request-Query}?).
+// A refusal is the Guard's own (OnDeny, OnError; by default the uniform
+// 401 and 403 bodies). No answer ever holds the token.
 //
 // The proxy must copy the identity headers onto the upstream request,
 // overwriting any the client sent, and should drop the credential headers
@@ -63,15 +76,15 @@ const (
 // passes only 401 and 403 of an auth_request on to the client and turns
 // any other refusal into 500; Caddy passes every refusal on as it is.
 // Privilege gates (Require, RequireWriteUnlessSafe) are the upstream's to
-// apply from HeaderAuthPrivilege.
+// apply from X-Auth-Privilege.
 func (g *Guard) ForwardAuth() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		uri := r.Header.Get(HeaderOriginalURI)
+		uri := r.Header.Get(headerOriginalURI)
 		if uri == "" {
-			uri = r.Header.Get(HeaderForwardedURI)
+			uri = r.Header.Get(headerForwardedURI)
 		}
 		c, err := g.extractFrom(r.Header, r.URL.RawQuery,
-			uriQuery(r.Header.Get(HeaderOriginalURI)), uriQuery(r.Header.Get(HeaderForwardedURI)))
+			uriQuery(r.Header.Get(headerOriginalURI)), uriQuery(r.Header.Get(headerForwardedURI)))
 		p, ok := g.authenticate(w, r, c, err, false)
 		if !ok {
 			return
@@ -80,22 +93,22 @@ func (g *Guard) ForwardAuth() http.Handler {
 		// that a proxy that copies them finds each one (Caddy 2.6 would
 		// otherwise copy its own placeholder text).
 		h := w.Header()
-		h.Set(HeaderAuthAccount, p.Account)
-		h.Set(HeaderAuthUser, p.UserID)
-		h.Set(HeaderAuthTokenID, p.TokenID)
-		h.Set(HeaderAuthPrivilege, p.Privilege.String())
-		h.Set(HeaderAuthApp, p.App)
+		h.Set(headerAuthAccount, p.Account)
+		h.Set(headerAuthUser, p.UserID)
+		h.Set(headerAuthTokenID, p.TokenID)
+		h.Set(headerAuthPrivilege, p.Privilege.String())
+		h.Set(headerAuthApp, p.App)
 		if uri != "" {
 			if c.fromQuery {
 				uri = withoutQueryToken(uri)
 			}
 			uri = braceEscaper.Replace(uri)
-			h.Set(HeaderAuthRequestURI, uri)
+			h.Set(headerAuthRequestURI, uri)
 			query := ""
 			if i := strings.IndexByte(uri, '?'); i >= 0 && i+1 < len(uri) {
 				query = uri[i:]
 			}
-			h.Set(HeaderAuthRequestQuery, query)
+			h.Set(headerAuthRequestQuery, query)
 		}
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)

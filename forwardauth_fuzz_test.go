@@ -30,7 +30,7 @@ func FuzzForwardedURI(f *testing.F) {
 	g := NewGuard(nil, &GuardOptions{QueryToken: true})
 	f.Fuzz(func(t *testing.T, uri string) {
 		h := http.Header{}
-		h.Set(HeaderOriginalURI, uri)
+		h.Set(headerOriginalURI, uri)
 		c, err := g.extractFrom(h, uriQuery(uri))
 		if err == nil && !strings.Contains(uri, c.token) && !strings.Contains(uri, url.QueryEscape(c.token)) {
 			q, _ := url.ParseQuery(uriQuery(uri))

@@ -15,19 +15,19 @@ import (
 
 // Defaults for listing and history options.
 const (
-	// DefaultListLimit is a page's size when ListOptions.Limit is 0, and
+	// defaultListLimit is a page's size when ListOptions.Limit is 0, and
 	// MaxListLimit the largest a caller may ask for.
-	DefaultListLimit = 1000
+	defaultListLimit = 1000
 	MaxListLimit     = 1000
 	// DefaultRetention is how long revoked and expired API tokens are
 	// kept before a purge removes them.
 	DefaultRetention = 30 * 24 * time.Hour
-	// DefaultPurgeInterval is how often the Manager purges by itself.
-	DefaultPurgeInterval = time.Hour
-	// DefaultMaxSessionsPerUser and DefaultMaxTokensPerUser cap a user's
+	// defaultPurgeInterval is how often the Manager purges by itself.
+	defaultPurgeInterval = time.Hour
+	// defaultMaxSessionsPerUser and defaultMaxTokensPerUser cap a user's
 	// live sessions and live API tokens.
-	DefaultMaxSessionsPerUser = 100
-	DefaultMaxTokensPerUser   = 1000
+	defaultMaxSessionsPerUser = 100
+	defaultMaxTokensPerUser   = 1000
 )
 
 // purgeBatch is how many records one store call of a purge removes: small
@@ -36,10 +36,10 @@ const (
 const purgeBatch = 1000
 
 // ListOptions pages a listing. The zero value asks for the first page of
-// DefaultListLimit records.
+// 1,000 records.
 type ListOptions struct {
-	// Limit is the page size, 1 to MaxListLimit; 0 means
-	// DefaultListLimit.
+	// Limit is the page size, 1 to MaxListLimit (1,000); 0 means
+	// 1,000.
 	Limit int
 	// Cursor continues a listing: the Next of the previous page. Empty
 	// starts at the beginning. Cursors are opaque and carry no secret.
@@ -93,7 +93,7 @@ func (o ListOptions) parse() (int, Position, error) {
 func (o ListOptions) parseOrdered() (int, Position, error) {
 	limit := o.Limit
 	if limit == 0 {
-		limit = DefaultListLimit
+		limit = defaultListLimit
 	}
 	if limit < 1 || limit > MaxListLimit {
 		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, MaxListLimit)

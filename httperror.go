@@ -14,17 +14,17 @@ import (
 const (
 	CodeInvalidToken          = "invalid_token"
 	CodeSessionLocked         = "session_locked"
-	CodeAppPending            = "app_pending"
-	CodeAppDenied             = "app_denied"
+	codeAppPending            = "app_pending"
+	codeAppDenied             = "app_denied"
 	CodeTooManyApps           = "too_many_apps"
 	CodeInsufficientPrivilege = "insufficient_privilege"
-	CodeAmbiguousCredentials  = "ambiguous_credentials"
+	codeAmbiguousCredentials  = "ambiguous_credentials"
 	CodeInvalidRequest        = "invalid_request"
 	CodeNotFound              = "not_found"
-	CodeConflict              = "conflict"
-	CodeDuplicate             = "duplicate"
-	CodeLimitReached          = "limit_reached"
-	CodeSessionRequired       = "session_required"
+	codeConflict              = "conflict"
+	codeDuplicate             = "duplicate"
+	codeLimitReached          = "limit_reached"
+	codeSessionRequired       = "session_required"
 	CodeInternal              = "internal_error"
 )
 
@@ -68,27 +68,27 @@ func HTTPErrorOf(err error) HTTPError {
 	case errors.Is(err, ErrSessionLocked):
 		return HTTPError{http.StatusUnauthorized, CodeSessionLocked, "session locked: complete MFA or log out"}
 	case errors.Is(err, ErrAppPending):
-		return HTTPError{http.StatusUnauthorized, CodeAppPending, "application pending approval by the token's owner"}
+		return HTTPError{http.StatusUnauthorized, codeAppPending, "application pending approval by the token's owner"}
 	case errors.Is(err, ErrAppDenied):
-		return HTTPError{http.StatusForbidden, CodeAppDenied, "application denied for this token"}
+		return HTTPError{http.StatusForbidden, codeAppDenied, "application denied for this token"}
 	case errors.Is(err, ErrTooManyApps):
 		return HTTPError{http.StatusForbidden, CodeTooManyApps, "this token has reached its limit of applications"}
 	case errors.Is(err, ErrSessionRequired):
-		return HTTPError{http.StatusForbidden, CodeSessionRequired, "password and MFA changes need a signed-in session of the user"}
+		return HTTPError{http.StatusForbidden, codeSessionRequired, "password and MFA changes need a signed-in session of the user"}
 	case errors.Is(err, ErrInsufficientPrivilege):
 		return HTTPError{http.StatusForbidden, CodeInsufficientPrivilege, "insufficient privilege"}
 	case errors.Is(err, ErrAmbiguousCredentials):
-		return HTTPError{http.StatusBadRequest, CodeAmbiguousCredentials, "the request carries two different tokens"}
+		return HTTPError{http.StatusBadRequest, codeAmbiguousCredentials, "the request carries two different tokens"}
 	case errors.Is(err, ErrInvalidArgument):
 		return HTTPError{http.StatusBadRequest, CodeInvalidRequest, safeMessage(err)}
 	case errors.Is(err, ErrNotFound):
 		return HTTPError{http.StatusNotFound, CodeNotFound, "not found"}
 	case errors.Is(err, ErrLimitReached):
-		return HTTPError{http.StatusConflict, CodeLimitReached, "this user holds the most live API tokens allowed; revoke one first"}
+		return HTTPError{http.StatusConflict, codeLimitReached, "this user holds the most live API tokens allowed; revoke one first"}
 	case errors.Is(err, ErrDuplicate):
-		return HTTPError{http.StatusConflict, CodeDuplicate, safeMessage(err)}
+		return HTTPError{http.StatusConflict, codeDuplicate, safeMessage(err)}
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
-		return HTTPError{http.StatusConflict, CodeConflict, safeMessage(err)}
+		return HTTPError{http.StatusConflict, codeConflict, safeMessage(err)}
 	}
 	return HTTPError{http.StatusInternalServerError, CodeInternal, "internal error"}
 }
@@ -134,10 +134,21 @@ func humanDuration(d time.Duration) string {
 	return unit(int64(d.Round(time.Second)/time.Second), "second")
 }
 
-// BusyRetryAfter is the Retry-After value, in seconds, sent with a 503
+// busyRetryAfter is the Retry-After value, in seconds, sent with a 503
 // answer, such as package login's busy one: a login queue drains in well
 // under a second.
-const BusyRetryAfter = "1"
+const busyRetryAfter = "1"
+
+// RetryAfter returns the Retry-After header value, in seconds, that a
+// client should get with e, or "" if it should get none: only a 503 answer
+// (such as package login's busy one) has one. WriteError sends it; a host
+// that writes its own body for e (an HTML page) sets it itself.
+func (e HTTPError) RetryAfter() string {
+	if e.Status == http.StatusServiceUnavailable {
+		return busyRetryAfter
+	}
+	return ""
+}
 
 // WriteError writes e as the JSON failure body. A 401 also gets a
 // WWW-Authenticate challenge naming realm; a 503 gets Retry-After.
@@ -148,8 +159,8 @@ func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
 	}
-	if e.Status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", BusyRetryAfter)
+	if ra := e.RetryAfter(); ra != "" {
+		h.Set("Retry-After", ra)
 	}
 	var body ErrorBody
 	body.Error.Code, body.Error.Message = e.Code, e.Message

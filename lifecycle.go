@@ -149,7 +149,7 @@ func (m *Manager) issue(ctx context.Context, t *Token, req IssueRequest, actorID
 		return Issued{}, fmt.Errorf("%w: default app state %v", ErrInvalidArgument, t.DefaultAppState)
 	}
 	if t.Type == "" {
-		t.Type = DefaultTypeLabel
+		t.Type = defaultTypeLabel
 	}
 	if err := m.checkText(t.Description, t.Type); err != nil {
 		return Issued{}, err

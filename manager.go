@@ -10,20 +10,23 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/apitoken/apitoken/internal/cache"
+	"github.com/apitoken/apitoken/internal/usage"
 )
 
 // Defaults for Options fields left at their zero value.
 const (
 	DefaultExpiry           = 10 * 365 * 24 * time.Hour
-	DefaultMaxDescription   = 256
-	DefaultMaxAppName       = 64
-	DefaultMaxApps          = 32
+	defaultMaxDescription   = 256
+	defaultMaxAppName       = 64
+	defaultMaxApps          = 32
 	DefaultAppName          = "default"
-	DefaultTypeLabel        = "generic"
-	DefaultFlushInterval    = 30 * time.Second
-	DefaultCacheSize        = 100_000
-	DefaultFallbackCacheTTL = time.Second
-	DefaultMaxRotateGrace   = 30 * 24 * time.Hour
+	defaultTypeLabel        = "generic"
+	defaultFlushInterval    = 30 * time.Second
+	defaultCacheSize        = 100_000
+	defaultFallbackCacheTTL = time.Second
+	defaultMaxRotateGrace   = 30 * 24 * time.Hour
 	DefaultIdleTimeout      = 30 * time.Minute
 	DefaultAbsoluteTimeout  = 12 * time.Hour
 )
@@ -39,8 +42,9 @@ type Options struct {
 	// and the keys derived from it (DeriveKey; package login seals MFA
 	// secrets under one). Use 32 random bytes from the host's
 	// secret configuration; New refuses a key shorter than MinHashKey (32
-	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: see
-	// Hasher for what that gives up.
+	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: still
+	// no secret at rest, but anyone holding the database can then confirm
+	// a token they already have (see Hash).
 	HashKey []byte
 	// Format is the token string format. Default: Format{}.
 	Format Format
@@ -139,9 +143,9 @@ type Manager struct {
 	users  Users
 	opts   Options
 	format Format
-	hasher *Hasher
-	cache  *cache
-	usage  *usageTracker
+	hasher hasher
+	cache  tokenCache
+	usage  usageTracker
 
 	unsubscribe func() // from the store's ChangeFeed, if it has one
 	closeOnce   sync.Once
@@ -174,18 +178,18 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	setDefault(&o.DefaultExpiry, DefaultExpiry)
 	setDefault(&o.MaxExpiry, o.DefaultExpiry)
-	setDefault(&o.MaxDescription, DefaultMaxDescription)
-	setDefault(&o.MaxAppName, DefaultMaxAppName)
-	setDefault(&o.MaxApps, DefaultMaxApps)
+	setDefault(&o.MaxDescription, defaultMaxDescription)
+	setDefault(&o.MaxAppName, defaultMaxAppName)
+	setDefault(&o.MaxApps, defaultMaxApps)
 	setDefault(&o.DefaultApp, DefaultAppName)
-	setDefault(&o.MaxRotateGrace, DefaultMaxRotateGrace)
-	setDefault(&o.FlushInterval, DefaultFlushInterval)
-	setDefault(&o.CacheSize, DefaultCacheSize)
-	setDefault(&o.FallbackCacheTTL, DefaultFallbackCacheTTL)
+	setDefault(&o.MaxRotateGrace, defaultMaxRotateGrace)
+	setDefault(&o.FlushInterval, defaultFlushInterval)
+	setDefault(&o.CacheSize, defaultCacheSize)
+	setDefault(&o.FallbackCacheTTL, defaultFallbackCacheTTL)
 	setDefault(&o.Retention, DefaultRetention)
-	setDefault(&o.PurgeInterval, DefaultPurgeInterval)
-	setDefault(&o.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
-	setDefault(&o.MaxTokensPerUser, DefaultMaxTokensPerUser)
+	setDefault(&o.PurgeInterval, defaultPurgeInterval)
+	setDefault(&o.MaxSessionsPerUser, defaultMaxSessionsPerUser)
+	setDefault(&o.MaxTokensPerUser, defaultMaxTokensPerUser)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -203,15 +207,15 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if users == nil {
 		users = store
 	}
-	usage := newUsageTracker()
+	ut := usage.New()
 	m := &Manager{
 		store:  store,
 		users:  users,
 		opts:   o,
 		format: f,
-		hasher: NewHasher(o.HashKey),
-		cache:  newCache(o.CacheSize, o.FallbackCacheTTL, o.Now, usage.touch),
-		usage:  usage,
+		hasher: newHasher(o.HashKey),
+		cache:  tokenCache{cache.New(o.CacheSize, o.FallbackCacheTTL, o.Now, ut.Touch)},
+		usage:  usageTracker{ut},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -260,8 +264,8 @@ func (m *Manager) flushLoop() {
 			return
 		case <-purge:
 			m.purgeInBackground()
-		case <-m.usage.wake:
-			m.usage.foldWaiting()
+		case <-m.usage.Wake():
+			m.usage.FoldWaiting()
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
 			if err := m.Flush(ctx); err != nil {
@@ -275,7 +279,7 @@ func (m *Manager) flushLoop() {
 // Flush writes pending last-used data to the store in one batch. On
 // failure the batch is kept and retried by the next flush.
 func (m *Manager) Flush(ctx context.Context) error {
-	batch := m.cache.take(m.usage.take())
+	batch := m.usage.take(m.cache)
 	if len(batch) == 0 {
 		return nil
 	}
@@ -298,7 +302,7 @@ func (m *Manager) HashOf(token string) Hash {
 }
 
 // storeHash returns the stored hash of a token whose issue time (from
-// Format.parse) is issued: the Hasher's sum, stamped with that time unless
+// Format.parse) is issued: the hasher's sum, stamped with that time unless
 // the token carries none.
 func (m *Manager) storeHash(token string, issued int64) Hash {
 	h := m.hasher.Sum(token)

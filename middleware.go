@@ -201,7 +201,7 @@ func (g *Guard) extractFrom(h http.Header, rawQueries ...string) (credentials, e
 }
 
 func parseBasic(s string) (user, pass string, ok bool) {
-	if len(s) > 4*MaxTokenLength {
+	if len(s) > 4*maxTokenLength {
 		return "", "", false
 	}
 	b, err := base64.StdEncoding.DecodeString(s)

@@ -80,7 +80,7 @@ type Token struct {
 	// ID is the non-secret identifier used in listings, management calls
 	// and logs.
 	ID string
-	// Hash is the keyed hash of the secret (see Hasher). Stores index it.
+	// Hash is the keyed hash of the secret (see Hash). Stores index it.
 	Hash Hash
 	// Hint is the non-secret hint shown in listings: prefix and last 4.
 	Hint string

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/apitoken/apitoken/internal/cache"
 )
 
 // Principal is a verified credential: what the request may do and on whose
@@ -82,7 +84,7 @@ func (m *Manager) verify(ctx context.Context, token, app string, v *view) (Princ
 // Principal so far, the application name verification uses, and the time
 // it decided at.
 func (m *Manager) check(ctx context.Context, token, app string, v *view) (Principal, string, time.Time, error) {
-	if len(token) > MaxTokenLength {
+	if len(token) > maxTokenLength {
 		return Principal{}, app, time.Time{}, ErrMalformed // before hashing it
 	}
 	var kind Kind
@@ -120,7 +122,7 @@ func (m *Manager) check(ctx context.Context, token, app string, v *view) (Princi
 // locked sessions and applications not allowed.
 func (m *Manager) use(ctx context.Context, v *view, p Principal, app string, now time.Time) (Principal, error) {
 	if v.kind == KindSession {
-		m.usage.touchSession(v.id, now)
+		m.usage.TouchSession(v.id, now)
 		if !v.unlocked {
 			return p, ErrSessionLocked
 		}
@@ -134,8 +136,8 @@ func (m *Manager) use(ctx context.Context, v *view, p Principal, app string, now
 		}
 		return p, err
 	}
-	if !m.cache.touch(v.ref, i, now) {
-		m.usage.touch(v.id, now, app)
+	if !m.cache.Touch(v.ref, i, now) {
+		m.usage.Touch(v.id, now, app)
 	}
 	return p, nil
 }
@@ -154,8 +156,8 @@ type view struct {
 	nApps               int
 	app                 int // index of the application asked about, or -1
 	appState            AppState
-	ref                 slotRef // the cache slot, if the record is cached
-	hit                 bool    // the cache served the view
+	ref                 cache.Ref // the cache slot, if the record is cached
+	hit                 bool      // the cache served the view
 }
 
 // newView summarises t and its owner u (nil if none) for a verification
@@ -181,7 +183,7 @@ func newView(t *Token, u *User, app string) view {
 // parsed before any store call.
 func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error {
 	var key Hash
-	if m.cache.enabled() {
+	if m.cache.Enabled() {
 		key = cacheKey(token)
 		if m.cache.get(key, app, v) {
 			v.hit = true
@@ -192,9 +194,9 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 	if err != nil {
 		return err
 	}
-	gen := m.cache.generation()
+	gen := m.cache.Generation()
 	h := key // plain SHA-256 when there is no hash key
-	if m.hasher.Keyed() || !m.cache.enabled() {
+	if m.hasher.Keyed() || !m.cache.Enabled() {
 		h = m.hasher.Sum(token)
 	}
 	h.stamp(issued)
@@ -229,7 +231,7 @@ func (m *Manager) lastActive(v *view) time.Time {
 		return time.Time{}
 	}
 	last := v.active
-	if pending, ok := m.usage.last(v.id); ok && pending.After(last) {
+	if pending, ok := m.usage.Last(v.id); ok && pending.After(last) {
 		last = pending
 	}
 	return last

@@ -24,6 +24,7 @@ import (
 	"aidanwoods.dev/go-paseto"
 	"github.com/alexedwards/scs/v2"
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/tokenhash"
 	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/golang-jwt/jwt/v5"
@@ -80,7 +81,7 @@ func BenchmarkVerifyHot(b *testing.B) {
 // BenchmarkFloorKeyedHashMap is the least a keyed-hash design can do per
 // verification: the HMAC of the token and one lookup in a 100k-entry map.
 func BenchmarkFloorKeyedHashMap(b *testing.B) {
-	h := apitoken.NewHasher(hashKey)
+	h := tokenhash.New(hashKey)
 	secret, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
 	m := make(map[apitoken.Hash]int, 100_000)
 	for i := range 100_000 {
@@ -282,7 +283,7 @@ func (discard) WriteHeader(int)             {}
 // benchmark's own. (A bolt fixture would keep the records off the heap, but
 // building it a commit at a time reached about 280,000 tokens (judged by
 // the file size) in 8 minutes here,
-// so about half an hour for a million; the root package's
+// so about half an hour for a million; internal/cache's
 // BenchmarkGCCache measures the cache alone.)
 var million fixture
 

@@ -149,7 +149,7 @@ func (r *records) make(tb testing.TB, kind apitoken.Kind, parent string, created
 	t := &apitoken.Token{
 		ID: id, Hash: r.m.HashOf(secret), Hint: secret[:strings.LastIndexByte(secret, '_')+1] + "..." + secret[len(secret)-4:],
 		Kind: kind, Owner: apitoken.OwnerUser, Account: r.u.Account, UserID: r.u.ID, CreatedBy: r.u.ID,
-		Lineage: id, Type: apitoken.DefaultTypeLabel, Privilege: r.u.Role, DefaultAppState: apitoken.Allow,
+		Lineage: id, Type: "generic", Privilege: r.u.Role, DefaultAppState: apitoken.Allow,
 		Created: created, Version: 1,
 	}
 	if kind == apitoken.KindSession {

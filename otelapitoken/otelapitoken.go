@@ -55,6 +55,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/login"
+	"github.com/apitoken/apitoken/secretscanning"
 )
 
 // ScopeName is the instrumentation scope of the meter the instruments
@@ -327,9 +328,9 @@ func (m *Metrics) OnEvent(e apitoken.Event) {
 	case apitoken.EventLeakReported:
 		switch {
 		case e.Err == nil:
-			m.leakReports.Add(ctx, 1, metric.WithAttributes(AttrLeakLabel.String(apitoken.LabelTruePositive)))
+			m.leakReports.Add(ctx, 1, metric.WithAttributes(AttrLeakLabel.String(secretscanning.LabelTruePositive)))
 		case errors.Is(e.Err, apitoken.ErrMalformed), errors.Is(e.Err, apitoken.ErrUnknown), errors.Is(e.Err, apitoken.ErrRevoked):
-			m.leakReports.Add(ctx, 1, metric.WithAttributes(AttrLeakLabel.String(apitoken.LabelFalsePositive)))
+			m.leakReports.Add(ctx, 1, metric.WithAttributes(AttrLeakLabel.String(secretscanning.LabelFalsePositive)))
 		default:
 			m.storeError(ctx, "leak_report", e.Err)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/otelapitoken"
+	"github.com/apitoken/apitoken/secretscanning"
 )
 
 var ctx = context.Background()
@@ -169,17 +170,17 @@ func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
 	// A secret scanner reports a second token (revoked) and nonsense.
 	leaked := issue()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	h, err := apitoken.NewSecretScanningHandler(m, &apitoken.SecretScanningOptions{Keys: apitoken.SecretScanningKeys{"k": &key.PublicKey}})
+	h, err := secretscanning.NewHandler(m, &secretscanning.Options{Keys: secretscanning.Keys{"k": &key.PublicKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal([]apitoken.SecretScanningMatch{{Token: leaked.Secret, Type: "t", URL: "https://example.com/a", Source: "content"},
+	body, _ := json.Marshal([]secretscanning.Match{{Token: leaked.Secret, Type: "t", URL: "https://example.com/a", Source: "content"},
 		{Token: "nonsense", Type: "t", URL: "https://example.com/b", Source: "content"}})
 	digest := sha256.Sum256(body)
 	sig, _ := ecdsa.SignASN1(rand.Reader, key, digest[:])
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-	req.Header.Set(apitoken.SecretScanningKeyIDHeader, "k")
-	req.Header.Set(apitoken.SecretScanningSignatureHeader, base64.StdEncoding.EncodeToString(sig))
+	req.Header.Set(secretscanning.KeyIDHeader, "k")
+	req.Header.Set(secretscanning.SignatureHeader, base64.StdEncoding.EncodeToString(sig))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	if w.Code != http.StatusOK {

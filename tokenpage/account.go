@@ -42,8 +42,8 @@ func (p *Handler) renderAccount(w http.ResponseWriter, r *http.Request, pr apito
 // accountFail shows err on the account area.
 func (p *Handler) accountFail(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, err error) {
 	he := apitoken.HTTPErrorOf(err)
-	if he.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", apitoken.BusyRetryAfter)
+	if ra := he.RetryAfter(); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	v := &view{}
 	if pe, ok := err.(*pageError); ok {

@@ -443,8 +443,8 @@ func (p *Handler) render(w http.ResponseWriter, r *http.Request, status int, v *
 // fail shows err as a message on the page, never as a trace.
 func (p *Handler) fail(w http.ResponseWriter, r *http.Request, pr apitoken.Principal, err error) {
 	he := apitoken.HTTPErrorOf(err)
-	if he.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", apitoken.BusyRetryAfter)
+	if ra := he.RetryAfter(); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	v := &view{Error: p.message(he, err)}
 	if r.Method == http.MethodPost {

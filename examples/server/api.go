@@ -14,6 +14,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/login"
+	"github.com/apitoken/apitoken/secretscanning"
 	"github.com/apitoken/apitoken/tokenpage"
 )
 
@@ -31,7 +32,7 @@ type server struct {
 	trusted []netip.Prefix
 	// scan receives secret-scanning alerts; nil without
 	// -secret-scanning-keys.
-	scan *apitoken.SecretScanningHandler
+	scan *secretscanning.Handler
 	// stopMetrics exports pending metrics and stops; nil without -metrics.
 	stopMetrics func(context.Context) error
 }

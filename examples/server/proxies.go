@@ -1,6 +1,10 @@
 package main
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/apitoken/apitoken/oauth"
+)
 
 // forwardAuth answers a reverse proxy's forward-authentication request
 // (nginx auth_request, Caddy forward_auth): 200 with X-Auth-* identity
@@ -13,13 +17,13 @@ func (s *server) forwardAuth(w http.ResponseWriter, r *http.Request) error {
 // introspect is token introspection (RFC 7662) for admin account tokens,
 // inside the Guard.
 func (s *server) introspect(w http.ResponseWriter, r *http.Request) error {
-	s.m.IntrospectionHandler(nil).ServeHTTP(w, r)
+	oauth.IntrospectionHandler(s.m, nil).ServeHTTP(w, r)
 	return nil
 }
 
 // revokeByPossession is token revocation (RFC 7009): form-encoded token=,
 // 200 whatever the token's state.
 func (s *server) revokeByPossession(w http.ResponseWriter, r *http.Request) error {
-	s.m.RevocationHandler(nil).ServeHTTP(w, r)
+	oauth.RevocationHandler(s.m, nil).ServeHTTP(w, r)
 	return nil
 }

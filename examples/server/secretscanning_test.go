@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/secretscanning"
 )
 
 // startServerWith is startServer with config changes and the start-up
@@ -73,29 +74,29 @@ func TestSecretScanningRoute(t *testing.T) {
 	secret, _ := ts.createKey(admin, map[string]any{"description": "leaks"})
 	require.Equal(t, 200, ts.as(secret, "GET", "/api/v1/ping", nil).status)
 
-	body, _ := json.Marshal([]apitoken.SecretScanningMatch{{Token: secret, Type: "apitoken_api_token",
+	body, _ := json.Marshal([]secretscanning.Match{{Token: secret, Type: "apitoken_api_token",
 		URL: "https://github.com/octocat/hello/blob/abc/.env", Source: "content"}})
-	other, _ := json.Marshal([]apitoken.SecretScanningMatch{{Token: "atk_other", Type: "apitoken_api_token"}})
+	other, _ := json.Marshal([]secretscanning.Match{{Token: "atk_other", Type: "apitoken_api_token"}})
 
 	r := ts.call("POST", "/api/v1/secret-scanning", string(body),
-		apitoken.SecretScanningKeyIDHeader, "k1", apitoken.SecretScanningSignatureHeader, signBody(t, key, other))
+		secretscanning.KeyIDHeader, "k1", secretscanning.SignatureHeader, signBody(t, key, other))
 	assert.Equal(t, 401, r.status, "another body's signature")
-	assert.Equal(t, apitoken.CodeInvalidSignature, r.code(t))
+	assert.Equal(t, secretscanning.CodeInvalidSignature, r.code(t))
 	assert.Equal(t, 200, ts.as(secret, "GET", "/api/v1/ping", nil).status, "a refused alert revoked nothing")
 
 	r = ts.call("POST", "/api/v1/secret-scanning", string(body),
-		apitoken.SecretScanningKeyIDHeader, "k1", apitoken.SecretScanningSignatureHeader, signBody(t, key, body))
+		secretscanning.KeyIDHeader, "k1", secretscanning.SignatureHeader, signBody(t, key, body))
 	require.Equal(t, 200, r.status, string(r.body))
-	var fb []apitoken.SecretScanningFeedback
+	var fb []secretscanning.Feedback
 	require.NoError(t, json.Unmarshal(r.body, &fb))
-	assert.Equal(t, []apitoken.SecretScanningFeedback{{TokenRaw: secret, TokenType: "apitoken_api_token", Label: apitoken.LabelTruePositive}}, fb)
+	assert.Equal(t, []secretscanning.Feedback{{TokenRaw: secret, TokenType: "apitoken_api_token", Label: secretscanning.LabelTruePositive}}, fb)
 	assert.Equal(t, 401, ts.as(secret, "GET", "/api/v1/ping", nil).status, "the reported key is revoked")
 	assert.Contains(t, ts.logs.String(), "token.leak_reported")
 	assert.Contains(t, ts.logs.String(), "https://github.com/octocat/hello/blob/abc/.env")
 	assert.NotContains(t, ts.logs.String(), secret)
 
 	big := strings.Repeat(" ", 65<<10)
-	r = ts.call("POST", "/api/v1/secret-scanning", big, apitoken.SecretScanningKeyIDHeader, "k1")
+	r = ts.call("POST", "/api/v1/secret-scanning", big, secretscanning.KeyIDHeader, "k1")
 	assert.Equal(t, 413, r.status, "a body over -max-body")
 }
 

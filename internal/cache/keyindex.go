@@ -1,4 +1,4 @@
-package apitoken
+package cache
 
 // keyIndex finds a cache slot by its cache key: an open-addressed table
 // with linear probing, 8 bytes an entry, no pointers.
@@ -25,13 +25,13 @@ const minIndexSize = 1 << 10
 
 // home returns key's first probe position and its entry bits above the
 // slot index.
-func (x *keyIndex) home(key Hash) (pos int, bits uint64) {
+func (x *keyIndex) home(key hash) (pos int, bits uint64) {
 	h := uint32(mapKey(key))
 	return int(h) & (len(x.entries) - 1), uint64(h) << 32
 }
 
 // find returns the slot whose key is key.
-func (x *keyIndex) find(key Hash, slots []slot) (uint32, bool) {
+func (x *keyIndex) find(key hash, slots []slot) (uint32, bool) {
 	if x.n == 0 {
 		return 0, false
 	}
@@ -52,7 +52,7 @@ func (x *keyIndex) find(key Hash, slots []slot) (uint32, bool) {
 }
 
 // add indexes slot i under key, which must not be indexed already.
-func (x *keyIndex) add(key Hash, i uint32, slots []slot) {
+func (x *keyIndex) add(key hash, i uint32, slots []slot) {
 	if (x.n+1)*4 > len(x.entries)*3 {
 		x.grow(slots)
 	}
@@ -60,7 +60,7 @@ func (x *keyIndex) add(key Hash, i uint32, slots []slot) {
 	x.n++
 }
 
-func (x *keyIndex) place(key Hash, i uint32) {
+func (x *keyIndex) place(key hash, i uint32) {
 	mask := len(x.entries) - 1
 	pos, bits := x.home(key)
 	for x.entries[pos] != 0 {
@@ -83,7 +83,7 @@ func (x *keyIndex) grow(slots []slot) {
 
 // remove drops slot i's entry under key, if it has one, and moves later
 // entries of the probe run back so that no lookup stops short of them.
-func (x *keyIndex) remove(key Hash, i uint32) {
+func (x *keyIndex) remove(key hash, i uint32) {
 	if x.n == 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package apitoken_test
+package oauth_test
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/memstore"
+	"github.com/apitoken/apitoken/oauth"
 )
 
 // oauthEnv is httpEnv plus an admin account token of acme (the default
@@ -29,7 +30,7 @@ type oauthEnv struct {
 func newOAuthEnv(t *testing.T) *oauthEnv {
 	t.Helper()
 	store := memstore.New()
-	e := &oauthEnv{httpEnv: newHTTPEnv(t, store, nil), store: store}
+	e := &oauthEnv{httpEnv: newHTTPEnv(t, store), store: store}
 	admin := func(account string) (apitoken.Principal, string) {
 		u, err := e.m.AddUser(ctx, apitoken.NewUser{Account: account, Name: "boss@" + account, Role: apitoken.Admin})
 		require.NoError(t, err)
@@ -50,8 +51,8 @@ func newOAuthEnv(t *testing.T) *oauthEnv {
 	e.normalAccount = issue(acme, apitoken.Normal)
 	other, _ := admin("globex")
 	e.otherAccount = issue(other, apitoken.Admin)
-	e.introspect = e.g.Handler(e.m.IntrospectionHandler(nil))
-	e.revoke = e.m.RevocationHandler(nil)
+	e.introspect = e.g.Handler(oauth.IntrospectionHandler(e.m, nil))
+	e.revoke = oauth.RevocationHandler(e.m, nil)
 	return e
 }
 
@@ -140,21 +141,6 @@ func TestIntrospectionOfAValidToken(t *testing.T) {
 		assert.Equal(t, "session", got["kind"])
 		assert.Equal(t, float64(now.Add(apitoken.DefaultIdleTimeout).Unix()), got["exp"])
 	})
-	t.Run("a token from before issue times gets its iat from its record", func(t *testing.T) {
-		legacy := apitoken.WithoutIssueTime(e.live)
-		rec0, err := e.store.TokenByID(ctx, p.TokenID)
-		require.NoError(t, err)
-		old := rec0.Clone()
-		old.ID, old.Lineage, old.Hash, old.Version = "legacy0000000000", "legacy0000000000", e.m.HashOf(legacy), 0
-		old.Created = now.Add(-time.Hour)
-		require.NoError(t, e.store.CreateToken(ctx, old))
-		rec := post(e.introspect, e.introspector, form(legacy))
-		require.Equal(t, 200, rec.Code)
-		var got map[string]any
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-		assert.Equal(t, "legacy0000000000", got["jti"])
-		assert.Equal(t, float64(now.Add(-time.Hour).Unix()), got["iat"])
-	})
 }
 
 // TestIntrospectionCallers: only callers that Allow accepts; everyone else
@@ -187,14 +173,14 @@ func TestIntrospectionCallers(t *testing.T) {
 		})
 	}
 	t.Run("a host's Allow replaces the default", func(t *testing.T) {
-		h := e.g.Handler(e.m.IntrospectionHandler(&apitoken.IntrospectionOptions{
+		h := e.g.Handler(oauth.IntrospectionHandler(e.m, &oauth.IntrospectionOptions{
 			Allow: func(p apitoken.Principal) bool { return p.Kind == apitoken.KindSession },
 		}))
 		assert.Equal(t, 200, post(h, e.adminSession, form(e.live)).Code)
 		assert.Equal(t, 401, post(h, e.introspector, form(e.live)).Code)
 	})
 	t.Run("without a Guard nobody is a caller", func(t *testing.T) {
-		rec := post(e.m.IntrospectionHandler(nil), e.introspector, form(e.live))
+		rec := post(oauth.IntrospectionHandler(e.m, nil), e.introspector, form(e.live))
 		assert.Equal(t, 401, rec.Code)
 	})
 }

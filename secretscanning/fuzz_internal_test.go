@@ -1,4 +1,4 @@
-package apitoken
+package secretscanning
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 // never panics, never returns more than its bound, and what it accepts
 // survives a round trip through JSON unchanged.
 func FuzzSecretScanningBody(f *testing.F) {
-	alert, err := os.ReadFile("testdata/secretscanning/alert.json")
+	alert, err := os.ReadFile("testdata/alert.json")
 	if err != nil {
 		f.Fatal(err)
 	}

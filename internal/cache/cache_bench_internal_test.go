@@ -1,8 +1,7 @@
-package apitoken
+package cache
 
 import (
 	"encoding/binary"
-	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -20,17 +19,16 @@ func BenchmarkGCCache(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		c := newCache(n, time.Second, time.Now, func(string, time.Time, string) {})
+		c := New(n, time.Second, time.Now, func(string, time.Time, string) {})
 		now := time.Now()
 		for i := range n {
-			var key, h Hash // distinct in their last 8 bytes, which mapKey reads
+			var key, h hash // distinct in their last 8 bytes, which mapKey reads
 			binary.LittleEndian.PutUint64(key[24:], uint64(i)*0x9e3779b97f4a7c15)
 			binary.LittleEndian.PutUint64(h[24:], uint64(i)*0xc2b2ae3d27d4eb4f)
 			id := string(binary.AppendUvarint([]byte("tok0000000000"), uint64(i)))
-			t := &Token{ID: id, Hash: h, Kind: KindAPI, Owner: OwnerAccount, Account: "acme", Privilege: Normal,
-				Created: now, Expires: now.Add(time.Hour), DefaultAppState: Allow,
-				Apps: []App{{Name: "default", State: Allow, FirstSeen: now, LastSeen: now}}}
-			if _, ok := c.put(c.generation(), key, t, nil); !ok {
+			t := &Entry{ID: id, Hash: h, Kind: 2, Owner: 2, Account: "acme", Priv: 2,
+				Active: now, Expires: now.Add(time.Hour), Apps: []App{{Name: "default", State: 1}}}
+			if _, ok := c.Put(c.Generation(), key, t); !ok {
 				b.Fatal("not cached")
 			}
 		}
@@ -64,15 +62,15 @@ func BenchmarkGCCache(b *testing.B) {
 }
 
 // BenchmarkLastUsedTouch is what last-used tracking adds to a verification
-// of a cached API token: cache.touch, a read lock and one compare-and-swap
+// of a cached API token: Cache.Touch, a read lock and one compare-and-swap
 // on the application's record (no map, no allocation, no system call).
 // "-parallel" runs it from every P on one hot token, the contended case.
 func BenchmarkLastUsedTouch(b *testing.B) {
-	c := newCache(10, time.Second, time.Now, func(string, time.Time, string) {})
+	c := New(10, time.Second, time.Now, func(string, time.Time, string) {})
 	now := time.Now()
-	t := &Token{ID: "tok0000000000001", Kind: KindAPI, Owner: OwnerAccount, Account: "acme", Privilege: Normal,
-		Created: now, Expires: now.Add(time.Hour), Apps: []App{{Name: "default", State: Allow}}}
-	ref, ok := c.put(c.generation(), Hash{1}, t, nil)
+	t := &Entry{ID: "tok0000000000001", Kind: 2, Owner: 2, Account: "acme", Priv: 2,
+		Active: now, Expires: now.Add(time.Hour), Apps: []App{{Name: "default", State: 1}}}
+	ref, ok := c.Put(c.Generation(), hash{1}, t)
 	if !ok {
 		b.Fatal("not cached")
 	}
@@ -83,7 +81,7 @@ func BenchmarkLastUsedTouch(b *testing.B) {
 		at := now
 		for b.Loop() {
 			at = at.Add(time.Nanosecond)
-			if !c.touch(ref, 0, at) {
+			if !c.Touch(ref, 0, at) {
 				b.Fatal("slot gone")
 			}
 		}
@@ -95,44 +93,16 @@ func BenchmarkLastUsedTouch(b *testing.B) {
 			at := now
 			for pb.Next() {
 				at = at.Add(time.Nanosecond)
-				if !c.touch(ref, 0, at) {
+				if !c.Touch(ref, 0, at) {
 					b.Error("slot gone")
 					return
 				}
 			}
 		})
 	})
-	if got := c.take(nil); touched && (len(got) != 1 || got[0].ID != t.ID || got[0].App != "default") {
-		b.Fatalf("take after the touches: %+v", got)
+	var got []string
+	c.Take(func(id string, _ time.Time, app string) { got = append(got, id+"/"+app) })
+	if touched && (len(got) != 1 || got[0] != t.ID+"/default") {
+		b.Fatalf("take after the touches: %v", got)
 	}
-	// A token with no cache slot (cache off, or not cached) records its
-	// use in the usage tracker: an append to its log, folded into the map
-	// by a background goroutine as the Manager's loop does. The IDs cycle
-	// through a million distinct tokens, as cold verifications would.
-	//
-	// Nothing else happens between touches here, so they outrun the
-	// folder and the loop waits for folds: this measures the fold's
-	// throughput (its cost per distinct token), not what a verification
-	// pays while the folder keeps up. That share is in the cold verify
-	// profile (README, Performance against peers).
-	b.Run("uncached-1M-saturated", func(b *testing.B) {
-		u := newUsageTracker()
-		stopFolder := startFolder(u)
-		ids := make([]string, 1<<20)
-		for i := range ids {
-			ids[i] = fmt.Sprintf("tok%013d", i)
-		}
-		b.ReportAllocs()
-		at, i := now, 0
-		for b.Loop() {
-			at = at.Add(time.Nanosecond)
-			u.touch(ids[i&(len(ids)-1)], at, "default")
-			i++
-		}
-		b.StopTimer()
-		stopFolder()
-		if got := u.take(); len(got) != min(i, len(ids)) {
-			b.Fatalf("take after %d touches: %d pairs", i, len(got))
-		}
-	})
 }

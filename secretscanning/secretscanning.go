@@ -1,4 +1,15 @@
-package apitoken
+// Package secretscanning receives a secret scanner's leak alerts (GitHub's
+// secret-scanning partner protocol) and revokes the reported tokens by
+// possession, through Manager.ReportLeak.
+//
+// A scanner that finds tokens matching apitoken's token pattern in public
+// code POSTs them, as a JSON array of {"token", "type", "url", "source"},
+// signed with ECDSA P-256 and SHA-256 over the raw body. The signature
+// travels base64-encoded (ASN.1 DER) in SignatureHeader, and KeyIDHeader
+// names the signing key among those the scanner publishes. The answer is
+// a JSON array of feedback: {"token_raw", "token_type", "label"} with
+// label "true_positive" or "false_positive".
+package secretscanning
 
 import (
 	"bytes"
@@ -15,23 +26,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
+
+	"github.com/apitoken/apitoken"
 )
 
-// The secret-scanning partner protocol (GitHub's): a scanner that finds
-// tokens matching Pattern in public code POSTs them, as a JSON array of
-// {"token", "type", "url", "source"}, signed with ECDSA P-256 and SHA-256
-// over the raw body. The signature travels base64-encoded (ASN.1 DER) in
-// SecretScanningSignatureHeader, and SecretScanningKeyIDHeader names the
-// signing key among those the scanner publishes. The answer is a JSON array
-// of feedback: {"token_raw", "token_type", "label"} with label
-// "true_positive" or "false_positive".
+// The protocol's headers and labels, and this package's defaults and
+// error codes.
 const (
-	// SecretScanningKeyIDHeader names the key that signed the body.
-	SecretScanningKeyIDHeader = "Github-Public-Key-Identifier"
-	// SecretScanningSignatureHeader carries the signature of the body.
-	SecretScanningSignatureHeader = "Github-Public-Key-Signature"
+	// KeyIDHeader names the key that signed the body.
+	KeyIDHeader = "Github-Public-Key-Identifier"
+	// SignatureHeader carries the signature of the body.
+	SignatureHeader = "Github-Public-Key-Signature"
 
 	// LabelTruePositive labels a reported token that was live and is now
 	// revoked.
@@ -39,36 +45,29 @@ const (
 	// LabelFalsePositive labels any other reported string.
 	LabelFalsePositive = "false_positive"
 
-	// DefaultSecretScanningMaxBody is SecretScanningOptions.MaxBody's
-	// default, in bytes.
-	DefaultSecretScanningMaxBody = 1 << 20
-	// DefaultSecretScanningMaxMatches is SecretScanningOptions.MaxMatches's
-	// default.
-	DefaultSecretScanningMaxMatches = 1000
+	// DefaultMaxBody is Options.MaxBody's default, in bytes.
+	DefaultMaxBody = 1 << 20
+	// DefaultMaxMatches is Options.MaxMatches's default.
+	DefaultMaxMatches = 1000
 
-	// CodeInvalidSignature is the code of a secret-scanning request whose
-	// signature is missing, malformed, by an unknown key or wrong (401).
+	// CodeInvalidSignature is the code of a request whose signature is
+	// missing, malformed, by an unknown key or wrong (401).
 	CodeInvalidSignature = "invalid_signature"
-	// CodePayloadTooLarge is the code of a secret-scanning request whose
-	// body or match count is over its bound (413).
+	// CodePayloadTooLarge is the code of a request whose body or match
+	// count is over its bound (413).
 	CodePayloadTooLarge = "payload_too_large"
 
-	// maxScanURL and maxScanSource bound what an event keeps of a match's
-	// url and source.
-	maxScanURL    = 2048
-	maxScanSource = 64
 	// maxSignatureHeader bounds the signature header: a P-256 DER
 	// signature is at most 72 bytes, 96 in base64.
 	maxSignatureHeader = 256
 )
 
-// SecretScanningKeys are the public keys a SecretScanningHandler trusts, by
-// key identifier. Every key must be ECDSA on P-256.
-type SecretScanningKeys map[string]*ecdsa.PublicKey
+// Keys are the public keys a Handler trusts, by key identifier. Every key
+// must be ECDSA on P-256.
+type Keys map[string]*ecdsa.PublicKey
 
-// secretScanningKeyDoc is the shape of the scanner's published key
-// document.
-type secretScanningKeyDoc struct {
+// keyDoc is the shape of the scanner's published key document.
+type keyDoc struct {
 	PublicKeys []struct {
 		KeyIdentifier string `json:"key_identifier"`
 		Key           string `json:"key"`
@@ -76,35 +75,35 @@ type secretScanningKeyDoc struct {
 	} `json:"public_keys"`
 }
 
-// ParseSecretScanningKeys parses the key document a scanner publishes (for
+// ParseKeys parses the key document a scanner publishes (for
 // GitHub, the JSON at api.github.com/meta/public_keys/secret_scanning):
 //
 //	{"public_keys": [{"key_identifier": "...", "key": "-----BEGIN PUBLIC KEY-----\n...", "is_current": true}]}
 //
 // Every listed key is trusted, current or not: a body signed just before a
 // rotation still verifies. Keys that are not ECDSA P-256, empty or repeated
-// identifiers, and a document without keys are ErrInvalidArgument.
-func ParseSecretScanningKeys(doc []byte) (SecretScanningKeys, error) {
-	var d secretScanningKeyDoc
+// identifiers, and a document without keys are apitoken.ErrInvalidArgument.
+func ParseKeys(doc []byte) (Keys, error) {
+	var d keyDoc
 	if err := json.Unmarshal(doc, &d); err != nil {
-		return nil, fmt.Errorf("%w: secret-scanning key document: %v", ErrInvalidArgument, err)
+		return nil, fmt.Errorf("%w: secret-scanning key document: %v", apitoken.ErrInvalidArgument, err)
 	}
-	keys := make(SecretScanningKeys, len(d.PublicKeys))
+	keys := make(Keys, len(d.PublicKeys))
 	for i, k := range d.PublicKeys {
 		if k.KeyIdentifier == "" {
-			return nil, fmt.Errorf("%w: secret-scanning key %d has no key_identifier", ErrInvalidArgument, i)
+			return nil, fmt.Errorf("%w: secret-scanning key %d has no key_identifier", apitoken.ErrInvalidArgument, i)
 		}
 		if _, dup := keys[k.KeyIdentifier]; dup {
-			return nil, fmt.Errorf("%w: secret-scanning key_identifier %q listed twice", ErrInvalidArgument, k.KeyIdentifier)
+			return nil, fmt.Errorf("%w: secret-scanning key_identifier %q listed twice", apitoken.ErrInvalidArgument, k.KeyIdentifier)
 		}
 		pub, err := parseP256PublicKey(k.Key)
 		if err != nil {
-			return nil, fmt.Errorf("%w: secret-scanning key %q: %v", ErrInvalidArgument, k.KeyIdentifier, err)
+			return nil, fmt.Errorf("%w: secret-scanning key %q: %v", apitoken.ErrInvalidArgument, k.KeyIdentifier, err)
 		}
 		keys[k.KeyIdentifier] = pub
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: secret-scanning key document lists no keys", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: secret-scanning key document lists no keys", apitoken.ErrInvalidArgument)
 	}
 	return keys, nil
 }
@@ -127,17 +126,16 @@ func parseP256PublicKey(s string) (*ecdsa.PublicKey, error) {
 	return pub, nil
 }
 
-// SecretScanningOptions configures a SecretScanningHandler.
-type SecretScanningOptions struct {
-	// Keys are the trusted signing keys (see ParseSecretScanningKeys).
-	// Required.
-	Keys SecretScanningKeys
+// Options configures a Handler.
+type Options struct {
+	// Keys are the trusted signing keys (see ParseKeys). Required.
+	Keys Keys
 	// MaxBody bounds the request body in bytes; a larger one is refused
 	// with 413 before its signature is checked. Default
-	// DefaultSecretScanningMaxBody (1 MiB).
+	// DefaultMaxBody (1 MiB).
 	MaxBody int64
 	// MaxMatches bounds the matches of one request; more are refused with
-	// 413 and none is acted on. Default DefaultSecretScanningMaxMatches.
+	// 413 and none is acted on. Default DefaultMaxMatches.
 	MaxMatches int
 	// FeedbackHash answers each match with token_hash (hex SHA-256 of the
 	// token, which the protocol also accepts) instead of echoing the
@@ -146,25 +144,25 @@ type SecretScanningOptions struct {
 	FeedbackHash bool
 }
 
-// SecretScanningMatch is one reported match: the token found, the token
+// Match is one reported match: the token found, the token
 // type the scanner registered, and where it was found.
-type SecretScanningMatch struct {
+type Match struct {
 	Token  string `json:"token"`
 	Type   string `json:"type"`
 	URL    string `json:"url"`
 	Source string `json:"source"`
 }
 
-// SecretScanningFeedback is the answer about one match. Exactly one of
-// TokenRaw and TokenHash is set.
-type SecretScanningFeedback struct {
+// Feedback is the answer about one match. Exactly one of TokenRaw and
+// TokenHash is set.
+type Feedback struct {
 	TokenRaw  string `json:"token_raw,omitempty"`
 	TokenHash string `json:"token_hash,omitempty"`
 	TokenType string `json:"token_type"`
 	Label     string `json:"label"`
 }
 
-// SecretScanningHandler receives a secret scanner's leak alerts and revokes
+// Handler receives a secret scanner's leak alerts and revokes
 // the reported tokens by possession. Mount it on the route registered with
 // the scanner (POST only); it needs no other credential than the body's
 // signature.
@@ -173,7 +171,7 @@ type SecretScanningFeedback struct {
 // signature or an unknown key identifier (401, nothing parsed), then a body
 // that is not a JSON array of matches (400) or holds more than MaxMatches
 // (413, nothing revoked). Each match's token is handed to
-// Manager.RevokeSecret: one that was a token of this Manager not yet
+// Manager.ReportLeak: one that was a token of this Manager not yet
 // revoked is revoked before the answer and labelled true_positive;
 // anything else (malformed, unknown, already revoked, repeated in the
 // request) is false_positive, writes no record and costs what
@@ -181,38 +179,40 @@ type SecretScanningFeedback struct {
 // does not tell unknown from revoked, nor name an account or token ID. A
 // store failure is a 500 without detail, which the scanner retries.
 //
-// Every match emits EventLeakReported with its URL and Source (token-shaped
-// text redacted, length bounded), the token's ID, account and user when
-// this Manager issued it, and Err nil for a revocation or ErrMalformed,
-// ErrUnknown or ErrRevoked. The token itself is never in an event.
+// Every match emits apitoken.EventLeakReported (see Manager.ReportLeak)
+// with its URL and Source. The token itself is never in an event.
 //
 // The signature covers the body only, and the protocol carries no nonce:
 // a body replayed with its own valid signature verifies again, and is
 // harmless, since every token in it is then already revoked (false_positive,
 // no write). Any other signature (another body's, another key's, an
 // altered one) is refused.
-type SecretScanningHandler struct {
-	m    *Manager
-	opts SecretScanningOptions
-	keys atomic.Pointer[SecretScanningKeys]
+type Handler struct {
+	m    *apitoken.Manager
+	opts Options
+	keys atomic.Pointer[Keys]
 }
 
-// NewSecretScanningHandler returns a handler that revokes through m. Options
-// without keys are ErrInvalidArgument.
-func NewSecretScanningHandler(m *Manager, opts *SecretScanningOptions) (*SecretScanningHandler, error) {
-	var o SecretScanningOptions
+// NewHandler returns a handler that revokes through m. Options without
+// keys are apitoken.ErrInvalidArgument.
+func NewHandler(m *apitoken.Manager, opts *Options) (*Handler, error) {
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	if m == nil {
-		return nil, fmt.Errorf("%w: nil Manager", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: nil Manager", apitoken.ErrInvalidArgument)
 	}
-	setDefault(&o.MaxBody, DefaultSecretScanningMaxBody)
-	setDefault(&o.MaxMatches, DefaultSecretScanningMaxMatches)
+	if o.MaxBody == 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxMatches == 0 {
+		o.MaxMatches = DefaultMaxMatches
+	}
 	if o.MaxBody < 0 || o.MaxMatches < 0 {
-		return nil, fmt.Errorf("%w: negative MaxBody or MaxMatches", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: negative MaxBody or MaxMatches", apitoken.ErrInvalidArgument)
 	}
-	h := &SecretScanningHandler{m: m, opts: o}
+	h := &Handler{m: m, opts: o}
 	if err := h.SetKeys(o.Keys); err != nil {
 		return nil, err
 	}
@@ -223,15 +223,15 @@ func NewSecretScanningHandler(m *Manager, opts *SecretScanningOptions) (*SecretS
 // SetKeys replaces the trusted keys, for example after fetching the
 // scanner's key document again because a request named an unknown key.
 // Requests in flight finish with the keys they started with. An empty set
-// is ErrInvalidArgument.
-func (h *SecretScanningHandler) SetKeys(keys SecretScanningKeys) error {
+// is apitoken.ErrInvalidArgument.
+func (h *Handler) SetKeys(keys Keys) error {
 	if len(keys) == 0 {
-		return fmt.Errorf("%w: no secret-scanning keys", ErrInvalidArgument)
+		return fmt.Errorf("%w: no secret-scanning keys", apitoken.ErrInvalidArgument)
 	}
-	c := make(SecretScanningKeys, len(keys))
+	c := make(Keys, len(keys))
 	for id, k := range keys {
 		if k == nil || k.Curve != elliptic.P256() {
-			return fmt.Errorf("%w: secret-scanning key %q is not ECDSA P-256", ErrInvalidArgument, id)
+			return fmt.Errorf("%w: secret-scanning key %q is not ECDSA P-256", apitoken.ErrInvalidArgument, id)
 		}
 		c[id] = k
 	}
@@ -240,15 +240,15 @@ func (h *SecretScanningHandler) SetKeys(keys SecretScanningKeys) error {
 }
 
 var (
-	errScanTooLarge = errors.New("apitoken: secret-scanning request too large")
-	errScanBody     = errors.New("apitoken: secret-scanning body is not a JSON array of matches")
+	errScanTooLarge = errors.New("secretscanning: request too large")
+	errScanBody     = errors.New("secretscanning: body is not a JSON array of matches")
 )
 
 // ServeHTTP answers one alert.
-func (h *SecretScanningHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeScanError(w, http.StatusMethodNotAllowed, CodeInvalidRequest, "use POST")
+		writeScanError(w, http.StatusMethodNotAllowed, apitoken.CodeInvalidRequest, "use POST")
 		return
 	}
 	body, err := readBounded(r.Body, r.ContentLength, h.opts.MaxBody)
@@ -256,7 +256,7 @@ func (h *SecretScanningHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 		if errors.Is(err, errScanTooLarge) {
 			writeScanError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("body over %d bytes", h.opts.MaxBody))
 		} else {
-			writeScanError(w, http.StatusBadRequest, CodeInvalidRequest, "body could not be read")
+			writeScanError(w, http.StatusBadRequest, apitoken.CodeInvalidRequest, "body could not be read")
 		}
 		return
 	}
@@ -270,12 +270,12 @@ func (h *SecretScanningHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 		writeScanError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("more than %d matches", h.opts.MaxMatches))
 		return
 	case err != nil:
-		writeScanError(w, http.StatusBadRequest, CodeInvalidRequest, "body is not a JSON array of matches")
+		writeScanError(w, http.StatusBadRequest, apitoken.CodeInvalidRequest, "body is not a JSON array of matches")
 		return
 	}
 	feedback, err := h.revoke(r.Context(), matches)
 	if err != nil {
-		writeScanError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+		writeScanError(w, http.StatusInternalServerError, apitoken.CodeInternal, "internal error")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -300,8 +300,8 @@ func readBounded(body io.Reader, declared, max int64) ([]byte, error) {
 }
 
 // verifySignature checks the signature headers against body.
-func (h *SecretScanningHandler) verifySignature(hdr http.Header, body []byte) bool {
-	id, sig64 := hdr.Get(SecretScanningKeyIDHeader), hdr.Get(SecretScanningSignatureHeader)
+func (h *Handler) verifySignature(hdr http.Header, body []byte) bool {
+	id, sig64 := hdr.Get(KeyIDHeader), hdr.Get(SignatureHeader)
 	if id == "" || sig64 == "" || len(sig64) > maxSignatureHeader {
 		return false
 	}
@@ -319,12 +319,12 @@ func (h *SecretScanningHandler) verifySignature(hdr http.Header, body []byte) bo
 
 // parseScanMatches parses a body of matches: one JSON array of objects,
 // at most max of them, nothing after it. Unknown fields are ignored.
-func parseScanMatches(body []byte, max int) ([]SecretScanningMatch, error) {
+func parseScanMatches(body []byte, max int) ([]Match, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
 		return nil, errScanBody
 	}
-	var out []SecretScanningMatch
+	var out []Match
 	for dec.More() {
 		if len(out) == max {
 			return nil, errScanTooLarge
@@ -337,7 +337,7 @@ func parseScanMatches(body []byte, max int) ([]SecretScanningMatch, error) {
 		if len(raw) == 0 || raw[0] != '{' {
 			return nil, errScanBody // null, numbers, strings, arrays
 		}
-		var m SecretScanningMatch
+		var m Match
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return nil, errScanBody
 		}
@@ -352,60 +352,28 @@ func parseScanMatches(body []byte, max int) ([]SecretScanningMatch, error) {
 	return out, nil
 }
 
-// revoke revokes each match's token by possession and returns the
-// feedback, in the order of matches.
-func (h *SecretScanningHandler) revoke(ctx context.Context, matches []SecretScanningMatch) ([]SecretScanningFeedback, error) {
-	out := make([]SecretScanningFeedback, len(matches))
-	seen := make(map[string]bool, len(matches))
+// revoke reports each match's token to the Manager, which revokes it by
+// possession, and returns the feedback, in the order of matches.
+func (h *Handler) revoke(ctx context.Context, matches []Match) ([]Feedback, error) {
+	out := make([]Feedback, len(matches))
 	for i, mt := range matches {
-		f := SecretScanningFeedback{TokenType: mt.Type, Label: LabelFalsePositive}
+		f := Feedback{TokenType: mt.Type, Label: LabelFalsePositive}
 		if h.opts.FeedbackHash {
 			sum := sha256.Sum256([]byte(mt.Token))
 			f.TokenHash = hex.EncodeToString(sum[:])
 		} else {
 			f.TokenRaw = mt.Token
 		}
-		e := Event{Type: EventLeakReported, URL: h.scrub(mt.URL, maxScanURL), Source: h.scrub(mt.Source, maxScanSource)}
-		switch {
-		case len(mt.Token) > MaxTokenLength:
-			e.Err = ErrMalformed
-		case seen[mt.Token]:
-			e.Err = ErrRevoked // this request revoked it, or found it revoked
-		default:
-			seen[mt.Token] = true
-			t, wrote, err := h.m.revokeSecret(ctx, mt.Token)
-			if t != nil {
-				e.TokenID, e.Account, e.UserID = t.ID, t.Account, t.UserID
-			}
-			switch {
-			case errors.Is(err, ErrMalformed):
-				e.Err = ErrMalformed
-			case err != nil:
-				e.Err = err
-				h.m.emit(e)
-				return nil, err
-			case wrote:
-				f.Label = LabelTruePositive
-			case t != nil:
-				e.Err = ErrRevoked
-			default:
-				e.Err = ErrUnknown
-			}
+		revoked, err := h.m.ReportLeak(ctx, mt.Token, mt.URL, mt.Source)
+		if err != nil {
+			return nil, err
 		}
-		h.m.emit(e)
+		if revoked {
+			f.Label = LabelTruePositive
+		}
 		out[i] = f
 	}
 	return out, nil
-}
-
-// scrub bounds s to max bytes of valid UTF-8 and redacts anything shaped
-// like a token of the Manager's Format.
-func (h *SecretScanningHandler) scrub(s string, max int) string {
-	if len(s) > max {
-		s = s[:max]
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return h.m.format.redact(s, "[token]")
 }
 
 // writeScanError writes the library's JSON failure body, without the
@@ -415,7 +383,7 @@ func writeScanError(w http.ResponseWriter, status int, code, msg string) {
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	var body ErrorBody
+	var body apitoken.ErrorBody
 	body.Error.Code, body.Error.Message = code, msg
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)

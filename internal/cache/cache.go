@@ -1,4 +1,13 @@
-package apitoken
+// Package cache is the verification cache: what verification needs of
+// recently verified tokens, flattened into pointer-free slots, so that a hot
+// token costs no store read (behaviour rule 17), and their pending
+// last-used times (behaviour rule 16).
+//
+// It knows nothing of the token model: the Manager flattens a token and
+// its owner into an Entry, with its kind, owner, privilege and application
+// states as the root package's one-byte values, and reads them back from a
+// View.
+package cache
 
 import (
 	"encoding/binary"
@@ -10,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/apitoken/apitoken/internal/unixnano"
 )
 
 // cache holds what verification needs of recently verified tokens, so that
@@ -36,7 +47,8 @@ import (
 // # Keys
 //
 // A slot is found by its token's cache key, SHA-256 of the token string,
-// and by its store hash (Hasher.Sum), which is what invalidations name.
+// and by its store hash (the root package's keyed hash of the token), which is what
+// invalidations name.
 // Using plain SHA-256 on the hot path saves the HMAC's second compression
 // and costs no secrecy: the HMAC key protects hashes at rest, while the
 // cache is process memory that holds the key itself. The index and the map
@@ -64,9 +76,9 @@ import (
 //
 // A successful verification of a cached API token records its time in the
 // application's slot record with one atomic compare-and-swap: no lock is
-// taken for writing and no map is touched. take collects them for a flush;
+// taken for writing and no map is touched. Take collects them for a flush;
 // a slot that leaves the cache first hands its pending times to spill.
-type cache struct {
+type Cache struct {
 	mu          sync.RWMutex
 	gen         uint64
 	seq         uint64 // the last slot or user sequence number handed out
@@ -79,7 +91,7 @@ type cache struct {
 	byKey    keyIndex          // cache key -> slot
 	byHash   map[uint64]uint32 // mapKey(store hash) -> slot
 	slots    []slot
-	hashes   []Hash   // store hash of each slot, apart: only invalidations read it
+	hashes   []hash   // store hash of each slot, apart: only invalidations read it
 	free     []uint32 // unused slot indexes
 	apps     []appRecord
 	deadApps int // records in apps whose slot is gone
@@ -96,7 +108,7 @@ type cache struct {
 // in 128 bytes (TestSlotIsTwoCacheLines). seq is zero while the slot is
 // unused.
 type slot struct {
-	key      Hash
+	key      hash
 	seq      uint64
 	userSeq  uint64 // the owner's user slot sequence (user tokens)
 	active   int64  // Unix nanoseconds of the later of creation and last use; 0 for neither
@@ -110,13 +122,20 @@ type slot struct {
 	nApps    uint16
 	idLen    uint8
 	userLen  uint8
-	kind     Kind
-	owner    Owner
-	priv     Privilege // effective privilege
-	privErr  uint8     // index in privErrs
-	revoked  bool
-	unlocked bool
+	kind     uint8
+	owner    uint8
+	priv     uint8 // effective privilege
+	privErr  uint8 // the caller's code for the privilege outcome
+	flags    uint8 // flagRevoked, flagUnlocked, flagUserOwned
+	_        uint8
 }
+
+// Slot flags.
+const (
+	flagRevoked = 1 << iota
+	flagUnlocked
+	flagUserOwned
+)
 
 // appRecord is one application name of a cached token and its pending
 // last use (Unix nanoseconds, 0 for none), updated atomically. Names of up
@@ -126,12 +145,12 @@ type slot struct {
 type appRecord struct {
 	used    int64
 	nameLen uint16
-	state   AppState
+	state   uint8
 	short   [21]byte
 }
 
 // app returns application j of slot s.
-func (c *cache) app(s *slot, j int) *appRecord {
+func (c *Cache) app(s *slot, j int) *appRecord {
 	if j == 0 {
 		return &s.app0
 	}
@@ -144,7 +163,7 @@ func appNames(s *slot) uint32 {
 }
 
 // strLen returns the bytes slot s holds in the arena.
-func (c *cache) strLen(s *slot) int {
+func (c *Cache) strLen(s *slot) int {
 	n := int(appNames(s) - s.str)
 	for j := range int(s.nApps) {
 		n += int(c.app(s, j).nameLen)
@@ -172,31 +191,73 @@ type userSlot struct {
 	idLen uint16
 }
 
-// privErrs are the effective-privilege outcomes a slot can carry.
-var privErrs = [...]error{nil, ErrUserDisabled, ErrRevoked, ErrUnknown, ErrInsufficientPrivilege}
+// hash is a cache key or a store hash: a SHA-256 or HMAC-SHA256 sum.
+type hash = [32]byte
 
-func privErrIndex(err error) (uint8, bool) {
-	for i, e := range privErrs {
-		if e == err {
-			return uint8(i), true
-		}
-	}
-	return 0, false
-}
-
-// slotRef names a slot incarnation; the zero slotRef names none.
-type slotRef struct {
+// Ref names a slot incarnation, for Touch; the zero Ref names none.
+type Ref struct {
 	idx uint32
 	seq uint64
 }
 
-func newCache(max int, fallbackTTL time.Duration, now func() time.Time, spill func(id string, at time.Time, app string)) *cache {
-	c := &cache{max: max, fallbackTTL: fallbackTTL, now: now, spill: spill, userSeed: maphash.MakeSeed()}
+// Entry is what Put caches of a token and its owner, as the caller decided
+// it: the cache only stores and returns these values.
+type Entry struct {
+	// Hash is the token's store hash, which InvalidateToken names.
+	Hash [32]byte
+	// ID, Account and UserID are the token's; ID and UserID are at most
+	// 255 bytes, Account at most 65,535, or Put declines the entry.
+	ID, Account, UserID string
+	// Kind, Owner and Priv (the effective privilege) are the caller's
+	// one-byte values.
+	Kind, Owner, Priv uint8
+	// PrivErr is the caller's code for the outcome of the privilege check.
+	PrivErr uint8
+	// UserOwned marks a token that InvalidateUser(UserID) retires.
+	UserOwned bool
+	// Revoked and Unlocked are the token's flags.
+	Revoked, Unlocked bool
+	// Active is the later of creation and the last flushed use; Expires
+	// is the expiry. Both must lie within int64 Unix nanoseconds.
+	Active, Expires time.Time
+	// Apps are the token's applications, in order.
+	Apps []App
+}
+
+// App is one application of a cached token: its name and the caller's
+// one-byte state.
+type App struct {
+	Name  string
+	State uint8
+}
+
+// View is what Get returns of a cached token: an Entry's values (NApps
+// counts its applications), with the application asked about looked up
+// (App is its index, or -1, and AppState its state) and Ref naming the
+// slot for Touch.
+type View struct {
+	ID, Account, UserID string
+	Kind, Owner, Priv   uint8
+	PrivErr             uint8
+	Revoked, Unlocked   bool
+	Active, Expires     time.Time
+	NApps               int
+	App                 int // index of the application asked about, or -1
+	AppState            uint8
+	Ref                 Ref // the slot, for Touch
+}
+
+// New returns a cache of at most max tokens (none if max is 0 or less).
+// While in fallback mode (SetFallback) it serves an entry for fallbackTTL
+// after caching it. now is the clock; spill receives the pending uses of
+// a slot that leaves the cache.
+func New(max int, fallbackTTL time.Duration, now func() time.Time, spill func(id string, at time.Time, app string)) *Cache {
+	c := &Cache{max: max, fallbackTTL: fallbackTTL, now: now, spill: spill, userSeed: maphash.MakeSeed()}
 	c.reset()
 	return c
 }
 
-func (c *cache) reset() {
+func (c *Cache) reset() {
 	c.byKey.reset()
 	c.byHash = make(map[uint64]uint32)
 	c.byUser = make(map[uint64]uint32)
@@ -204,27 +265,21 @@ func (c *cache) reset() {
 	c.arena = arena{}
 }
 
-// cacheKey is the cache's index of token: SHA-256 of the token string.
-func cacheKey(token string) Hash { return unkeyed.Sum(token) }
-
-// unkeyed is the plain SHA-256 Hasher.
-var unkeyed Hasher
-
-// enabled reports whether the cache holds anything at all.
-func (c *cache) enabled() bool { return c.max > 0 }
+// Enabled reports whether the cache holds anything at all.
+func (c *Cache) Enabled() bool { return c.max > 0 }
 
 // mapKey returns the bytes of h the byKey and byHash maps use: its last 8,
 // which are always the sum's (the first may hold the issue time).
-func mapKey(h Hash) uint64 { return binary.LittleEndian.Uint64(h[len(h)-8:]) }
+func mapKey(h hash) uint64 { return binary.LittleEndian.Uint64(h[len(h)-8:]) }
 
-func (c *cache) fresh(until int64) bool {
+func (c *Cache) fresh(until int64) bool {
 	return until == 0 || c.now().UnixNano() < until
 }
 
-// get fills v with the view of the token with cache key key, with app
+// Get fills v with the view of the token with cache key key, with app
 // looked up among its applications, and reports whether it was cached.
-func (c *cache) get(key Hash, app string, v *view) bool {
-	if !c.enabled() {
+func (c *Cache) Get(key [32]byte, app string, v *View) bool {
+	if !c.Enabled() {
 		return false
 	}
 	c.mu.RLock()
@@ -237,24 +292,24 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 	if !c.fresh(s.until) {
 		return false
 	}
-	if s.owner == OwnerUser && c.users[s.userSlot].seq != s.userSeq {
+	if s.flags&flagUserOwned != 0 && c.users[s.userSlot].seq != s.userSeq {
 		return false
 	}
-	*v = view{
-		id: c.arena.str(s.str, int(s.idLen)), account: c.arena.str(s.str+uint32(s.idLen), int(s.acctLen)),
-		kind: s.kind, owner: s.owner, priv: s.priv, privErr: privErrs[s.privErr],
-		revoked: s.revoked, unlocked: s.unlocked,
-		active: fromNanos(s.active), expires: fromNanos(s.expires),
-		nApps: int(s.nApps), app: -1, ref: slotRef{i, s.seq},
+	*v = View{
+		ID: c.arena.str(s.str, int(s.idLen)), Account: c.arena.str(s.str+uint32(s.idLen), int(s.acctLen)),
+		Kind: s.kind, Owner: s.owner, Priv: s.priv, PrivErr: s.privErr,
+		Revoked: s.flags&flagRevoked != 0, Unlocked: s.flags&flagUnlocked != 0,
+		Active: unixnano.Time(s.active), Expires: unixnano.Time(s.expires),
+		NApps: int(s.nApps), App: -1, Ref: Ref{i, s.seq},
 	}
 	if s.userLen > 0 {
-		v.userID = c.arena.str(s.str+uint32(s.idLen)+uint32(s.acctLen), int(s.userLen))
+		v.UserID = c.arena.str(s.str+uint32(s.idLen)+uint32(s.acctLen), int(s.userLen))
 	}
 	name := appNames(s)
 	for j := range int(s.nApps) {
 		r := c.app(s, j) // used is written concurrently: no copies
 		if r.is(&c.arena, name, app) {
-			v.app, v.appState = j, r.state
+			v.App, v.AppState = j, r.state
 			break
 		}
 		name += uint32(r.nameLen)
@@ -262,10 +317,10 @@ func (c *cache) get(key Hash, app string, v *view) bool {
 	return true
 }
 
-// generation returns the count of invalidations so far, for put; with
+// Generation returns the count of invalidations so far, for Put; with
 // the cache off it is always 0 and takes no lock.
-func (c *cache) generation() uint64 {
-	if !c.enabled() {
+func (c *Cache) Generation() uint64 {
+	if !c.Enabled() {
 		return 0
 	}
 	c.mu.RLock()
@@ -273,32 +328,32 @@ func (c *cache) generation() uint64 {
 	return c.gen
 }
 
-// put caches t (with owner u) under key if nothing was invalidated since
-// generation gen, and returns the new slot. A user token whose owner is
-// missing is not cached (it is re-read), nor is a record with a time or a
-// string outside what a slot holds.
-func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
-	if !c.enabled() || (t.Owner == OwnerUser && u == nil) {
-		return slotRef{}, false
+// Put caches e under cache key key if nothing was invalidated since
+// Generation returned gen (the caller reads the store in between), and
+// returns the new slot. An entry with a time or a string outside what a
+// slot holds is not cached.
+func (c *Cache) Put(gen uint64, key [32]byte, e *Entry) (Ref, bool) {
+	if !c.Enabled() {
+		return Ref{}, false
 	}
-	s, ok := newSlot(key, t, u)
+	s, ok := newSlot(key, e)
 	if !ok {
-		return slotRef{}, false
+		return Ref{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
-		return slotRef{}, false
+		return Ref{}, false
 	}
 	if c.fallback {
 		s.until = c.now().Add(c.fallbackTTL).UnixNano()
 	}
 	// An older copy of this token goes, and so does another token whose
-	// store hash shares t's mapKey (byHash holds one slot per prefix).
+	// store hash shares e's mapKey (byHash holds one slot per prefix).
 	if i, ok := c.byKey.find(key, c.slots); ok {
 		c.drop(i)
 	}
-	if i, ok := c.byHash[mapKey(t.Hash)]; ok {
+	if i, ok := c.byHash[mapKey(e.Hash)]; ok {
 		c.drop(i)
 	}
 	for c.byKey.n >= c.max {
@@ -306,20 +361,26 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	}
 	c.maybeCompact()
 
-	strs := []string{t.ID, t.Account, t.UserID}
-	for _, a := range t.Apps {
-		strs = append(strs, a.Name)
+	n := len(e.ID) + len(e.Account) + len(e.UserID)
+	for _, a := range e.Apps {
+		n += len(a.Name)
 	}
-	off, ok := c.arena.add(strs)
+	off, ok := c.arena.reserve(n)
 	if !ok {
-		return slotRef{}, false
+		return Ref{}, false
+	}
+	c.arena.append(e.ID)
+	c.arena.append(e.Account)
+	c.arena.append(e.UserID)
+	for _, a := range e.Apps {
+		c.arena.append(a.Name)
 	}
 	s.str = off
-	if t.Owner == OwnerUser { // invalidations name the user that ownerOf read
-		s.userSlot, s.userSeq = c.userSlotFor(t.UserID, off+uint32(len(t.ID)+len(t.Account)))
+	if e.UserOwned { // invalidations name the user the caller read
+		s.userSlot, s.userSeq = c.userSlotFor(e.UserID, off+uint32(len(e.ID)+len(e.Account)))
 	}
 	s.firstApp = uint32(len(c.apps))
-	for j, a := range t.Apps {
+	for j, a := range e.Apps {
 		r := appRecord{nameLen: uint16(len(a.Name)), state: a.State}
 		copy(r.short[:], a.Name)
 		if j == 0 {
@@ -336,19 +397,19 @@ func (c *cache) put(gen uint64, key Hash, t *Token, u *User) (slotRef, bool) {
 	} else {
 		i = uint32(len(c.slots))
 		c.slots = append(c.slots, slot{})
-		c.hashes = append(c.hashes, Hash{})
+		c.hashes = append(c.hashes, hash{})
 	}
 	c.slots[i] = s
-	c.hashes[i] = t.Hash
+	c.hashes[i] = e.Hash
 	c.byKey.add(key, i, c.slots)
-	c.byHash[mapKey(t.Hash)] = i
-	return slotRef{i, s.seq}, true
+	c.byHash[mapKey(e.Hash)] = i
+	return Ref{i, s.seq}, true
 }
 
 // victim returns a live slot chosen at random, to evict. It is called only
 // when max slots are live, and slots are reused before the slice grows,
 // so the slice never holds more than max: every slot is live then.
-func (c *cache) victim() uint32 {
+func (c *Cache) victim() uint32 {
 	for {
 		if i := rand.Uint32N(uint32(len(c.slots))); c.slots[i].seq != 0 {
 			return i
@@ -356,28 +417,34 @@ func (c *cache) victim() uint32 {
 	}
 }
 
-// newSlot flattens t and its owner u, except for the arena and user
-// references put fills in.
-func newSlot(key Hash, t *Token, u *User) (slot, bool) {
-	s := slot{key: key, kind: t.Kind, owner: t.Owner, revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked,
-		idLen: uint8(len(t.ID)), acctLen: uint16(len(t.Account)), userLen: uint8(len(t.UserID)), nApps: uint16(len(t.Apps))}
-	priv, err := verifiedPrivilege(t, u)
-	s.priv = priv
-	var ok1, ok2, ok3 bool
-	s.privErr, ok1 = privErrIndex(err)
-	s.active, ok2 = toNanos(lastActivity(t.Created, t.LastUsed))
-	s.expires, ok3 = toNanos(t.Expires)
-	fits := len(t.ID) <= math.MaxUint8 && len(t.Account) <= math.MaxUint16 && len(t.UserID) <= math.MaxUint8 &&
-		len(t.Apps) <= math.MaxUint16
-	for _, a := range t.Apps {
+// newSlot flattens e, except for the arena and user references Put fills
+// in.
+func newSlot(key hash, e *Entry) (slot, bool) {
+	s := slot{key: key, kind: e.Kind, owner: e.Owner, priv: e.Priv, privErr: e.PrivErr,
+		idLen: uint8(len(e.ID)), acctLen: uint16(len(e.Account)), userLen: uint8(len(e.UserID)), nApps: uint16(len(e.Apps))}
+	if e.Revoked {
+		s.flags |= flagRevoked
+	}
+	if e.Unlocked {
+		s.flags |= flagUnlocked
+	}
+	if e.UserOwned {
+		s.flags |= flagUserOwned
+	}
+	var ok1, ok2 bool
+	s.active, ok1 = unixnano.Of(e.Active)
+	s.expires, ok2 = unixnano.Of(e.Expires)
+	fits := len(e.ID) <= math.MaxUint8 && len(e.Account) <= math.MaxUint16 && len(e.UserID) <= math.MaxUint8 &&
+		len(e.Apps) <= math.MaxUint16
+	for _, a := range e.Apps {
 		fits = fits && len(a.Name) <= math.MaxUint16
 	}
-	return s, ok1 && ok2 && ok3 && fits
+	return s, ok1 && ok2 && fits
 }
 
 // userSlotFor returns the user slot of id, creating it if needed with its
 // ID at arena offset off (within the token's own strings).
-func (c *cache) userSlotFor(id string, off uint32) (uint32, uint64) {
+func (c *Cache) userSlotFor(id string, off uint32) (uint32, uint64) {
 	k := maphash.String(c.userSeed, id)
 	if i, ok := c.byUser[k]; ok {
 		if c.arena.str(c.users[i].id, int(c.users[i].idLen)) == id {
@@ -400,7 +467,7 @@ func (c *cache) userSlotFor(id string, off uint32) (uint32, uint64) {
 }
 
 // drop empties slot i, handing its pending usage to spill.
-func (c *cache) drop(i uint32) {
+func (c *Cache) drop(i uint32) {
 	s := &c.slots[i]
 	if s.seq == 0 {
 		return
@@ -410,7 +477,7 @@ func (c *cache) drop(i uint32) {
 	for j := range int(s.nApps) {
 		r := c.app(s, j)
 		if r.used != 0 {
-			c.spill(strings.Clone(id), fromNanos(r.used), strings.Clone(c.arena.str(name, int(r.nameLen))))
+			c.spill(strings.Clone(id), unixnano.Time(r.used), strings.Clone(c.arena.str(name, int(r.nameLen))))
 		}
 		name += uint32(r.nameLen)
 	}
@@ -425,13 +492,15 @@ func (c *cache) drop(i uint32) {
 }
 
 // dropUser retires user slot i (map key k): its tokens' slots stop serving.
-func (c *cache) dropUser(i uint32, k uint64) {
+func (c *Cache) dropUser(i uint32, k uint64) {
 	delete(c.byUser, k) // its ID's bytes are counted with a token's
 	c.users[i] = userSlot{}
 	c.freeUsers = append(c.freeUsers, i)
 }
 
-func (c *cache) invalidateToken(h Hash) {
+// InvalidateToken drops the token whose store hash is h, and keeps any
+// Put that read the store before this call from caching it.
+func (c *Cache) InvalidateToken(h [32]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -440,7 +509,9 @@ func (c *cache) invalidateToken(h Hash) {
 	}
 }
 
-func (c *cache) invalidateUser(id string) {
+// InvalidateUser retires every token of user id, as InvalidateToken does
+// one token.
+func (c *Cache) InvalidateUser(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -450,9 +521,10 @@ func (c *cache) invalidateUser(id string) {
 	}
 }
 
-// setFallback enters (on) or leaves fallback mode; either way it empties
-// the cache, since changes may have gone unseen.
-func (c *cache) setFallback(on bool) {
+// SetFallback enters (on) or leaves fallback mode, for while a shared
+// store's change feed is down; either way it empties the cache, since
+// changes may have gone unseen.
+func (c *Cache) SetFallback(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -461,7 +533,7 @@ func (c *cache) setFallback(on bool) {
 }
 
 // dropAll empties the cache, spilling pending usage.
-func (c *cache) dropAll() {
+func (c *Cache) dropAll() {
 	for i := range c.slots {
 		c.drop(uint32(i))
 	}
@@ -469,10 +541,11 @@ func (c *cache) dropAll() {
 	c.deadApps = 0
 }
 
-// touch records a use at time at of application app (an index into the
-// token's applications) of the slot ref names. It reports false if that
-// slot has left the cache; the caller then records the use elsewhere.
-func (c *cache) touch(ref slotRef, app int, at time.Time) bool {
+// Touch records a use at time at of application app (View.App, an index
+// into the token's applications) of the slot ref names. It reports false
+// if that slot has left the cache; the caller then records the use
+// elsewhere.
+func (c *Cache) Touch(ref Ref, app int, at time.Time) bool {
 	ns := at.UnixNano()
 	if ns <= 0 || ref.seq == 0 || app < 0 {
 		return false
@@ -491,8 +564,9 @@ func (c *cache) touch(ref slotRef, app int, at time.Time) bool {
 	}
 }
 
-// take collects and clears the pending usage of cached tokens.
-func (c *cache) take(out []Touch) []Touch {
+// Take hands the pending usage of cached tokens to add, and clears it.
+// The strings it passes share the cache's memory and never change.
+func (c *Cache) Take(add func(id string, at time.Time, app string)) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for i := range c.slots {
@@ -504,19 +578,18 @@ func (c *cache) take(out []Touch) []Touch {
 		for j := range int(s.nApps) {
 			r := c.app(s, j)
 			if ns := atomic.SwapInt64(&r.used, 0); ns != 0 {
-				out = append(out, Touch{ID: c.arena.str(s.str, int(s.idLen)), At: fromNanos(ns), App: c.arena.str(name, int(r.nameLen))})
+				add(c.arena.str(s.str, int(s.idLen)), unixnano.Time(ns), c.arena.str(name, int(r.nameLen)))
 			}
 			name += uint32(r.nameLen)
 		}
 	}
-	return out
 }
 
 // maybeCompact copies live strings and application records to fresh
 // storage once more than half of what the arena or the application
 // records hold belongs to dropped slots. Strings already handed out keep
 // the old chunks alive and unchanged.
-func (c *cache) maybeCompact() {
+func (c *Cache) maybeCompact() {
 	wasteful := func(dead, total, floor int) bool { return dead > floor && dead*2 > total }
 	if !wasteful(c.arena.dead, c.arena.size, 4*arenaChunk) && !wasteful(c.deadApps, len(c.apps), 1<<16) {
 		return
@@ -558,13 +631,11 @@ const (
 	maxChunks  = 1 << (32 - arenaShift)
 )
 
-// add appends strs contiguously and returns their offset, or false if they
-// cannot fit in one chunk or the arena is full.
-func (a *arena) add(strs []string) (uint32, bool) {
-	n := 0
-	for _, s := range strs {
-		n += len(s)
-	}
+// reserve makes room for n contiguous bytes, which the caller then adds
+// with append, and returns their offset, or false if they cannot fit in
+// one chunk or the arena is full. (A slice of strings to add would leak
+// the caller's strings to the heap, and with them its Entry.)
+func (a *arena) reserve(n int) (uint32, bool) {
 	if n > arenaChunk {
 		return 0, false
 	}
@@ -576,17 +647,20 @@ func (a *arena) add(strs []string) (uint32, bool) {
 		a.chunks = append(a.chunks, make([]byte, 0, arenaChunk))
 		last++
 	}
-	off := uint32(last)<<arenaShift | uint32(len(a.chunks[last]))
-	for _, s := range strs {
-		a.chunks[last] = append(a.chunks[last], s...)
-	}
 	a.size += n
-	return off, true
+	return uint32(last)<<arenaShift | uint32(len(a.chunks[last])), true
+}
+
+// append adds s to the last chunk, within the room reserve made.
+func (a *arena) append(s string) {
+	last := len(a.chunks) - 1
+	a.chunks[last] = append(a.chunks[last], s...)
 }
 
 // copyFrom adds n bytes at off in old and returns their new offset.
 func (a *arena) copyFrom(old *arena, off uint32, n int) uint32 {
-	o, _ := a.add([]string{old.str(off, n)}) // fitted in a chunk before, fits again
+	o, _ := a.reserve(n) // fitted in a chunk before, fits again
+	a.append(old.str(off, n))
 	return o
 }
 
@@ -596,21 +670,4 @@ func (a *arena) str(off uint32, n int) string {
 		return ""
 	}
 	return unsafe.String(&a.chunks[off>>arenaShift][off&(arenaChunk-1)], n)
-}
-
-// toNanos converts t to Unix nanoseconds, 0 for the zero time; false if t
-// is outside the years 1678 to 2261 that int64 nanoseconds hold.
-func toNanos(t time.Time) (int64, bool) {
-	if t.IsZero() {
-		return 0, true
-	}
-	ns := t.UnixNano()
-	return ns, ns != 0 && time.Unix(0, ns).Equal(t)
-}
-
-func fromNanos(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
 }

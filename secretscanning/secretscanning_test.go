@@ -1,4 +1,4 @@
-package apitoken_test
+package secretscanning_test
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/secretscanning"
 	"github.com/apitoken/apitoken/storetest"
 )
 
@@ -90,29 +91,29 @@ func keyDoc(t testing.TB, keys ...scanner) []byte {
 type scanEnv struct {
 	m      *apitoken.Manager
 	s      *storetest.Counting
-	h      *apitoken.SecretScanningHandler
+	h      *secretscanning.Handler
 	a, b   scanner
 	mu     sync.Mutex
 	events []apitoken.Event
 }
 
-func newScanEnv(t *testing.T, o *apitoken.SecretScanningOptions) *scanEnv {
+func newScanEnv(t *testing.T, o *secretscanning.Options) *scanEnv {
 	e := &scanEnv{a: newScanner(t, elliptic.P256()), b: newScanner(t, elliptic.P256())}
 	e.m, e.s = newManager(t, &apitoken.Options{OnEvent: func(ev apitoken.Event) {
 		e.mu.Lock()
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
 	}})
-	keys, err := apitoken.ParseSecretScanningKeys(keyDoc(t, e.a, e.b))
+	keys, err := secretscanning.ParseKeys(keyDoc(t, e.a, e.b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opts apitoken.SecretScanningOptions
+	var opts secretscanning.Options
 	if o != nil {
 		opts = *o
 	}
 	opts.Keys = keys
-	if e.h, err = apitoken.NewSecretScanningHandler(e.m, &opts); err != nil {
+	if e.h, err = secretscanning.NewHandler(e.m, &opts); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -135,10 +136,10 @@ func (e *scanEnv) leakEvents() []apitoken.Event {
 func (e *scanEnv) post(keyID, sig string, body []byte) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, "/secret-scanning", bytes.NewReader(body))
 	if keyID != "" {
-		r.Header.Set(apitoken.SecretScanningKeyIDHeader, keyID)
+		r.Header.Set(secretscanning.KeyIDHeader, keyID)
 	}
 	if sig != "" {
-		r.Header.Set(apitoken.SecretScanningSignatureHeader, sig)
+		r.Header.Set(secretscanning.SignatureHeader, sig)
 	}
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
@@ -147,9 +148,9 @@ func (e *scanEnv) post(keyID, sig string, body []byte) *httptest.ResponseRecorde
 
 // alert is a signed-by-a request body reporting tokens.
 func alertBody(t testing.TB, tokens ...string) []byte {
-	var ms []apitoken.SecretScanningMatch
+	var ms []secretscanning.Match
 	for i, tok := range tokens {
-		ms = append(ms, apitoken.SecretScanningMatch{Token: tok, Type: "apitoken_api_token",
+		ms = append(ms, secretscanning.Match{Token: tok, Type: "apitoken_api_token",
 			URL: fmt.Sprintf("https://github.com/octocat/hello/blob/abc/config%d.yml", i), Source: "content"})
 	}
 	b, err := json.Marshal(ms)
@@ -159,12 +160,12 @@ func alertBody(t testing.TB, tokens ...string) []byte {
 	return b
 }
 
-func feedbackOf(t *testing.T, w *httptest.ResponseRecorder) []apitoken.SecretScanningFeedback {
+func feedbackOf(t *testing.T, w *httptest.ResponseRecorder) []secretscanning.Feedback {
 	t.Helper()
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
-	var fb []apitoken.SecretScanningFeedback
+	var fb []secretscanning.Feedback
 	if err := jsonDecode(w.Body.Bytes(), &fb); err != nil {
 		t.Fatal(err)
 	}
@@ -181,15 +182,7 @@ func issueTokens(t *testing.T, m *apitoken.Manager, n int) []apitoken.Issued {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := m.StartSession(ctx, u.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := m.Verify(ctx, l.Secret, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		iss, err := m.Issue(ctx, p, apitoken.IssueRequest{})
+		iss, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: u.ID}, apitoken.IssueRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,15 +214,15 @@ func TestSecretScanningLabelsAndRevokes(t *testing.T) {
 		err     error
 		tokenID string
 	}{
-		{"a live API token is revoked", live.Secret, apitoken.LabelTruePositive, 1, nil, live.Token.ID},
-		{"a live session token is revoked", session.Secret, apitoken.LabelTruePositive, 1, nil, session.Session.ID},
-		{"the same token reported again is false_positive", live.Secret, apitoken.LabelFalsePositive, 0, apitoken.ErrRevoked, live.Token.ID},
-		{"a token revoked before is false_positive", revoked.Secret, apitoken.LabelFalsePositive, 0, apitoken.ErrRevoked, revoked.Token.ID},
-		{"an unknown well-formed token is false_positive", mustGenerate(), apitoken.LabelFalsePositive, 0, apitoken.ErrUnknown, ""},
-		{"a wrong checksum is false_positive", live.Secret[:len(live.Secret)-1] + "x", apitoken.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
-		{"another issuer's token is false_positive", "ghp_16C7e42F292c6912E7710c838347Ae178B4a", apitoken.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
-		{"an empty token is false_positive", "", apitoken.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
-		{"an over-long token is false_positive", strings.Repeat("a", 10_000), apitoken.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
+		{"a live API token is revoked", live.Secret, secretscanning.LabelTruePositive, 1, nil, live.Token.ID},
+		{"a live session token is revoked", session.Secret, secretscanning.LabelTruePositive, 1, nil, session.Session.ID},
+		{"the same token reported again is false_positive", live.Secret, secretscanning.LabelFalsePositive, 0, apitoken.ErrRevoked, live.Token.ID},
+		{"a token revoked before is false_positive", revoked.Secret, secretscanning.LabelFalsePositive, 0, apitoken.ErrRevoked, revoked.Token.ID},
+		{"an unknown well-formed token is false_positive", mustGenerate(), secretscanning.LabelFalsePositive, 0, apitoken.ErrUnknown, ""},
+		{"a wrong checksum is false_positive", live.Secret[:len(live.Secret)-1] + "x", secretscanning.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
+		{"another issuer's token is false_positive", "ghp_16C7e42F292c6912E7710c838347Ae178B4a", secretscanning.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
+		{"an empty token is false_positive", "", secretscanning.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
+		{"an over-long token is false_positive", strings.Repeat("a", 10_000), secretscanning.LabelFalsePositive, 0, apitoken.ErrMalformed, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := alertBody(t, tc.token)
@@ -274,12 +267,12 @@ func TestSecretScanningLabelsAndRevokes(t *testing.T) {
 // is revoked once and labelled true_positive once. With FeedbackHash the
 // answer carries token_hash instead of the token.
 func TestSecretScanningBatch(t *testing.T) {
-	e := newScanEnv(t, &apitoken.SecretScanningOptions{FeedbackHash: true})
+	e := newScanEnv(t, &secretscanning.Options{FeedbackHash: true})
 	toks := issueTokens(t, e.m, 3)
 	unknown := mustGenerate()
 	reported := []string{toks[0].Secret, unknown, toks[1].Secret, toks[0].Secret, "nonsense", toks[2].Secret}
-	want := []string{apitoken.LabelTruePositive, apitoken.LabelFalsePositive, apitoken.LabelTruePositive,
-		apitoken.LabelFalsePositive, apitoken.LabelFalsePositive, apitoken.LabelTruePositive}
+	want := []string{secretscanning.LabelTruePositive, secretscanning.LabelFalsePositive, secretscanning.LabelTruePositive,
+		secretscanning.LabelFalsePositive, secretscanning.LabelFalsePositive, secretscanning.LabelTruePositive}
 	body := alertBody(t, reported...)
 	w0 := e.s.Writes()
 	w := e.post(e.b.id, e.b.sign(t, body), body)
@@ -309,7 +302,7 @@ func TestSecretScanningBatch(t *testing.T) {
 // trusted key's over these exact bytes, 413 for a body or match count
 // over its bound, 400 for a signed body that is not an array of matches.
 func TestSecretScanningRefuses(t *testing.T) {
-	e := newScanEnv(t, &apitoken.SecretScanningOptions{MaxBody: 4096, MaxMatches: 3})
+	e := newScanEnv(t, &secretscanning.Options{MaxBody: 4096, MaxMatches: 3})
 	live := issueAPIToken(t, e.m)
 	body := alertBody(t, live.Secret)
 	other := alertBody(t, mustGenerate())
@@ -328,20 +321,20 @@ func TestSecretScanningRefuses(t *testing.T) {
 		status     int
 		code       string
 	}{
-		{"no signature headers", "", "", body, 401, apitoken.CodeInvalidSignature},
-		{"a signature without key ID", "", good, body, 401, apitoken.CodeInvalidSignature},
-		{"a key ID without signature", e.a.id, "", body, 401, apitoken.CodeInvalidSignature},
-		{"an unknown key ID", stranger.id, stranger.sign(t, body), body, 401, apitoken.CodeInvalidSignature},
-		{"a signature that is not base64", e.a.id, "%%%" + good, body, 401, apitoken.CodeInvalidSignature},
-		{"a signature with one bit flipped", e.a.id, base64.StdEncoding.EncodeToString(flipped), body, 401, apitoken.CodeInvalidSignature},
-		{"an over-long signature header", e.a.id, strings.Repeat("A", 1000), body, 401, apitoken.CodeInvalidSignature},
-		{"a body replayed with another body's signature", e.a.id, e.a.sign(t, other), body, 401, apitoken.CodeInvalidSignature},
-		{"a body re-signed by an unknown key under a trusted key ID", e.a.id, stranger.sign(t, body), body, 401, apitoken.CodeInvalidSignature},
-		{"a body signed by one trusted key under the other's ID", e.b.id, good, body, 401, apitoken.CodeInvalidSignature},
-		{"the same matches re-serialised under the original signature", e.a.id, good, reformatted.Bytes(), 401, apitoken.CodeInvalidSignature},
-		{"an oversized body, signed", e.a.id, e.a.sign(t, big), big, 413, apitoken.CodePayloadTooLarge},
-		{"an oversized body, unsigned", "", "", big, 413, apitoken.CodePayloadTooLarge},
-		{"more matches than allowed, signed", e.a.id, e.a.sign(t, tooMany), tooMany, 413, apitoken.CodePayloadTooLarge},
+		{"no signature headers", "", "", body, 401, secretscanning.CodeInvalidSignature},
+		{"a signature without key ID", "", good, body, 401, secretscanning.CodeInvalidSignature},
+		{"a key ID without signature", e.a.id, "", body, 401, secretscanning.CodeInvalidSignature},
+		{"an unknown key ID", stranger.id, stranger.sign(t, body), body, 401, secretscanning.CodeInvalidSignature},
+		{"a signature that is not base64", e.a.id, "%%%" + good, body, 401, secretscanning.CodeInvalidSignature},
+		{"a signature with one bit flipped", e.a.id, base64.StdEncoding.EncodeToString(flipped), body, 401, secretscanning.CodeInvalidSignature},
+		{"an over-long signature header", e.a.id, strings.Repeat("A", 1000), body, 401, secretscanning.CodeInvalidSignature},
+		{"a body replayed with another body's signature", e.a.id, e.a.sign(t, other), body, 401, secretscanning.CodeInvalidSignature},
+		{"a body re-signed by an unknown key under a trusted key ID", e.a.id, stranger.sign(t, body), body, 401, secretscanning.CodeInvalidSignature},
+		{"a body signed by one trusted key under the other's ID", e.b.id, good, body, 401, secretscanning.CodeInvalidSignature},
+		{"the same matches re-serialised under the original signature", e.a.id, good, reformatted.Bytes(), 401, secretscanning.CodeInvalidSignature},
+		{"an oversized body, signed", e.a.id, e.a.sign(t, big), big, 413, secretscanning.CodePayloadTooLarge},
+		{"an oversized body, unsigned", "", "", big, 413, secretscanning.CodePayloadTooLarge},
+		{"more matches than allowed, signed", e.a.id, e.a.sign(t, tooMany), tooMany, 413, secretscanning.CodePayloadTooLarge},
 		{"a signed object instead of an array", e.a.id, e.a.sign(t, []byte(`{"token":"x"}`)), []byte(`{"token":"x"}`), 400, apitoken.CodeInvalidRequest},
 		{"a signed array with trailing data", e.a.id, e.a.sign(t, append(body, '1')), append(body, '1'), 400, apitoken.CodeInvalidRequest},
 	} {
@@ -389,12 +382,12 @@ func TestSecretScanningExactReplayWritesNothing(t *testing.T) {
 	live := issueAPIToken(t, e.m)
 	body := alertBody(t, live.Secret)
 	sig := e.a.sign(t, body)
-	if fb := feedbackOf(t, e.post(e.a.id, sig, body)); fb[0].Label != apitoken.LabelTruePositive {
+	if fb := feedbackOf(t, e.post(e.a.id, sig, body)); fb[0].Label != secretscanning.LabelTruePositive {
 		t.Fatalf("first delivery: %+v", fb)
 	}
 	w0 := e.s.Writes()
 	for range 3 {
-		if fb := feedbackOf(t, e.post(e.a.id, sig, body)); fb[0].Label != apitoken.LabelFalsePositive {
+		if fb := feedbackOf(t, e.post(e.a.id, sig, body)); fb[0].Label != secretscanning.LabelFalsePositive {
 			t.Fatalf("replay: %+v", fb)
 		}
 	}
@@ -407,24 +400,24 @@ func TestSecretScanningExactReplayWritesNothing(t *testing.T) {
 // and its token (not one of ours) is a false positive; the recorded key
 // document parses to its two keys.
 func TestSecretScanningRecordedExamples(t *testing.T) {
-	doc, err := os.ReadFile("testdata/secretscanning/public-keys.json")
+	doc, err := os.ReadFile("testdata/public-keys.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := apitoken.ParseSecretScanningKeys(doc)
+	keys, err := secretscanning.ParseKeys(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(keys) != 2 || keys["bf1a49904864de9de79f70f2cfbcfd61fdd2cd1a30ab8f3215ede86324fdd9d3"] == nil {
 		t.Errorf("keys %v", keys)
 	}
-	body, err := os.ReadFile("testdata/secretscanning/alert.json")
+	body, err := os.ReadFile("testdata/alert.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := newScanEnv(t, nil)
 	fb := feedbackOf(t, e.post(e.a.id, e.a.sign(t, body), body))
-	want := apitoken.SecretScanningFeedback{TokenRaw: "NMIfyYncKcRALEXAMPLE", TokenType: "mycompany_api_token", Label: apitoken.LabelFalsePositive}
+	want := secretscanning.Feedback{TokenRaw: "NMIfyYncKcRALEXAMPLE", TokenType: "mycompany_api_token", Label: secretscanning.LabelFalsePositive}
 	if len(fb) != 1 || fb[0] != want {
 		t.Errorf("feedback %+v, want %+v", fb, want)
 	}
@@ -440,7 +433,7 @@ func TestSecretScanningRecordedExamples(t *testing.T) {
 func TestSecretScanningEventIsScrubbed(t *testing.T) {
 	e := newScanEnv(t, nil)
 	live := issueAPIToken(t, e.m)
-	b, _ := json.Marshal([]apitoken.SecretScanningMatch{{Token: live.Secret, Type: "t",
+	b, _ := json.Marshal([]secretscanning.Match{{Token: live.Secret, Type: "t",
 		URL: "https://example.com/?k=" + live.Secret + strings.Repeat("/x", 3000), Source: live.Secret}})
 	feedbackOf(t, e.post(e.a.id, e.a.sign(t, b), b))
 	ev := e.leakEvents()[0]
@@ -481,7 +474,7 @@ func TestParseSecretScanningKeys(t *testing.T) {
 		{"not JSON", `public_keys`, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			keys, err := apitoken.ParseSecretScanningKeys([]byte(tc.doc))
+			keys, err := secretscanning.ParseKeys([]byte(tc.doc))
 			if tc.n == 0 {
 				if !errors.Is(err, apitoken.ErrInvalidArgument) {
 					t.Errorf("err %v, want ErrInvalidArgument", err)
@@ -493,11 +486,11 @@ func TestParseSecretScanningKeys(t *testing.T) {
 			}
 		})
 	}
-	if _, err := apitoken.NewSecretScanningHandler(nil, nil); !errors.Is(err, apitoken.ErrInvalidArgument) {
+	if _, err := secretscanning.NewHandler(nil, nil); !errors.Is(err, apitoken.ErrInvalidArgument) {
 		t.Errorf("a handler without Manager: %v", err)
 	}
 	m, _ := newManager(t, nil)
-	if _, err := apitoken.NewSecretScanningHandler(m, nil); !errors.Is(err, apitoken.ErrInvalidArgument) {
+	if _, err := secretscanning.NewHandler(m, nil); !errors.Is(err, apitoken.ErrInvalidArgument) {
 		t.Errorf("a handler without keys: %v", err)
 	}
 }
@@ -506,7 +499,7 @@ func TestParseSecretScanningKeys(t *testing.T) {
 // input: it never panics, and what it accepts is a non-empty set of P-256
 // keys.
 func FuzzParseSecretScanningKeys(f *testing.F) {
-	doc, err := os.ReadFile("testdata/secretscanning/public-keys.json")
+	doc, err := os.ReadFile("testdata/public-keys.json")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -514,7 +507,7 @@ func FuzzParseSecretScanningKeys(f *testing.F) {
 	f.Add([]byte(`{"public_keys":[{"key_identifier":"a","key":"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n"}]}`))
 	f.Add([]byte(`{"public_keys":null}`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		keys, err := apitoken.ParseSecretScanningKeys(doc)
+		keys, err := secretscanning.ParseKeys(doc)
 		if err != nil {
 			return
 		}

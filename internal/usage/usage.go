@@ -1,14 +1,19 @@
-package apitoken
+// Package usage is the usage tracker: it coalesces last-used times of
+// tokens that have no verification cache slot (behaviour rule 16), for the
+// Manager to flush to the store in batches.
+package usage
 
 import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/apitoken/apitoken/internal/unixnano"
 )
 
-// usageTracker coalesces last-used data in memory (behaviour rule 16): one entry per
+// Tracker coalesces last-used data in memory (behaviour rule 16): one entry per
 // token and application, written to the store in batches by
-// Manager.Flush. Cached API tokens keep theirs in their cache slot; this
+// Manager.Flush. It is safe for concurrent use. Cached API tokens keep theirs in their cache slot; this
 // tracker holds the rest: tokens verified with the cache off or not in it,
 // sessions, and what a slot spills when it leaves the cache.
 //
@@ -25,24 +30,24 @@ import (
 // place in it: a cache miss on every cold verification, several times
 // what the append costs.
 // A full log (usageLogSize entries) is handed to the Manager's background
-// loop (wake, foldWaiting), which folds it into pending, keeping the
+// loop (Wake, FoldWaiting), which folds it into pending, keeping the
 // latest time per pair. When a second log fills while one still waits,
 // the loop has fallen behind: the caller that filled it folds both, so
 // memory stays bounded, and lets go of mu while it does (a fold of 4,096
 // uses into a map of a million takes milliseconds), so other verifiers
-// go on appending to a fresh log meanwhile. take folds whatever remains
+// go on appending to a fresh log meanwhile. Take folds whatever remains
 // first, and waits for any fold in progress, so a flush misses nothing.
 //
 // Sessions also keep their latest activity in active, which a flush does
 // not clear: a cached session record may predate its last flush, and its
 // idle timeout must not jump back to that older time. Entries go when the
-// session ends (forget).
+// session ends (Forget).
 //
 // Lock order: mu, then pendMu.
-type usageTracker struct {
+type Tracker struct {
 	mu       sync.Mutex
 	log      []usageEntry // uses not yet folded, oldest first
-	waiting  []usageEntry // a full log handed to foldWaiting; nil if none
+	waiting  []usageEntry // a full log handed to FoldWaiting; nil if none
 	spare    []usageEntry // an emptied log to reuse
 	wake     chan struct{}
 	appIndex map[string]uint16
@@ -82,14 +87,15 @@ type compactUse struct {
 // need not be; past the bound, entries use the ordinary map.
 const maxAppNames = 1 << 12
 
-func newUsageTracker() *usageTracker {
-	return &usageTracker{pending: make(map[compactUse]int64), appIndex: make(map[string]uint16),
+// New returns an empty Tracker.
+func New() *Tracker {
+	return &Tracker{pending: make(map[compactUse]int64), appIndex: make(map[string]uint16),
 		other: make(map[usageKey]time.Time), active: make(map[string]time.Time), wake: make(chan struct{}, 1)}
 }
 
 // compact returns the pointer-free key for (id, app), or false if it has
 // none. u.mu must be held.
-func (u *usageTracker) compact(id, app string) (compactUse, bool) {
+func (u *Tracker) compact(id, app string) (compactUse, bool) {
 	if len(id) > maxInlineID {
 		return compactUse{}, false
 	}
@@ -111,8 +117,8 @@ func (u *usageTracker) compact(id, app string) (compactUse, bool) {
 // record keeps at as the latest use of (id, app) if it is later than the
 // one held. u.mu must be held; record may let it go and take it again
 // (see logFull).
-func (u *usageTracker) record(id string, at time.Time, app string) {
-	if ns, ok := toNanos(at); ok && ns != 0 {
+func (u *Tracker) record(id string, at time.Time, app string) {
+	if ns, ok := unixnano.Of(at); ok && ns != 0 {
 		if k, ok := u.compact(id, app); ok {
 			u.log = append(u.log, usageEntry{k, ns})
 			if len(u.log) >= usageLogSize {
@@ -128,15 +134,16 @@ func (u *usageTracker) record(id string, at time.Time, app string) {
 	}
 }
 
-func (u *usageTracker) touch(id string, at time.Time, app string) {
+// Touch records a use of token id by application app at time at.
+func (u *Tracker) Touch(id string, at time.Time, app string) {
 	u.mu.Lock()
 	u.record(id, at, app)
 	u.mu.Unlock()
 }
 
-// touchSession records a session's use for the flush and for its idle
+// TouchSession records a session's use for the flush and for its idle
 // timeout.
-func (u *usageTracker) touchSession(id string, at time.Time) {
+func (u *Tracker) TouchSession(id string, at time.Time) {
 	u.mu.Lock()
 	u.record(id, at, "")
 	if at.After(u.active[id]) {
@@ -145,24 +152,24 @@ func (u *usageTracker) touchSession(id string, at time.Time) {
 	u.mu.Unlock()
 }
 
-// last returns a session's latest activity seen by this process.
-func (u *usageTracker) last(id string) (time.Time, bool) {
+// Last returns a session's latest activity seen by this process.
+func (u *Tracker) Last(id string) (time.Time, bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	t, ok := u.active[id]
 	return t, ok
 }
 
-// forget drops a session's activity once it has ended.
-func (u *usageTracker) forget(id string) {
+// Forget drops a session's activity once it has ended.
+func (u *Tracker) Forget(id string) {
 	u.mu.Lock()
 	delete(u.active, id)
 	u.mu.Unlock()
 }
 
-// forgetIdle drops the idle clock of every session last active before
+// ForgetIdle drops the idle clock of every session last active before
 // before: such sessions have ended, so the map holds live sessions only.
-func (u *usageTracker) forgetIdle(before time.Time) {
+func (u *Tracker) ForgetIdle(before time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for id, at := range u.active {
@@ -172,14 +179,14 @@ func (u *usageTracker) forgetIdle(before time.Time) {
 	}
 }
 
-// logFull hands the full log to foldWaiting, or, if the previous one
+// logFull hands the full log to FoldWaiting, or, if the previous one
 // still waits, folds both here. u.mu must be held; a fold here lets it go
 // and takes it again.
-func (u *usageTracker) logFull() {
+func (u *Tracker) logFull() {
 	if u.waiting != nil {
 		waiting, full := u.waiting, u.log
 		u.waiting, u.log, u.spare = nil, u.spare, nil // the loop, when it wakes, finds nothing
-		// As in foldWaiting: pendMu before mu is let go, so a take waits
+		// As in FoldWaiting: pendMu before mu is let go, so a take waits
 		// for this fold.
 		u.pendMu.Lock()
 		u.mu.Unlock()
@@ -199,16 +206,19 @@ func (u *usageTracker) logFull() {
 	}
 }
 
-// foldWaiting folds a full log handed over by logFull into pending. The
-// Manager's background loop calls it when wake fires.
-func (u *usageTracker) foldWaiting() {
+// Wake signals that a full log waits for FoldWaiting.
+func (u *Tracker) Wake() <-chan struct{} { return u.wake }
+
+// FoldWaiting folds a full log handed over by logFull into pending. The
+// Manager's background loop calls it when Wake fires.
+func (u *Tracker) FoldWaiting() {
 	u.mu.Lock()
 	full := u.waiting
-	if full == nil { // take got there first
+	if full == nil { // Take got there first
 		u.mu.Unlock()
 		return
 	}
-	// pendMu is taken before mu is let go, so a take from here on waits
+	// pendMu is taken before mu is let go, so a Take from here on waits
 	// for this fold, and a flush misses none of it.
 	u.pendMu.Lock()
 	u.waiting = nil
@@ -222,7 +232,7 @@ func (u *usageTracker) foldWaiting() {
 
 // foldLocked keeps each use in log in pending if it is the latest of its
 // pair. u.pendMu must be held.
-func (u *usageTracker) foldLocked(log []usageEntry) {
+func (u *Tracker) foldLocked(log []usageEntry) {
 	for _, e := range log {
 		if e.ns > u.pending[e.key] {
 			u.pending[e.key] = e.ns
@@ -230,7 +240,9 @@ func (u *usageTracker) foldLocked(log []usageEntry) {
 	}
 }
 
-func (u *usageTracker) take() []Touch {
+// Take hands every pending use to add, the latest per token and
+// application, and clears them.
+func (u *Tracker) Take(add func(id string, at time.Time, app string)) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.pendMu.Lock() // waits for a fold in progress
@@ -243,27 +255,18 @@ func (u *usageTracker) take() []Touch {
 	u.log = u.log[:0]
 	n := len(u.pending) + len(u.other)
 	if n == 0 {
-		return nil
+		return
 	}
-	out := make([]Touch, 0, n)
 	for k, ns := range u.pending {
-		out = append(out, Touch{ID: string(k.id[:k.idLen]), At: fromNanos(ns), App: u.appNames[k.app]})
+		add(string(k.id[:k.idLen]), unixnano.Time(ns), u.appNames[k.app])
 	}
 	for k, at := range u.other {
-		out = append(out, Touch{ID: k.id, At: at, App: k.app})
+		add(k.id, at, k.app)
 	}
 	if n > 1<<16 { // a burst: let its tables go rather than keep them
 		u.pending, u.other = make(map[compactUse]int64), make(map[usageKey]time.Time)
 	} else {
 		clear(u.pending)
 		clear(u.other)
-	}
-	return out
-}
-
-// putBack returns a batch that failed to flush, keeping newer entries.
-func (u *usageTracker) putBack(batch []Touch) {
-	for _, tc := range batch {
-		u.touch(tc.ID, tc.At, tc.App)
 	}
 }

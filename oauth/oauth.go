@@ -1,4 +1,8 @@
-package apitoken
+// Package oauth serves OAuth 2.0 token introspection (RFC 7662) and token
+// revocation (RFC 7009) over an apitoken Manager, for services that check
+// tokens issued elsewhere. It is built on the apitoken package's exported
+// API: Manager.Introspect and Manager.RevokeSecret.
+package oauth
 
 import (
 	"encoding/json"
@@ -7,6 +11,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
+
+	"github.com/apitoken/apitoken"
 )
 
 // DefaultMaxFormBody bounds the form body of the introspection and
@@ -14,18 +21,63 @@ import (
 // token and a type hint take well under 1 KiB.
 const DefaultMaxFormBody = 4 << 10
 
+// Introspection is what token introspection (RFC 7662) says of a token.
+// Its JSON form is the RFC's response: a token that is not valid for the
+// caller is exactly {"active":false}, whatever the reason.
+type Introspection struct {
+	// Active is true only for a token that verifies.
+	Active bool `json:"active"`
+	// Subject is the user acted for, or the account for an account token
+	// (Owner tells which).
+	Subject string `json:"sub,omitempty"`
+	// Expires is when the token stops working, in Unix seconds: its
+	// expiry, or for a session the earlier of its absolute and idle ends.
+	Expires int64 `json:"exp,omitempty"`
+	// IssuedAt is when the token was issued, in Unix seconds.
+	IssuedAt int64 `json:"iat,omitempty"`
+	// TokenType is "Bearer": every token of this library is a bearer token.
+	TokenType string `json:"token_type,omitempty"`
+	// TokenID is the token's non-secret ID (the RFC's jti).
+	TokenID string `json:"jti,omitempty"`
+	// Account is the account the token acts in.
+	Account string `json:"account,omitempty"`
+	// Owner is "user" or "account".
+	Owner string `json:"owner,omitempty"`
+	// Kind is "api" or "session".
+	Kind string `json:"kind,omitempty"`
+	// Privilege is the effective privilege: "read-only", "normal" or
+	// "admin". The library has no OAuth scopes, so there is no scope
+	// member.
+	Privilege string `json:"privilege,omitempty"`
+}
+
+// introspection is the RFC 7662 answer for what Manager.Introspect
+// returned.
+func introspection(p apitoken.Principal, issued, expires time.Time) Introspection {
+	if p.TokenID == "" {
+		return Introspection{}
+	}
+	in := Introspection{Active: true, Subject: p.UserID, TokenType: "Bearer", TokenID: p.TokenID,
+		Account: p.Account, Owner: p.Owner.String(), Kind: p.Kind.String(), Privilege: p.Privilege.String(),
+		Expires: expires.Unix(), IssuedAt: issued.Unix()}
+	if p.Owner == apitoken.OwnerAccount {
+		in.Subject = p.Account
+	}
+	return in
+}
+
 // inactiveBody is the one answer for every token that is not valid.
 var inactiveBody = []byte(`{"active":false}`)
 
 // Errors of the introspection and revocation request parser.
 var (
-	errFormMethod    = errors.New("apitoken: use POST")
-	errFormType      = errors.New("apitoken: the body must be application/x-www-form-urlencoded")
-	errFormTooLarge  = errors.New("apitoken: request body too large")
-	errFormSyntax    = errors.New("apitoken: the body is not a valid form")
-	errFormNoToken   = errors.New("apitoken: the token parameter is missing")
-	errFormRepeated  = errors.New("apitoken: a parameter is repeated")
-	errFormReadError = errors.New("apitoken: reading the request body failed")
+	errFormMethod    = errors.New("use POST")
+	errFormType      = errors.New("the body must be application/x-www-form-urlencoded")
+	errFormTooLarge  = errors.New("request body too large")
+	errFormSyntax    = errors.New("the body is not a valid form")
+	errFormNoToken   = errors.New("the token parameter is missing")
+	errFormRepeated  = errors.New("a parameter is repeated")
+	errFormReadError = errors.New("reading the request body failed")
 )
 
 // tokenForm reads the form-encoded body of an introspection (RFC 7662) or
@@ -74,7 +126,7 @@ func parseTokenForm(body string) (string, error) {
 
 // writeFormError answers a parser error in the library's JSON error shape.
 func writeFormError(w http.ResponseWriter, err error, realm string) {
-	e := HTTPError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: err.Error()[len("apitoken: "):]}
+	e := apitoken.HTTPError{Status: http.StatusBadRequest, Code: apitoken.CodeInvalidRequest, Message: err.Error()}
 	switch err {
 	case errFormMethod:
 		w.Header().Set("Allow", http.MethodPost)
@@ -84,7 +136,7 @@ func writeFormError(w http.ResponseWriter, err error, realm string) {
 	case errFormTooLarge:
 		e.Status = http.StatusRequestEntityTooLarge
 	}
-	WriteError(w, e, realm)
+	apitoken.WriteError(w, e, realm)
 }
 
 // IntrospectionOptions configures IntrospectionHandler. The zero value
@@ -93,7 +145,7 @@ type IntrospectionOptions struct {
 	// Allow decides which authenticated callers may introspect. Default
 	// AccountAdminToken: account tokens of admin privilege, the
 	// credentials of services rather than people.
-	Allow func(caller Principal) bool
+	Allow func(caller apitoken.Principal) bool
 	// MaxBody bounds the request body in bytes. Default
 	// DefaultMaxFormBody.
 	MaxBody int64
@@ -103,24 +155,24 @@ type IntrospectionOptions struct {
 
 // AccountAdminToken reports whether p is an account token of admin
 // privilege: IntrospectionOptions.Allow's default.
-func AccountAdminToken(p Principal) bool {
-	return p.Kind == KindAPI && p.Owner == OwnerAccount && p.Privilege.AtLeast(Admin)
+func AccountAdminToken(p apitoken.Principal) bool {
+	return p.Kind == apitoken.KindAPI && p.Owner == apitoken.OwnerAccount && p.Privilege.AtLeast(apitoken.Admin)
 }
 
 // IntrospectionHandler returns the token introspection endpoint of RFC
 // 7662 over m. Mount it inside a Guard, which authenticates the caller:
 //
-//	mux.Handle("POST /introspect", g.Handler(m.IntrospectionHandler(nil)))
+//	mux.Handle("POST /introspect", g.Handler(oauth.IntrospectionHandler(m, nil)))
 //
 // A caller with no Principal in its context, or one that
 // IntrospectionOptions.Allow refuses, gets 401 insufficient_privilege. The
 // request is a form-encoded POST with token= (and an optional
-// token_type_hint, ignored); the answer is Manager.Introspect's as JSON,
+// token_type_hint, ignored); the answer is Manager.Introspect's as JSON (see Introspection),
 // and for every token that is not active, whatever the reason, the same
 // bytes: {"active":false}. A malformed request gets 400 (405 for another
 // method, 413 for a body over MaxBody, 415 for another content type); a
 // store failure 500. Answers are never cached (Cache-Control: no-store).
-func (m *Manager) IntrospectionHandler(opts *IntrospectionOptions) http.Handler {
+func IntrospectionHandler(m *apitoken.Manager, opts *IntrospectionOptions) http.Handler {
 	var o IntrospectionOptions
 	if opts != nil {
 		o = *opts
@@ -128,13 +180,12 @@ func (m *Manager) IntrospectionHandler(opts *IntrospectionOptions) http.Handler 
 	if o.Allow == nil {
 		o.Allow = AccountAdminToken
 	}
-	setDefault(&o.MaxBody, DefaultMaxFormBody)
-	setDefault(&o.Realm, "api")
+	o.MaxBody, o.Realm = orDefault(o.MaxBody, DefaultMaxFormBody), orDefault(o.Realm, "api")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		caller, ok := FromContext(r.Context())
+		caller, ok := apitoken.FromContext(r.Context())
 		if !ok || !o.Allow(caller) {
-			WriteError(w, HTTPError{Status: http.StatusUnauthorized, Code: CodeInsufficientPrivilege,
+			apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusUnauthorized, Code: apitoken.CodeInsufficientPrivilege,
 				Message: "this credential may not introspect tokens"}, o.Realm)
 			return
 		}
@@ -143,15 +194,15 @@ func (m *Manager) IntrospectionHandler(opts *IntrospectionOptions) http.Handler 
 			writeFormError(w, err, o.Realm)
 			return
 		}
-		in, err := m.Introspect(r.Context(), caller, tok)
+		p, issued, expires, err := m.Introspect(r.Context(), caller, tok)
 		if err != nil {
-			WriteError(w, HTTPErrorOf(err), o.Realm)
+			apitoken.WriteError(w, apitoken.HTTPErrorOf(err), o.Realm)
 			return
 		}
 		body := inactiveBody
-		if in.Active {
+		if in := introspection(p, issued, expires); in.Active {
 			if body, err = json.Marshal(in); err != nil {
-				WriteError(w, HTTPErrorOf(err), o.Realm)
+				apitoken.WriteError(w, apitoken.HTTPErrorOf(err), o.Realm)
 				return
 			}
 		}
@@ -177,13 +228,12 @@ type RevocationOptions struct {
 // token's state: live, already revoked, unknown or not a token at all, as
 // RFC 7009 section 2.2 says. A malformed request gets 400 (405, 413, 415
 // as for IntrospectionHandler); a store failure 500.
-func (m *Manager) RevocationHandler(opts *RevocationOptions) http.Handler {
+func RevocationHandler(m *apitoken.Manager, opts *RevocationOptions) http.Handler {
 	var o RevocationOptions
 	if opts != nil {
 		o = *opts
 	}
-	setDefault(&o.MaxBody, DefaultMaxFormBody)
-	setDefault(&o.Realm, "api")
+	o.MaxBody, o.Realm = orDefault(o.MaxBody, DefaultMaxFormBody), orDefault(o.Realm, "api")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		tok, err := tokenForm(w, r, o.MaxBody)
@@ -191,10 +241,19 @@ func (m *Manager) RevocationHandler(opts *RevocationOptions) http.Handler {
 			writeFormError(w, err, o.Realm)
 			return
 		}
-		if err := m.RevokeSecret(r.Context(), tok); err != nil && !errors.Is(err, ErrMalformed) {
-			WriteError(w, HTTPErrorOf(err), o.Realm)
+		if err := m.RevokeSecret(r.Context(), tok); err != nil && !errors.Is(err, apitoken.ErrMalformed) {
+			apitoken.WriteError(w, apitoken.HTTPErrorOf(err), o.Realm)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// orDefault returns v, or def if v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }

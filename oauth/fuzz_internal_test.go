@@ -1,4 +1,4 @@
-package apitoken
+package oauth
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/apitoken/apitoken"
 )
 
 // FuzzTokenForm feeds arbitrary methods, content types and bodies to the
@@ -15,7 +17,7 @@ import (
 // bound is never accepted; and an error is one of the parser's fixed
 // sentinels, which hold nothing of the input.
 func FuzzTokenForm(f *testing.F) {
-	tok, _ := Format{}.Generate(KindAPI)
+	tok, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
 	const form = "application/x-www-form-urlencoded"
 	for _, seed := range [][3]string{
 		{"POST", form, "token=" + tok},

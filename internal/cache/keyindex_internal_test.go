@@ -1,4 +1,4 @@
-package apitoken
+package cache
 
 import (
 	"encoding/binary"
