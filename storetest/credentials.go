@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ const (
 	tablePassword = "table password, long enough"
 	newPassword   = "a new password, long enough"
 )
+
+// tablePasswordHash is the first subject's stored hash of tablePassword.
+var tablePasswordHash atomic.Pointer[string]
 
 // credentialSubject is one cell's user, its credential and what the
 // operations act on.
@@ -77,8 +81,20 @@ var credentialKinds = []struct {
 // that user is made normal, issues it, and is then demoted by an admin.
 func newCredentialSubject(e *env, role apitoken.Privilege) *credentialSubject {
 	e.t.Helper()
-	u, err := e.l.AddUser(ctx, login.NewUser{Account: "acme", Name: fmt.Sprintf("c%d@example.com", userSeq.Add(1)),
-		Role: max(role, apitoken.Normal), Password: tablePassword})
+	name, r := fmt.Sprintf("c%d@example.com", userSeq.Add(1)), max(role, apitoken.Normal)
+	var u *apitoken.User
+	var err error
+	if h := tablePasswordHash.Load(); h != nil {
+		// The same hash of tablePassword (its salt included) serves every
+		// subject after the first: argon2id is the slow part of the table,
+		// and the table is about who may change credentials, not hashing.
+		u, err = e.m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: name, Role: r, PasswordHash: *h})
+	} else {
+		u, err = e.l.AddUser(ctx, login.NewUser{Account: "acme", Name: name, Role: r, Password: tablePassword})
+		if err == nil {
+			tablePasswordHash.CompareAndSwap(nil, &u.PasswordHash)
+		}
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
