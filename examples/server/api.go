@@ -600,17 +600,23 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Role and disabling are the Manager's; password and MFA changes are
-	// package login's. The Manager's part goes first: its refusals (a
-	// non-admin asking for a role) leave the credentials untouched.
+	// package login's, each applied on its own. One body asking for both
+	// could be half applied (a new role kept, a wrong current password
+	// refused), so it is refused whole before anything changes.
 	id := r.PathValue("id")
+	account := req.Privilege != nil || req.Disabled != nil
+	credentials := req.Password != nil || req.ClearMFAFailures
+	if account && credentials {
+		return badRequest("change privilege or disabled, and password or MFA failures, in separate requests")
+	}
 	var u *apitoken.User
 	var err error
-	if req.Privilege != nil || req.Disabled != nil || req.Password == nil && !req.ClearMFAFailures {
+	if !credentials {
 		if u, err = s.m.UpdateUser(r.Context(), principal(r), id, apitoken.UserUpdate{Role: req.Privilege, Disabled: req.Disabled}); err != nil {
 			return err
 		}
 	}
-	if req.Password != nil || req.ClearMFAFailures {
+	if credentials {
 		if u, err = s.logins.UpdateUser(r.Context(), principal(r), id, login.UserUpdate{
 			Password: req.Password, CurrentPassword: req.CurrentPassword, ClearMFAFailures: req.ClearMFAFailures,
 		}); err != nil {

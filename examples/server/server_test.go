@@ -663,9 +663,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestAUserPatchIsRefusedWhole: PATCH /users/{id} takes a role (the
-// Manager's) and a password (package login's) in one body; a user who may
-// change their password but not their role gets 403 and neither changes.
+// TestAUserPatchIsRefusedWhole: PATCH /users/{id} changes a role (the
+// Manager's) or a password (package login's), not both in one body: such a
+// body is 400 and changes neither, whoever sends it, so no request is half
+// applied.
 func TestAUserPatchIsRefusedWhole(t *testing.T) {
 	ts := startServer(t, t.TempDir())
 	admin := ts.login("admin@example.com", adminPassword)
@@ -674,8 +675,15 @@ func TestAUserPatchIsRefusedWhole(t *testing.T) {
 	maryID := r.json(t)["id"].(string)
 	mary := ts.login("mary@example.com", "mary password 1")
 	r = ts.as(mary, "PATCH", "/api/v1/users/"+maryID, map[string]any{"privilege": "admin", "password": "mary password 2", "currentPassword": "mary password 1"})
-	assert.Equal(t, 403, r.status, string(r.body))
-	assert.Equal(t, "insufficient_privilege", r.code(t))
+	assert.Equal(t, 400, r.status, string(r.body))
+	assert.Equal(t, "invalid_request", r.code(t))
+	// An admin allowed both parts is refused the same way, so a wrong
+	// current password can never leave a new role behind.
+	r = ts.as(admin, "PATCH", "/api/v1/users/"+maryID, map[string]any{"privilege": "read-only", "password": "mary password 3"})
+	assert.Equal(t, 400, r.status, string(r.body))
+	r = ts.as(admin, "GET", "/api/v1/users?limit=10", nil)
+	require.Equal(t, 200, r.status)
+	assert.Contains(t, string(r.body), `"privilege":"normal"`, "the role did not change")
 	assert.Equal(t, 200, ts.as(mary, "GET", "/api/v1/api/key", nil).status, "a refused patch ended the session")
 	assert.Equal(t, 401, ts.call("POST", "/api/v1/login", map[string]any{"name": "mary@example.com", "password": "mary password 2"}).status, "the password changed")
 	ts.login("mary@example.com", "mary password 1")
