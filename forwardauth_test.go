@@ -20,7 +20,7 @@ import (
 // identity headers name the Principal, and no answer holds the token.
 func TestForwardAuth(t *testing.T) {
 	e := newHTTPEnv(t, memstore.New(), nil)
-	live, err := e.m.Verify(ctx, e.live, "")
+	live, err := e.m.Verify(ctx, e.Live, "")
 	require.NoError(t, err)
 	fa := e.g.ForwardAuth()
 	q := url.QueryEscape
@@ -33,29 +33,29 @@ func TestForwardAuth(t *testing.T) {
 		app     string
 		uri     string // the X-Auth-Request-Uri expected
 	}{
-		{"a Bearer header is accepted", "/fa", map[string]string{"Authorization": "Bearer " + e.live}, 200, "", "default", ""},
-		{"the extra header and its app header are accepted", "/fa", map[string]string{"X-Circonus-Auth-Token": e.live, "X-Circonus-App-Name": "grafana"}, 200, "", "grafana", ""},
-		{"Basic app:token is accepted", "/fa", map[string]string{"Authorization": basic("collector", e.live)}, 200, "", "collector", ""},
+		{"a Bearer header is accepted", "/fa", map[string]string{"Authorization": "Bearer " + e.Live}, 200, "", "default", ""},
+		{"the extra header and its app header are accepted", "/fa", map[string]string{"X-Circonus-Auth-Token": e.Live, "X-Circonus-App-Name": "grafana"}, 200, "", "grafana", ""},
+		{"Basic app:token is accepted", "/fa", map[string]string{"Authorization": basic("collector", e.Live)}, 200, "", "collector", ""},
 		{"a token in X-Original-URI's query is accepted, and the URI comes back without it",
-			"/fa", map[string]string{"X-Original-URI": "/docs/1?a=1&token=" + q(e.live) + "&b=2"}, 200, "", "default", "/docs/1?a=1&b=2"},
+			"/fa", map[string]string{"X-Original-URI": "/docs/1?a=1&token=" + q(e.Live) + "&b=2"}, 200, "", "default", "/docs/1?a=1&b=2"},
 		{"a token in X-Forwarded-Uri's query is accepted",
-			"/fa", map[string]string{"X-Forwarded-Uri": "/docs/1?token=" + q(e.live)}, 200, "", "default", "/docs/1"},
-		{"a token in the handler's own query is accepted", "/fa?token=" + q(e.live), nil, 200, "", "default", ""},
+			"/fa", map[string]string{"X-Forwarded-Uri": "/docs/1?token=" + q(e.Live)}, 200, "", "default", "/docs/1"},
+		{"a token in the handler's own query is accepted", "/fa?token=" + q(e.Live), nil, 200, "", "default", ""},
 		{"a URI without a token comes back as it was",
-			"/fa", map[string]string{"Authorization": "Bearer " + e.live, "X-Original-URI": "/a/b?x=%2F&y"}, 200, "", "default", "/a/b?x=%2F&y"},
+			"/fa", map[string]string{"Authorization": "Bearer " + e.Live, "X-Original-URI": "/a/b?x=%2F&y"}, 200, "", "default", "/a/b?x=%2F&y"},
 		{"the same token in a header and the forwarded query is accepted",
-			"/fa", map[string]string{"Authorization": "Bearer " + e.live, "X-Original-URI": "/?token=" + e.live}, 200, "", "default", "/"},
+			"/fa", map[string]string{"Authorization": "Bearer " + e.Live, "X-Original-URI": "/?token=" + e.Live}, 200, "", "default", "/"},
 		{"braces in the URI come back percent-encoded",
-			"/fa", map[string]string{"X-Original-URI": "/{a}?q={env.HOME}&token=" + q(e.live)}, 200, "", "default", "/%7Ba%7D?q=%7Benv.HOME%7D"},
+			"/fa", map[string]string{"X-Original-URI": "/{a}?q={env.HOME}&token=" + q(e.Live)}, 200, "", "default", "/%7Ba%7D?q=%7Benv.HOME%7D"},
 		{"two different tokens across header and forwarded query are refused",
-			"/fa", map[string]string{"Authorization": "Bearer " + e.live, "X-Forwarded-Uri": "/?token=" + e.readOnly}, 400, "ambiguous_credentials", "", ""},
+			"/fa", map[string]string{"Authorization": "Bearer " + e.Live, "X-Forwarded-Uri": "/?token=" + e.ReadOnly}, 400, "ambiguous_credentials", "", ""},
 		{"no token is refused", "/fa", map[string]string{"X-Original-URI": "/docs"}, 401, "invalid_token", "", ""},
-		{"a revoked token is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.revoked}, 401, "invalid_token", "", ""},
-		{"an expired token is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.expired}, 401, "invalid_token", "", ""},
-		{"a disabled user's token is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.disabled}, 401, "invalid_token", "", ""},
-		{"a pending app is refused with 401", "/fa", map[string]string{"Authorization": "Bearer " + e.pending}, 401, "app_pending", "", ""},
-		{"a denied app is refused with 403", "/fa", map[string]string{"Authorization": "Bearer " + e.denied}, 403, "app_denied", "", ""},
-		{"a locked session is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.locked}, 401, "session_locked", "", ""},
+		{"a revoked token is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.Revoked}, 401, "invalid_token", "", ""},
+		{"an expired token is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.Expired}, 401, "invalid_token", "", ""},
+		{"a disabled user's token is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.Disabled}, 401, "invalid_token", "", ""},
+		{"a pending app is refused with 401", "/fa", map[string]string{"Authorization": "Bearer " + e.Pending}, 401, "app_pending", "", ""},
+		{"a denied app is refused with 403", "/fa", map[string]string{"Authorization": "Bearer " + e.Denied}, 403, "app_denied", "", ""},
+		{"a locked session is refused", "/fa", map[string]string{"Authorization": "Bearer " + e.Locked}, 401, "session_locked", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
@@ -67,10 +67,10 @@ func TestForwardAuth(t *testing.T) {
 			require.Equal(t, tc.status, rec.Code, rec.Body.String())
 			for k, vs := range rec.Header() {
 				for _, v := range vs {
-					assert.NotContains(t, v, e.live, "the answer's %s holds the token", k)
+					assert.NotContains(t, v, e.Live, "the answer's %s holds the token", k)
 				}
 			}
-			assert.NotContains(t, rec.Body.String(), e.live)
+			assert.NotContains(t, rec.Body.String(), e.Live)
 			if tc.status != 200 {
 				assertErrorBody(t, rec, tc.code)
 				assert.Empty(t, rec.Header().Get("X-Auth-Token-Id"))
@@ -99,9 +99,9 @@ func TestForwardAuth(t *testing.T) {
 func TestForwardAuthQueryTokensOnlyWhenEnabled(t *testing.T) {
 	e := newHTTPEnv(t, memstore.New(), &apitoken.GuardOptions{})
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("GET", "/fa?token="+e.live, nil)
-	req.Header.Set("X-Original-URI", "/x?token="+e.live)
-	req.Header.Set("X-Forwarded-Uri", "/x?token="+e.live)
+	req := httptest.NewRequest("GET", "/fa?token="+e.Live, nil)
+	req.Header.Set("X-Original-URI", "/x?token="+e.Live)
+	req.Header.Set("X-Forwarded-Uri", "/x?token="+e.Live)
 	e.g.ForwardAuth().ServeHTTP(rec, req)
 	assert.Equal(t, 401, rec.Code)
 }
@@ -112,7 +112,7 @@ func TestForwardAuthAnswersAsTheGuard(t *testing.T) {
 	e := newHTTPEnv(t, memstore.New(), nil)
 	unknown, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
 	guarded := e.g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	for _, tok := range []string{e.live, e.readOnly, e.revoked, e.expired, e.disabled, e.pending, e.denied, e.locked, unknown, "garbage", ""} {
+	for _, tok := range []string{e.Live, e.ReadOnly, e.Revoked, e.Expired, e.Disabled, e.Pending, e.Denied, e.Locked, unknown, "garbage", ""} {
 		a, b := httptest.NewRecorder(), httptest.NewRecorder()
 		r1 := httptest.NewRequest("GET", "/", nil)
 		r2 := httptest.NewRequest("GET", "/", nil)

@@ -26,12 +26,11 @@ import (
 // httpEnv is a Manager with an admin, a normal user, tokens in every state,
 // and a Guard configured as the example server uses it.
 type httpEnv struct {
-	m                                          *apitoken.Manager
-	g                                          *apitoken.Guard
-	clock                                      *storetest.Clock
-	live, readOnly, revoked, expired, disabled string
-	pending, denied, locked                    string
-	logs                                       *bytes.Buffer
+	m     *apitoken.Manager
+	g     *apitoken.Guard
+	clock *storetest.Clock
+	storetest.Secrets
+	logs *bytes.Buffer
 }
 
 func newHTTPEnv(t *testing.T, store apitoken.Store, gopts *apitoken.GuardOptions) *httpEnv {
@@ -48,45 +47,9 @@ func newHTTPEnv(t *testing.T, store apitoken.Store, gopts *apitoken.GuardOptions
 			AppHeaders: []string{"X-Circonus-App-Name", "X-App-Name"}}
 	}
 	e.g = apitoken.NewGuard(m, gopts)
-	mk := func(role apitoken.Privilege, name string) apitoken.Principal {
-		u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: name, Role: role})
-		require.NoError(t, err)
-		l, err := m.StartSession(ctx, u.ID)
-		require.NoError(t, err)
-		p, err := m.Verify(ctx, l.Secret, "")
-		require.NoError(t, err)
-		return p
-	}
-	issue := func(p apitoken.Principal, req apitoken.IssueRequest) apitoken.Issued {
-		iss, err := m.Issue(ctx, p, req)
-		require.NoError(t, err)
-		return iss
-	}
-	admin := mk(apitoken.Admin, "admin@example.com")
-	user := mk(apitoken.Normal, "user@example.com")
-	e.live = issue(user, apitoken.IssueRequest{}).Secret
-	e.readOnly = issue(user, apitoken.IssueRequest{Privilege: apitoken.ReadOnly}).Secret
-	rev := issue(user, apitoken.IssueRequest{})
-	require.NoError(t, m.Revoke(ctx, user, rev.Token.ID))
-	e.revoked = rev.Secret
-	e.expired = issue(user, apitoken.IssueRequest{Expires: e.clock.Now().Add(time.Second)}).Secret
-	e.pending = issue(user, apitoken.IssueRequest{DefaultAppState: apitoken.Pending}).Secret
-	e.denied = issue(user, apitoken.IssueRequest{DefaultAppState: apitoken.Deny}).Secret
-	doomed := mk(apitoken.Normal, "leaver@example.com")
-	e.disabled = issue(doomed, apitoken.IssueRequest{}).Secret
-	_, err = m.UpdateUser(ctx, admin, doomed.UserID, apitoken.UserUpdate{Disabled: ptr(true)})
-	require.NoError(t, err)
-	mfaUser, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mfa@example.com", Role: apitoken.Normal})
-	require.NoError(t, err)
-	l, _ := m.StartSession(ctx, mfaUser.ID)
-	mp, _ := m.Verify(ctx, l.Secret, "")
 	logins, err := login.New(m, store, nil)
 	require.NoError(t, err)
-	storetest.EnableMFA(t, logins, mp, e.clock.Now())
-	ml, err := m.StartSession(ctx, mfaUser.ID)
-	require.NoError(t, err)
-	e.locked = ml.Secret
-	e.clock.Advance(time.Second) // the expiring token is now expired
+	e.Secrets = storetest.IssueSecrets(t, m, logins, e.clock)
 	return e
 }
 
@@ -125,7 +88,7 @@ func basic(user, pass string) string {
 
 func TestGuardExtraction(t *testing.T) {
 	e := newHTTPEnv(t, memstore.New(), nil)
-	other := e.readOnly
+	other := e.ReadOnly
 	for _, tc := range []struct {
 		name    string
 		url     string
@@ -134,23 +97,23 @@ func TestGuardExtraction(t *testing.T) {
 		code    string
 		app     string
 	}{
-		{"a Bearer header is accepted", "/", map[string]string{"Authorization": "Bearer " + e.live}, 200, "", "default"},
-		{"a lower-case bearer scheme is accepted", "/", map[string]string{"Authorization": "bearer " + e.live}, 200, "", "default"},
-		{"extra spaces around the token are accepted", "/", map[string]string{"Authorization": "  Bearer    " + e.live + "  "}, 200, "", "default"},
-		{"the token query parameter is accepted", "/?token=" + e.live, nil, 200, "", "default"},
-		{"the same token in a header and the query is accepted", "/?token=" + e.live, map[string]string{"Authorization": "Bearer " + e.live}, 200, "", "default"},
-		{"two different tokens in a header and the query are refused", "/?token=" + other, map[string]string{"Authorization": "Bearer " + e.live}, 400, "ambiguous_credentials", ""},
-		{"duplicate query values that agree are accepted", "/?token=" + e.live + "&token=" + e.live, nil, 200, "", "default"},
-		{"duplicate query values that differ are refused", "/?token=" + e.live + "&token=" + other, nil, 400, "ambiguous_credentials", ""},
-		{"a token in the extra header is accepted with its app header", "/", map[string]string{"X-Circonus-Auth-Token": e.live, "X-Circonus-App-Name": "grafana"}, 200, "", "grafana"},
-		{"Basic with the app as user and the token as password is accepted", "/", map[string]string{"Authorization": basic("collector", e.live)}, 200, "", "collector"},
-		{"an app header wins over the Basic user", "/", map[string]string{"Authorization": basic("collector", e.live), "X-App-Name": "cli"}, 200, "", "cli"},
+		{"a Bearer header is accepted", "/", map[string]string{"Authorization": "Bearer " + e.Live}, 200, "", "default"},
+		{"a lower-case bearer scheme is accepted", "/", map[string]string{"Authorization": "bearer " + e.Live}, 200, "", "default"},
+		{"extra spaces around the token are accepted", "/", map[string]string{"Authorization": "  Bearer    " + e.Live + "  "}, 200, "", "default"},
+		{"the token query parameter is accepted", "/?token=" + e.Live, nil, 200, "", "default"},
+		{"the same token in a header and the query is accepted", "/?token=" + e.Live, map[string]string{"Authorization": "Bearer " + e.Live}, 200, "", "default"},
+		{"two different tokens in a header and the query are refused", "/?token=" + other, map[string]string{"Authorization": "Bearer " + e.Live}, 400, "ambiguous_credentials", ""},
+		{"duplicate query values that agree are accepted", "/?token=" + e.Live + "&token=" + e.Live, nil, 200, "", "default"},
+		{"duplicate query values that differ are refused", "/?token=" + e.Live + "&token=" + other, nil, 400, "ambiguous_credentials", ""},
+		{"a token in the extra header is accepted with its app header", "/", map[string]string{"X-Circonus-Auth-Token": e.Live, "X-Circonus-App-Name": "grafana"}, 200, "", "grafana"},
+		{"Basic with the app as user and the token as password is accepted", "/", map[string]string{"Authorization": basic("collector", e.Live)}, 200, "", "collector"},
+		{"an app header wins over the Basic user", "/", map[string]string{"Authorization": basic("collector", e.Live), "X-App-Name": "cli"}, 200, "", "cli"},
 		{"Basic that is not base64 is refused", "/", map[string]string{"Authorization": "Basic !!!"}, 401, "invalid_token", ""},
-		{"a wrong scheme is refused", "/", map[string]string{"Authorization": "Token " + e.live}, 401, "invalid_token", ""},
+		{"a wrong scheme is refused", "/", map[string]string{"Authorization": "Token " + e.Live}, 401, "invalid_token", ""},
 		{"an empty Bearer is refused", "/", map[string]string{"Authorization": "Bearer "}, 401, "invalid_token", ""},
 		{"an empty query token is refused", "/?token=", nil, 401, "invalid_token", ""},
 		{"no token at all is refused", "/", nil, 401, "invalid_token", ""},
-		{"an over-long app name is refused", "/", map[string]string{"Authorization": "Bearer " + e.live, "X-App-Name": strings.Repeat("a", 65)}, 400, "invalid_request", ""},
+		{"an over-long app name is refused", "/", map[string]string{"Authorization": "Bearer " + e.Live, "X-App-Name": strings.Repeat("a", 65)}, 400, "invalid_request", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s seen
@@ -166,10 +129,10 @@ func TestGuardExtraction(t *testing.T) {
 				return
 			}
 			assert.Equal(t, tc.app, s.principal.App)
-			assert.NotContains(t, s.url, e.live, "the next handler saw the token in the URL")
+			assert.NotContains(t, s.url, e.Live, "the next handler saw the token in the URL")
 			for k, vs := range s.header {
 				for _, v := range vs {
-					assert.NotContains(t, v, e.live, "the next handler saw the token in %s", k)
+					assert.NotContains(t, v, e.Live, "the next handler saw the token in %s", k)
 				}
 			}
 		})
@@ -207,16 +170,16 @@ func TestGuardFailureReasons(t *testing.T) {
 		{"a missing token is 401 invalid_token", plain, "GET", "", "", 401, "invalid_token"},
 		{"a malformed token is 401 invalid_token", plain, "GET", "atk_nonsense", "", 401, "invalid_token"},
 		{"an unknown token is 401 invalid_token", plain, "GET", unknown, "", 401, "invalid_token"},
-		{"a revoked token is 401 invalid_token", plain, "GET", e.revoked, "", 401, "invalid_token"},
-		{"an expired token is 401 invalid_token", plain, "GET", e.expired, "", 401, "invalid_token"},
-		{"a disabled user's token is 401 invalid_token", plain, "GET", e.disabled, "", 401, "invalid_token"},
-		{"a locked session is 401 session_locked", plain, "GET", e.locked, "", 401, "session_locked"},
-		{"a pending app is 401 app_pending", plain, "GET", e.pending, "new-app", 401, "app_pending"},
-		{"a denied app is 403 app_denied", plain, "GET", e.denied, "new-app", 403, "app_denied"},
-		{"a read-only token may GET through the write gate", writeGate, "GET", e.readOnly, "", 200, ""},
-		{"a read-only token may not POST through the write gate", writeGate, "POST", e.readOnly, "", 403, "insufficient_privilege"},
-		{"a normal token may POST through the write gate", writeGate, "POST", e.live, "", 200, ""},
-		{"a normal token is refused by an admin gate", adminGate, "GET", e.live, "", 403, "insufficient_privilege"},
+		{"a revoked token is 401 invalid_token", plain, "GET", e.Revoked, "", 401, "invalid_token"},
+		{"an expired token is 401 invalid_token", plain, "GET", e.Expired, "", 401, "invalid_token"},
+		{"a disabled user's token is 401 invalid_token", plain, "GET", e.Disabled, "", 401, "invalid_token"},
+		{"a locked session is 401 session_locked", plain, "GET", e.Locked, "", 401, "session_locked"},
+		{"a pending app is 401 app_pending", plain, "GET", e.Pending, "new-app", 401, "app_pending"},
+		{"a denied app is 403 app_denied", plain, "GET", e.Denied, "new-app", 403, "app_denied"},
+		{"a read-only token may GET through the write gate", writeGate, "GET", e.ReadOnly, "", 200, ""},
+		{"a read-only token may not POST through the write gate", writeGate, "POST", e.ReadOnly, "", 403, "insufficient_privilege"},
+		{"a normal token may POST through the write gate", writeGate, "POST", e.Live, "", 200, ""},
+		{"a normal token is refused by an admin gate", adminGate, "GET", e.Live, "", 403, "insufficient_privilege"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
@@ -245,7 +208,7 @@ func TestGuardFailureReasons(t *testing.T) {
 		var s seen
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", "/unlock", nil)
-		req.Header.Set("Authorization", "Bearer "+e.locked)
+		req.Header.Set("Authorization", "Bearer "+e.Locked)
 		e.g.AllowLocked(e.handler(&s)).ServeHTTP(rec, req)
 		require.Equal(t, 200, rec.Code)
 		assert.False(t, s.principal.Unlocked)
@@ -278,7 +241,7 @@ func TestGuardStoreFailureIs500WithoutStoreText(t *testing.T) {
 	}})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Authorization", "Bearer "+e.live)
+	req.Header.Set("Authorization", "Bearer "+e.Live)
 	g.Handler(e.handler(&seen{})).ServeHTTP(rec, req)
 	assert.Equal(t, 500, rec.Code)
 	assertErrorBody(t, rec, "internal_error")
@@ -297,7 +260,7 @@ func TestGuardHostReplacesDenyResponses(t *testing.T) {
 	}})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Authorization", "Bearer "+e.revoked)
+	req.Header.Set("Authorization", "Bearer "+e.Revoked)
 	g.Handler(e.handler(&seen{})).ServeHTTP(rec, req)
 	assert.Equal(t, 401, rec.Code)
 	assert.Equal(t, "custom invalid_token", rec.Body.String())
@@ -308,13 +271,13 @@ func TestQueryTokenResponsesAreNotCachedOrReferred(t *testing.T) {
 	e := newHTTPEnv(t, memstore.New(), nil)
 	var s seen
 	rec := httptest.NewRecorder()
-	e.g.Handler(e.handler(&s)).ServeHTTP(rec, httptest.NewRequest("GET", "/search?from=0&token="+e.live+"&size=10", nil))
+	e.g.Handler(e.handler(&s)).ServeHTTP(rec, httptest.NewRequest("GET", "/search?from=0&token="+e.Live+"&size=10", nil))
 	require.Equal(t, 200, rec.Code)
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 	assert.Equal(t, "no-referrer", rec.Header().Get("Referrer-Policy"))
 	assert.Equal(t, "/search?from=0&size=10 /search?from=0&size=10", s.url)
 	rec = httptest.NewRecorder()
-	e.g.Handler(e.handler(&s)).ServeHTTP(rec, httptest.NewRequest("GET", "/?token="+e.revoked, nil))
+	e.g.Handler(e.handler(&s)).ServeHTTP(rec, httptest.NewRequest("GET", "/?token="+e.Revoked, nil))
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"), "refusals of query tokens are not cached either")
 }
 
@@ -346,7 +309,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			apitoken.WriteError(w, he, "api")
 		}})
 	h := g.Handler(accessLog(e.handler(&seen{})))
-	secrets := []string{e.live, e.readOnly, e.revoked, e.expired, e.disabled, e.pending, e.denied, e.locked}
+	secrets := []string{e.Live, e.ReadOnly, e.Revoked, e.Expired, e.Disabled, e.Pending, e.Denied, e.Locked}
 	var bodies bytes.Buffer
 	for _, sec := range secrets {
 		for _, build := range []func() *http.Request{
@@ -367,7 +330,7 @@ func TestNoSecretLeaks(t *testing.T) {
 				r.Header.Set("Authorization", basic("app", sec))
 				return r
 			},
-			func() *http.Request { return httptest.NewRequest("GET", "/x?token="+sec+"&token="+e.live, nil) },
+			func() *http.Request { return httptest.NewRequest("GET", "/x?token="+sec+"&token="+e.Live, nil) },
 		} {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, build())
@@ -439,9 +402,9 @@ func TestOuterMiddlewareSeesNoCredentialAfterTheGuard(t *testing.T) {
 		status              int
 		kept                bool
 	}{
-		{"a Bearer header is removed once verified", "Authorization", "Bearer " + e.live, 200, false},
-		{"an extra token header is removed once verified", "X-Circonus-Auth-Token", e.live, 200, false},
-		{"a refused request keeps its header", "Authorization", "Bearer " + e.revoked, 401, true},
+		{"a Bearer header is removed once verified", "Authorization", "Bearer " + e.Live, 200, false},
+		{"an extra token header is removed once verified", "X-Circonus-Auth-Token", e.Live, 200, false},
+		{"a refused request keeps its header", "Authorization", "Bearer " + e.Revoked, 401, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/", nil)

@@ -21,11 +21,10 @@ var ctx = context.Background()
 // httpEnv is a Manager on a test clock with a Guard, and tokens of account
 // acme in every state an endpoint must tell apart.
 type httpEnv struct {
-	m                                          *apitoken.Manager
-	g                                          *apitoken.Guard
-	clock                                      *storetest.Clock
-	live, readOnly, revoked, expired, disabled string
-	pending, denied, locked                    string
+	m     *apitoken.Manager
+	g     *apitoken.Guard
+	clock *storetest.Clock
+	storetest.Secrets
 }
 
 func newHTTPEnv(t *testing.T, store apitoken.Store) *httpEnv {
@@ -36,46 +35,9 @@ func newHTTPEnv(t *testing.T, store apitoken.Store) *httpEnv {
 	t.Cleanup(func() { m.Close() })
 	e.m = m
 	e.g = apitoken.NewGuard(m, nil)
-	mk := func(role apitoken.Privilege, name string) apitoken.Principal {
-		u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: name, Role: role})
-		require.NoError(t, err)
-		l, err := m.StartSession(ctx, u.ID)
-		require.NoError(t, err)
-		p, err := m.Verify(ctx, l.Secret, "")
-		require.NoError(t, err)
-		return p
-	}
-	issue := func(p apitoken.Principal, req apitoken.IssueRequest) apitoken.Issued {
-		iss, err := m.Issue(ctx, p, req)
-		require.NoError(t, err)
-		return iss
-	}
-	admin := mk(apitoken.Admin, "admin@example.com")
-	user := mk(apitoken.Normal, "user@example.com")
-	e.live = issue(user, apitoken.IssueRequest{}).Secret
-	e.readOnly = issue(user, apitoken.IssueRequest{Privilege: apitoken.ReadOnly}).Secret
-	rev := issue(user, apitoken.IssueRequest{})
-	require.NoError(t, m.Revoke(ctx, user, rev.Token.ID))
-	e.revoked = rev.Secret
-	e.expired = issue(user, apitoken.IssueRequest{Expires: e.clock.Now().Add(time.Second)}).Secret
-	e.pending = issue(user, apitoken.IssueRequest{DefaultAppState: apitoken.Pending}).Secret
-	e.denied = issue(user, apitoken.IssueRequest{DefaultAppState: apitoken.Deny}).Secret
-	doomed := mk(apitoken.Normal, "leaver@example.com")
-	e.disabled = issue(doomed, apitoken.IssueRequest{}).Secret
-	disabled := true
-	_, err = m.UpdateUser(ctx, admin, doomed.UserID, apitoken.UserUpdate{Disabled: &disabled})
-	require.NoError(t, err)
-	mfaUser, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mfa@example.com", Role: apitoken.Normal})
-	require.NoError(t, err)
-	l, _ := m.StartSession(ctx, mfaUser.ID)
-	mp, _ := m.Verify(ctx, l.Secret, "")
 	logins, err := login.New(m, store, nil)
 	require.NoError(t, err)
-	storetest.EnableMFA(t, logins, mp, e.clock.Now())
-	ml, err := m.StartSession(ctx, mfaUser.ID)
-	require.NoError(t, err)
-	e.locked = ml.Secret
-	e.clock.Advance(time.Second) // the expiring token is now expired
+	e.Secrets = storetest.IssueSecrets(t, m, logins, e.clock)
 	return e
 }
 

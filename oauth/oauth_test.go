@@ -76,18 +76,18 @@ func form(tok string) string { return url.Values{"token": {tok}}.Encode() }
 func TestIntrospectionIsUniformForEveryInvalidToken(t *testing.T) {
 	e := newOAuthEnv(t)
 	unknown, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
-	live := e.live
+	live := e.Live
 	broken := live[:len(live)-1] + string(rune('A'+(live[len(live)-1]-'A'+1)%26)) // a wrong checksum
 	for _, tc := range []struct{ name, token string }{
 		{"malformed", "not-a-token"},
 		{"a wrong checksum", broken},
 		{"unknown", unknown},
-		{"revoked", e.revoked},
-		{"expired", e.expired},
-		{"a disabled user's", e.disabled},
-		{"pending for the default application", e.pending},
-		{"denied for the default application", e.denied},
-		{"a locked session", e.locked},
+		{"revoked", e.Revoked},
+		{"expired", e.Expired},
+		{"a disabled user's", e.Disabled},
+		{"pending for the default application", e.Pending},
+		{"denied for the default application", e.Denied},
+		{"a locked session", e.Locked},
 		{"another account's", e.otherAccount},
 		{"over-long", strings.Repeat("a", 3000)},
 	} {
@@ -105,9 +105,9 @@ func TestIntrospectionIsUniformForEveryInvalidToken(t *testing.T) {
 // library's own.
 func TestIntrospectionOfAValidToken(t *testing.T) {
 	e := newOAuthEnv(t)
-	p, err := e.m.Verify(ctx, e.live, "")
+	p, err := e.m.Verify(ctx, e.Live, "")
 	require.NoError(t, err)
-	rec := post(e.introspect, e.introspector, form(e.live)+"&token_type_hint=access_token")
+	rec := post(e.introspect, e.introspector, form(e.Live)+"&token_type_hint=access_token")
 	require.Equal(t, 200, rec.Code, rec.Body.String())
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
@@ -123,7 +123,7 @@ func TestIntrospectionOfAValidToken(t *testing.T) {
 	assert.Equal(t, float64(now.Add(apitoken.DefaultExpiry-time.Second).Unix()), got["exp"], "issued a second before the env's clock moved")
 	assert.Equal(t, float64(now.Add(-time.Second).Unix()), got["iat"])
 	assert.NotContains(t, got, "scope", "the library has no scopes")
-	assert.NotContains(t, rec.Body.String(), e.live)
+	assert.NotContains(t, rec.Body.String(), e.Live)
 
 	t.Run("an account token's subject is its account", func(t *testing.T) {
 		rec := post(e.introspect, e.introspector, form(e.normalAccount))
@@ -155,14 +155,14 @@ func TestIntrospectionCallers(t *testing.T) {
 	}{
 		{"an admin account token may introspect", e.introspector, 200, ""},
 		{"no credential gets 401", "", 401, "invalid_token"},
-		{"a revoked credential gets 401", e.revoked, 401, "invalid_token"},
+		{"a revoked credential gets 401", e.Revoked, 401, "invalid_token"},
 		{"a normal account token gets 401", e.normalAccount, 401, "insufficient_privilege"},
-		{"a user token gets 401", e.live, 401, "insufficient_privilege"},
+		{"a user token gets 401", e.Live, 401, "insufficient_privilege"},
 		{"an admin's session gets 401", e.adminSession, 401, "insufficient_privilege"},
 		{"another account's admin token may introspect, its own account only", e.otherAccount, 200, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := post(e.introspect, tc.caller, form(e.live))
+			rec := post(e.introspect, tc.caller, form(e.Live))
 			require.Equal(t, tc.status, rec.Code, rec.Body.String())
 			if tc.status != 200 {
 				assertErrorBody(t, rec, tc.code)
@@ -176,11 +176,11 @@ func TestIntrospectionCallers(t *testing.T) {
 		h := e.g.Handler(oauth.IntrospectionHandler(e.m, &oauth.IntrospectionOptions{
 			Allow: func(p apitoken.Principal) bool { return p.Kind == apitoken.KindSession },
 		}))
-		assert.Equal(t, 200, post(h, e.adminSession, form(e.live)).Code)
-		assert.Equal(t, 401, post(h, e.introspector, form(e.live)).Code)
+		assert.Equal(t, 200, post(h, e.adminSession, form(e.Live)).Code)
+		assert.Equal(t, 401, post(h, e.introspector, form(e.Live)).Code)
 	})
 	t.Run("without a Guard nobody is a caller", func(t *testing.T) {
-		rec := post(oauth.IntrospectionHandler(e.m, nil), e.introspector, form(e.live))
+		rec := post(oauth.IntrospectionHandler(e.m, nil), e.introspector, form(e.Live))
 		assert.Equal(t, 401, rec.Code)
 	})
 }
@@ -195,14 +195,14 @@ func TestTokenFormRequests(t *testing.T) {
 		body        string
 		status      int
 	}{
-		{"a form POST is read", "POST", "application/x-www-form-urlencoded", form(e.live), 200},
-		{"a charset parameter is fine", "POST", "application/x-www-form-urlencoded; charset=utf-8", form(e.live), 200},
-		{"GET is refused", "GET", "application/x-www-form-urlencoded", form(e.live), 405},
+		{"a form POST is read", "POST", "application/x-www-form-urlencoded", form(e.Live), 200},
+		{"a charset parameter is fine", "POST", "application/x-www-form-urlencoded; charset=utf-8", form(e.Live), 200},
+		{"GET is refused", "GET", "application/x-www-form-urlencoded", form(e.Live), 405},
 		{"JSON is refused", "POST", "application/json", `{"token":"x"}`, 415},
-		{"no content type is refused", "POST", "", form(e.live), 415},
+		{"no content type is refused", "POST", "", form(e.Live), 415},
 		{"a missing token is refused", "POST", "application/x-www-form-urlencoded", "token_type_hint=access_token", 400},
 		{"an empty token is refused", "POST", "application/x-www-form-urlencoded", "token=", 400},
-		{"a repeated token is refused", "POST", "application/x-www-form-urlencoded", form(e.live) + "&" + form(e.live), 400},
+		{"a repeated token is refused", "POST", "application/x-www-form-urlencoded", form(e.Live) + "&" + form(e.Live), 400},
 		{"a broken escape is refused", "POST", "application/x-www-form-urlencoded", "token=%zz", 400},
 		{"a body over 4 KiB is refused", "POST", "application/x-www-form-urlencoded", form(strings.Repeat("a", 5000)), 413},
 	} {
@@ -218,18 +218,18 @@ func TestTokenFormRequests(t *testing.T) {
 				require.Equal(t, tc.status, rec.Code, rec.Body.String())
 				if tc.status != 200 {
 					assertErrorBody(t, rec, "invalid_request")
-					assert.NotContains(t, rec.Body.String(), e.live)
+					assert.NotContains(t, rec.Body.String(), e.Live)
 				}
 			})
 		}
 	}
 	t.Run("a token in the URL is not read", func(t *testing.T) {
-		req := httptest.NewRequest("POST", "/x?token="+e.readOnly, strings.NewReader("a=b"))
+		req := httptest.NewRequest("POST", "/x?token="+e.ReadOnly, strings.NewReader("a=b"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		rec := httptest.NewRecorder()
 		e.revoke.ServeHTTP(rec, req)
 		assert.Equal(t, 400, rec.Code)
-		_, err := e.m.Verify(ctx, e.readOnly, "")
+		_, err := e.m.Verify(ctx, e.ReadOnly, "")
 		assert.NoError(t, err, "not revoked")
 	})
 }
@@ -240,7 +240,7 @@ func TestRevocationEndpoint(t *testing.T) {
 	e := newOAuthEnv(t)
 	unknown, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
 	var bodies []string
-	for _, tok := range []string{e.live, e.live, e.revoked, e.expired, unknown, "not-a-token", e.adminSession} {
+	for _, tok := range []string{e.Live, e.Live, e.Revoked, e.Expired, unknown, "not-a-token", e.adminSession} {
 		rec := post(e.revoke, "", form(tok))
 		require.Equal(t, 200, rec.Code, rec.Body.String())
 		assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
@@ -249,9 +249,9 @@ func TestRevocationEndpoint(t *testing.T) {
 	for _, b := range bodies {
 		assert.Empty(t, b)
 	}
-	_, err := e.m.Verify(ctx, e.live, "")
+	_, err := e.m.Verify(ctx, e.Live, "")
 	assert.ErrorIs(t, err, apitoken.ErrRevoked)
 	_, err = e.m.Verify(ctx, e.adminSession, "")
 	assert.ErrorIs(t, err, apitoken.ErrRevoked, "a session is revoked by possession too")
-	assert.Equal(t, []byte(`{"active":false}`), post(e.introspect, e.introspector, form(e.live)).Body.Bytes())
+	assert.Equal(t, []byte(`{"active":false}`), post(e.introspect, e.introspector, form(e.Live)).Body.Bytes())
 }
