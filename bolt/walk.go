@@ -19,38 +19,29 @@ var (
 // WalkTokens implements apitoken.Walker: one read transaction per page,
 // through the ID index, in byte order of IDs.
 func (s *Store) WalkTokens(ctx context.Context, after string, limit int) ([]*apitoken.Token, error) {
-	if limit < 1 {
-		return nil, fmt.Errorf("%w: a walk needs a limit", apitoken.ErrInvalidArgument)
-	}
-	var out []*apitoken.Token
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		out = out[:0]
-		return walkKeys(bucket(tx, bucketTokenIDs), after, limit, func(id []byte) error {
-			t, err := getToken(tx, id)
-			if err != nil {
-				return errors.Join(ErrCorrupt, err)
-			}
-			out = append(out, t)
-			return nil
-		})
-	})
-	return out, err
+	return walk(ctx, s, bucketTokenIDs, after, limit, getToken)
 }
 
 // WalkUsers implements apitoken.Walker, like WalkTokens.
 func (s *Store) WalkUsers(ctx context.Context, after string, limit int) ([]*apitoken.User, error) {
+	return walk(ctx, s, bucketUsers, after, limit, getUser)
+}
+
+// walk reads up to limit records whose IDs, keys of bucket name, come
+// after after, each through get, in one read transaction.
+func walk[T any](ctx context.Context, s *Store, name []byte, after string, limit int, get func(*bbolt.Tx, []byte) (T, error)) ([]T, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("%w: a walk needs a limit", apitoken.ErrInvalidArgument)
 	}
-	var out []*apitoken.User
+	var out []T
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		out = out[:0]
-		return walkKeys(bucket(tx, bucketUsers), after, limit, func(id []byte) error {
-			u, err := getUser(tx, id)
+		return walkKeys(bucket(tx, name), after, limit, func(id []byte) error {
+			r, err := get(tx, id)
 			if err != nil {
 				return errors.Join(ErrCorrupt, err)
 			}
-			out = append(out, u)
+			out = append(out, r)
 			return nil
 		})
 	})

@@ -18,30 +18,26 @@ var (
 // WalkTokens implements apitoken.Walker: one query per page through the
 // primary key, in the ID column's collation order.
 func (s *Store) WalkTokens(ctx context.Context, after string, limit int) ([]*apitoken.Token, error) {
-	if limit < 1 {
-		return nil, fmt.Errorf("%w: a walk needs a limit", apitoken.ErrInvalidArgument)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM apitoken_tokens
-		WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, s.fail(err)
-	}
-	ts, err := pgx.CollectRows(rows, scanToken)
-	return ts, s.fail(err)
+	return walk(ctx, s, `SELECT `+tokenColumns+` FROM apitoken_tokens WHERE id > $1 ORDER BY id LIMIT $2`, after, limit, scanToken)
 }
 
 // WalkUsers implements apitoken.Walker, like WalkTokens.
 func (s *Store) WalkUsers(ctx context.Context, after string, limit int) ([]*apitoken.User, error) {
+	return walk(ctx, s, `SELECT `+userColumns+` FROM apitoken_users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit, scanUser)
+}
+
+// walk runs query, which selects up to $2 records with IDs after $1, and
+// scans its rows with scan.
+func walk[T any](ctx context.Context, s *Store, query, after string, limit int, scan pgx.RowToFunc[T]) ([]T, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("%w: a walk needs a limit", apitoken.ErrInvalidArgument)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM apitoken_users
-		WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := s.pool.Query(ctx, query, after, limit)
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	us, err := pgx.CollectRows(rows, scanUser)
-	return us, s.fail(err)
+	rs, err := pgx.CollectRows(rows, scan)
+	return rs, s.fail(err)
 }
 
 // ImportTokens implements apitoken.Importer: one transaction that inserts
