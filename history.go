@@ -19,9 +19,9 @@ const (
 	// MaxListLimit the largest a caller may ask for.
 	defaultListLimit = 1000
 	MaxListLimit     = 1000
-	// DefaultRetention is how long revoked and expired API tokens are
+	// defaultRetention is how long revoked and expired API tokens are
 	// kept before a purge removes them.
-	DefaultRetention = 30 * 24 * time.Hour
+	defaultRetention = 30 * 24 * time.Hour
 	// defaultPurgeInterval is how often the Manager purges by itself.
 	defaultPurgeInterval = time.Hour
 	// defaultMaxSessionsPerUser and defaultMaxTokensPerUser cap a user's

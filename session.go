@@ -19,8 +19,8 @@ type SessionOptions struct {
 }
 
 func (o *SessionOptions) setDefaults() {
-	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
-	setDefault(&o.AbsoluteTimeout, DefaultAbsoluteTimeout)
+	setDefault(&o.IdleTimeout, defaultIdleTimeout)
+	setDefault(&o.AbsoluteTimeout, defaultAbsoluteTimeout)
 }
 
 // Login is a started session: what StartSession returns, and what a

@@ -240,7 +240,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := map[string]any{
 		"logged": true, "isUnlocked": l.Unlocked(), "tenant": l.User.Account, "user": viewUser(l.User),
-		"settings": map[string]any{"idleTimeoutSeconds": int(apitoken.DefaultIdleTimeout.Seconds())},
+		"settings": map[string]any{"idleTimeoutSeconds": int(sessionIdleTimeout.Seconds())},
 		"rights":   rights(l.User.Role),
 	}
 	if req.ReturnToken {
