@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/apitoken/apitoken/tokenpage"
@@ -63,7 +64,11 @@ func newBigAccount(tb testing.TB, st apitoken.Store, n int, tweak func(i int, t 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &bigAccount{h: tokenpage.New(m, nil), c: c, m: m, cookie: l.Secret}
+	logins, err := login.New(m, c, nil) // the page's default way in
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &bigAccount{h: tokenpage.New(m, &tokenpage.Options{Login: logins}), c: c, m: m, cookie: l.Secret}
 }
 
 // get serves path to the admin and returns the page and how many records
