@@ -135,7 +135,7 @@ func (s *server) routes() http.Handler {
 		mux.Handle(rt.method+" "+base+rt.path, h)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: apitoken.CodeNotFound, Message: "no such endpoint"}, "api")
+		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}, "api")
 	})
 	// The token management page for people, beside the API for programs.
 	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Login: s.logins, Logger: s.log, TrustedProxies: s.trusted, QRCode: qrModules}))
