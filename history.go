@@ -214,7 +214,7 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 	now := m.now()
 	total := 0
 	for _, q := range []PurgeQuery{
-		{Kind: KindSession, EndedBefore: now, IdleBefore: now.Add(-m.opts.Sessions.IdleTimeout), Limit: purgeBatch},
+		{Kind: KindSession, EndedBefore: now, IdleBefore: now.Add(-m.opts.SessionIdleTimeout), Limit: purgeBatch},
 		{Kind: KindAPI, EndedBefore: now.Add(-m.opts.Retention), Limit: purgeBatch},
 	} {
 		for {
@@ -228,7 +228,7 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	m.usage.forgetIdle(now.Add(-m.opts.Sessions.IdleTimeout))
+	m.usage.forgetIdle(now.Add(-m.opts.SessionIdleTimeout))
 	return total, nil
 }
 

@@ -109,8 +109,13 @@ type Options struct {
 	// negative: no cap.
 	MaxTokensPerUser int
 
-	// Sessions configures session tokens.
-	Sessions SessionOptions
+	// SessionIdleTimeout ends a session unused this long (behaviour rule
+	// 23). Default 30 minutes.
+	SessionIdleTimeout time.Duration
+	// SessionAbsoluteTimeout ends a session this long after it started,
+	// however busy. Default 12 hours. Password login, its throttling and
+	// MFA are configured in package login.
+	SessionAbsoluteTimeout time.Duration
 
 	// OnEvent receives every Event synchronously; it must not block. See
 	// SlogEvents for a log/slog adapter. Default: events are dropped.
@@ -190,6 +195,8 @@ func New(store Store, opts *Options) (*Manager, error) {
 	setDefault(&o.PurgeInterval, defaultPurgeInterval)
 	setDefault(&o.MaxSessionsPerUser, defaultMaxSessionsPerUser)
 	setDefault(&o.MaxTokensPerUser, defaultMaxTokensPerUser)
+	setDefault(&o.SessionIdleTimeout, defaultIdleTimeout)
+	setDefault(&o.SessionAbsoluteTimeout, defaultAbsoluteTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -202,7 +209,6 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if len(o.DefaultApp) > o.MaxAppName {
 		return nil, fmt.Errorf("%w: DefaultApp longer than MaxAppName", ErrInvalidArgument)
 	}
-	o.Sessions.setDefaults()
 	users := o.Users
 	if users == nil {
 		users = store

@@ -8,7 +8,7 @@ import "time"
 const (
 	defaultExpiry          = 10 * 365 * 24 * time.Hour // Options.DefaultExpiry
 	defaultAppName         = "default"                 // Options.DefaultApp
-	defaultIdleTimeout     = 30 * time.Minute          // Options.Sessions.IdleTimeout
-	defaultAbsoluteTimeout = 12 * time.Hour            // Options.Sessions.AbsoluteTimeout
+	defaultIdleTimeout     = 30 * time.Minute          // Options.SessionIdleTimeout
+	defaultAbsoluteTimeout = 12 * time.Hour            // Options.SessionAbsoluteTimeout
 	defaultRetention       = 30 * 24 * time.Hour       // Options.Retention
 )

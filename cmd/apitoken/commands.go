@@ -325,7 +325,7 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("stats")
 	addr := fs.String("store", "", "store address (required)")
 	retention := fs.Duration("retention", defaultRetention, "how long ended API tokens are kept (the host's Options.Retention)")
-	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "the host's session idle timeout (SessionOptions.IdleTimeout)")
+	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "the host's session idle timeout (Options.SessionIdleTimeout)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -423,7 +423,7 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("purge")
 	addr := fs.String("store", "", "store address (required)")
 	retention := fs.Duration("retention", defaultRetention, "how long ended API tokens are kept (the host's Options.Retention)")
-	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "the host's session idle timeout (SessionOptions.IdleTimeout)")
+	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "the host's session idle timeout (Options.SessionIdleTimeout)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -437,7 +437,7 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	defer s.Close()
 	// Manager.Purge holds the policy of what has ended; it needs no key.
 	m, err := apitoken.New(s, &apitoken.Options{Retention: *retention, PurgeInterval: -1,
-		Sessions: apitoken.SessionOptions{IdleTimeout: *idle}})
+		SessionIdleTimeout: *idle})
 	if err != nil {
 		return err
 	}

@@ -168,7 +168,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 	}
 	opts := &apitoken.Options{
 		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
-		Sessions: apitoken.SessionOptions{IdleTimeout: sessionIdleTimeout},
+		SessionIdleTimeout: sessionIdleTimeout,
 	}
 	met, stopMetrics, err := openMetrics(ctx, c.metrics, c.metricsInterval, stdout)
 	if err != nil {
