@@ -19,9 +19,9 @@ const (
 	// MaxListLimit the largest a caller may ask for.
 	defaultListLimit = 1000
 	MaxListLimit     = 1000
-	// DefaultRetention is how long revoked and expired API tokens are
+	// defaultRetention is how long revoked and expired API tokens are
 	// kept before a purge removes them.
-	DefaultRetention = 30 * 24 * time.Hour
+	defaultRetention = 30 * 24 * time.Hour
 	// defaultPurgeInterval is how often the Manager purges by itself.
 	defaultPurgeInterval = time.Hour
 	// defaultMaxSessionsPerUser and defaultMaxTokensPerUser cap a user's
@@ -214,7 +214,7 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 	now := m.now()
 	total := 0
 	for _, q := range []PurgeQuery{
-		{Kind: KindSession, EndedBefore: now, IdleBefore: now.Add(-m.opts.Sessions.IdleTimeout), Limit: purgeBatch},
+		{Kind: KindSession, EndedBefore: now, IdleBefore: now.Add(-m.opts.SessionIdleTimeout), Limit: purgeBatch},
 		{Kind: KindAPI, EndedBefore: now.Add(-m.opts.Retention), Limit: purgeBatch},
 	} {
 		for {
@@ -228,7 +228,7 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	m.usage.forgetIdle(now.Add(-m.opts.Sessions.IdleTimeout))
+	m.usage.forgetIdle(now.Add(-m.opts.SessionIdleTimeout))
 	return total, nil
 }
 

@@ -12,20 +12,20 @@ import (
 // Stable machine codes of HTTP failures. Clients switch on these, never on
 // messages.
 const (
-	CodeInvalidToken          = "invalid_token"
-	CodeSessionLocked         = "session_locked"
+	codeInvalidToken          = "invalid_token"
+	codeSessionLocked         = "session_locked"
 	codeAppPending            = "app_pending"
 	codeAppDenied             = "app_denied"
-	CodeTooManyApps           = "too_many_apps"
-	CodeInsufficientPrivilege = "insufficient_privilege"
+	codeTooManyApps           = "too_many_apps"
+	codeInsufficientPrivilege = "insufficient_privilege"
 	codeAmbiguousCredentials  = "ambiguous_credentials"
-	CodeInvalidRequest        = "invalid_request"
-	CodeNotFound              = "not_found"
+	codeInvalidRequest        = "invalid_request"
+	codeNotFound              = "not_found"
 	codeConflict              = "conflict"
 	codeDuplicate             = "duplicate"
 	codeLimitReached          = "limit_reached"
 	codeSessionRequired       = "session_required"
-	CodeInternal              = "internal_error"
+	codeInternal              = "internal_error"
 )
 
 // ErrAmbiguousCredentials means one request carried two different tokens.
@@ -35,8 +35,19 @@ var ErrAmbiguousCredentials = errors.New("apitoken: request carries two differen
 // stable code and a message safe to show (it never contains a secret or a
 // store's error text).
 type HTTPError struct {
-	Status  int
-	Code    string
+	// Status is the HTTP status code.
+	Status int
+	// Code is the stable machine code clients switch on. HTTPErrorOf
+	// answers with: invalid_token (401: a missing, malformed, unknown,
+	// revoked or expired token, or one of a disabled user), session_locked
+	// (401), app_pending (401), app_denied (403), too_many_apps (403),
+	// session_required (403), insufficient_privilege (403),
+	// ambiguous_credentials (400), invalid_request (400), not_found (404),
+	// limit_reached (409), duplicate (409), conflict (409) and
+	// internal_error (500). Packages built on this one add their own (see
+	// package login, secretscanning); docs/behaviour.md lists them all.
+	Code string
+	// Message is safe to show a client: no secret, no store error text.
 	Message string
 }
 
@@ -64,25 +75,25 @@ func HTTPErrorOf(err error) HTTPError {
 	switch {
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknown), errors.Is(err, ErrRevoked),
 		errors.Is(err, ErrExpired), errors.Is(err, ErrUserDisabled), errors.Is(err, errMissingToken):
-		return HTTPError{http.StatusUnauthorized, CodeInvalidToken, "missing or invalid token"}
+		return HTTPError{http.StatusUnauthorized, codeInvalidToken, "missing or invalid token"}
 	case errors.Is(err, ErrSessionLocked):
-		return HTTPError{http.StatusUnauthorized, CodeSessionLocked, "session locked: complete MFA or log out"}
+		return HTTPError{http.StatusUnauthorized, codeSessionLocked, "session locked: complete MFA or log out"}
 	case errors.Is(err, ErrAppPending):
 		return HTTPError{http.StatusUnauthorized, codeAppPending, "application pending approval by the token's owner"}
 	case errors.Is(err, ErrAppDenied):
 		return HTTPError{http.StatusForbidden, codeAppDenied, "application denied for this token"}
 	case errors.Is(err, ErrTooManyApps):
-		return HTTPError{http.StatusForbidden, CodeTooManyApps, "this token has reached its limit of applications"}
+		return HTTPError{http.StatusForbidden, codeTooManyApps, "this token has reached its limit of applications"}
 	case errors.Is(err, ErrSessionRequired):
 		return HTTPError{http.StatusForbidden, codeSessionRequired, "password and MFA changes need a signed-in session of the user"}
 	case errors.Is(err, ErrInsufficientPrivilege):
-		return HTTPError{http.StatusForbidden, CodeInsufficientPrivilege, "insufficient privilege"}
+		return HTTPError{http.StatusForbidden, codeInsufficientPrivilege, "insufficient privilege"}
 	case errors.Is(err, ErrAmbiguousCredentials):
 		return HTTPError{http.StatusBadRequest, codeAmbiguousCredentials, "the request carries two different tokens"}
 	case errors.Is(err, ErrInvalidArgument):
-		return HTTPError{http.StatusBadRequest, CodeInvalidRequest, safeMessage(err)}
+		return HTTPError{http.StatusBadRequest, codeInvalidRequest, safeMessage(err)}
 	case errors.Is(err, ErrNotFound):
-		return HTTPError{http.StatusNotFound, CodeNotFound, "not found"}
+		return HTTPError{http.StatusNotFound, codeNotFound, "not found"}
 	case errors.Is(err, ErrLimitReached):
 		return HTTPError{http.StatusConflict, codeLimitReached, "this user holds the most live API tokens allowed; revoke one first"}
 	case errors.Is(err, ErrDuplicate):
@@ -90,7 +101,7 @@ func HTTPErrorOf(err error) HTTPError {
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyAccountToken):
 		return HTTPError{http.StatusConflict, codeConflict, safeMessage(err)}
 	}
-	return HTTPError{http.StatusInternalServerError, CodeInternal, "internal error"}
+	return HTTPError{http.StatusInternalServerError, codeInternal, "internal error"}
 }
 
 // safeMessage returns the text of a policy error as a client reads it:

@@ -41,7 +41,7 @@ func (m *Manager) Introspect(ctx context.Context, caller Principal, token string
 	}
 	expires = v.expires
 	if v.kind == KindSession {
-		if idle := m.lastActive(&v).Add(m.opts.Sessions.IdleTimeout); idle.Before(expires) {
+		if idle := m.lastActive(&v).Add(m.opts.SessionIdleTimeout); idle.Before(expires) {
 			expires = idle
 		}
 	}

@@ -17,18 +17,18 @@ import (
 
 // Defaults for Options fields left at their zero value.
 const (
-	DefaultExpiry           = 10 * 365 * 24 * time.Hour
+	defaultExpiry           = 10 * 365 * 24 * time.Hour
 	defaultMaxDescription   = 256
 	defaultMaxAppName       = 64
 	defaultMaxApps          = 32
-	DefaultAppName          = "default"
+	defaultAppName          = "default"
 	defaultTypeLabel        = "generic"
 	defaultFlushInterval    = 30 * time.Second
 	defaultCacheSize        = 100_000
 	defaultFallbackCacheTTL = time.Second
 	defaultMaxRotateGrace   = 30 * 24 * time.Hour
-	DefaultIdleTimeout      = 30 * time.Minute
-	DefaultAbsoluteTimeout  = 12 * time.Hour
+	defaultIdleTimeout      = 30 * time.Minute
+	defaultAbsoluteTimeout  = 12 * time.Hour
 )
 
 // MinHashKey is the shortest Options.HashKey New accepts, in bytes: as
@@ -60,7 +60,7 @@ type Options struct {
 	Users Users
 
 	// DefaultExpiry is the lifetime of an API token issued without an
-	// expiry. Default DefaultExpiry (10 years), or MaxExpiry if that is
+	// expiry. Default 10 years, or MaxExpiry if that is
 	// shorter.
 	DefaultExpiry time.Duration
 	// MaxExpiry is the longest lifetime a caller may ask for. Default
@@ -109,8 +109,13 @@ type Options struct {
 	// negative: no cap.
 	MaxTokensPerUser int
 
-	// Sessions configures session tokens.
-	Sessions SessionOptions
+	// SessionIdleTimeout ends a session unused this long (behaviour rule
+	// 23). Default 30 minutes.
+	SessionIdleTimeout time.Duration
+	// SessionAbsoluteTimeout ends a session this long after it started,
+	// however busy. Default 12 hours. Password login, its throttling and
+	// MFA are configured in package login.
+	SessionAbsoluteTimeout time.Duration
 
 	// OnEvent receives every Event synchronously; it must not block. See
 	// SlogEvents for a log/slog adapter. Default: events are dropped.
@@ -174,22 +179,24 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, err
 	}
 	if o.DefaultExpiry == 0 && o.MaxExpiry > 0 {
-		o.DefaultExpiry = min(DefaultExpiry, o.MaxExpiry)
+		o.DefaultExpiry = min(defaultExpiry, o.MaxExpiry)
 	}
-	setDefault(&o.DefaultExpiry, DefaultExpiry)
+	setDefault(&o.DefaultExpiry, defaultExpiry)
 	setDefault(&o.MaxExpiry, o.DefaultExpiry)
 	setDefault(&o.MaxDescription, defaultMaxDescription)
 	setDefault(&o.MaxAppName, defaultMaxAppName)
 	setDefault(&o.MaxApps, defaultMaxApps)
-	setDefault(&o.DefaultApp, DefaultAppName)
+	setDefault(&o.DefaultApp, defaultAppName)
 	setDefault(&o.MaxRotateGrace, defaultMaxRotateGrace)
 	setDefault(&o.FlushInterval, defaultFlushInterval)
 	setDefault(&o.CacheSize, defaultCacheSize)
 	setDefault(&o.FallbackCacheTTL, defaultFallbackCacheTTL)
-	setDefault(&o.Retention, DefaultRetention)
+	setDefault(&o.Retention, defaultRetention)
 	setDefault(&o.PurgeInterval, defaultPurgeInterval)
 	setDefault(&o.MaxSessionsPerUser, defaultMaxSessionsPerUser)
 	setDefault(&o.MaxTokensPerUser, defaultMaxTokensPerUser)
+	setDefault(&o.SessionIdleTimeout, defaultIdleTimeout)
+	setDefault(&o.SessionAbsoluteTimeout, defaultAbsoluteTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -202,7 +209,6 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if len(o.DefaultApp) > o.MaxAppName {
 		return nil, fmt.Errorf("%w: DefaultApp longer than MaxAppName", ErrInvalidArgument)
 	}
-	o.Sessions.setDefaults()
 	users := o.Users
 	if users == nil {
 		users = store

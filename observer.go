@@ -18,18 +18,18 @@ type Observer interface {
 	ObserveVerify(VerifyObservation)
 }
 
-// ObserverTimingSample is how many verifications there are, on average, for
+// observerTimingSample is how many verifications there are, on average, for
 // each one an Observer gets timed: each verification is timed with
-// probability 1/ObserverTimingSample. Reading the clock twice can cost as
+// probability 1/observerTimingSample. Reading the clock twice can cost as
 // much as a cached verification itself (on virtual machines whose clock
 // is not read in user space, several times as much), so timing every one
 // would double the cost of the hot path; a sample keeps the duration
 // histogram's shape at a small fraction of that.
-const ObserverTimingSample = 32
+const observerTimingSample = 32
 
 // timeThisVerification draws whether to time a verification, from the
 // runtime's per-thread generator (no lock, no shared state).
-func timeThisVerification() bool { return mrand.Uint32()%ObserverTimingSample == 0 }
+func timeThisVerification() bool { return mrand.Uint32()%observerTimingSample == 0 }
 
 // VerifyObservation describes one verification for an Observer. It holds
 // no secret and no application name.
@@ -43,8 +43,10 @@ type VerifyObservation struct {
 	// CacheHit reports that the token's record came from the verification
 	// cache, not the store.
 	CacheHit bool
-	// Timed reports that this verification is in the timing sample (see
-	// ObserverTimingSample); only then is Duration set.
+	// Timed reports that this verification is in the timing sample: one
+	// verification in 32 on average, drawn at random (timing every one
+	// would double the cost of a cached verification). Only then is
+	// Duration set.
 	Timed bool
 	// Duration is the wall time Verify took, measured with the monotonic
 	// clock, when Timed; zero otherwise.

@@ -48,7 +48,7 @@ func (m *Manager) checkLive(v *view, now time.Time) error {
 		return ErrRevoked
 	case !now.Before(v.expires):
 		return ErrExpired
-	case v.kind == KindSession && !now.Before(m.lastActive(v).Add(m.opts.Sessions.IdleTimeout)):
+	case v.kind == KindSession && !now.Before(m.lastActive(v).Add(m.opts.SessionIdleTimeout)):
 		return ErrExpired
 	}
 	return nil

@@ -7,22 +7,6 @@ import (
 	"time"
 )
 
-// SessionOptions configures session tokens. The zero value means
-// defaults; each field states its own. Password login, its throttling and
-// MFA are configured in package login.
-type SessionOptions struct {
-	// IdleTimeout ends a session unused this long. Default 30 min.
-	IdleTimeout time.Duration
-	// AbsoluteTimeout ends a session this long after it started, however
-	// busy. Default 12 h.
-	AbsoluteTimeout time.Duration
-}
-
-func (o *SessionOptions) setDefaults() {
-	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
-	setDefault(&o.AbsoluteTimeout, DefaultAbsoluteTimeout)
-}
-
 // Login is a started session: what StartSession returns, and what a
 // successful password login (package login) returns.
 type Login struct {
@@ -61,7 +45,7 @@ func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
 	s := &Token{
 		Kind: KindSession, Owner: OwnerUser, Account: u.Account, UserID: u.ID, CreatedBy: u.ID,
 		Type: "session", Privilege: u.Role, DefaultAppState: Allow,
-		Created: now, Expires: now.Add(m.opts.Sessions.AbsoluteTimeout), Unlocked: len(u.MFASecret) == 0,
+		Created: now, Expires: now.Add(m.opts.SessionAbsoluteTimeout), Unlocked: len(u.MFASecret) == 0,
 	}
 	iss, err := m.create(ctx, s)
 	if err != nil {

@@ -188,10 +188,10 @@ type UserStore interface {
 	DeleteUser(ctx context.Context, id string) error
 }
 
-// ApplyTouch moves t.LastUsed, and the LastSeen of the app named tc.App,
+// Apply moves t.LastUsed, and the LastSeen of the app named tc.App,
 // forward to tc.At; it never moves them back. Stores call it from
 // TouchTokens so that every store applies usage the same way.
-func ApplyTouch(t *Token, tc Touch) {
+func (tc Touch) Apply(t *Token) {
 	if tc.At.After(t.LastUsed) {
 		t.LastUsed = tc.At
 	}

@@ -84,7 +84,7 @@ func loadFixture(b *testing.B, n int) *fixture {
 					Parent: "ses0000000000001", Lineage: id, Description: "API token for server-to-server authentication",
 					Type: "generic", Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow,
 					Apps:    []apitoken.App{{Name: "default", State: apitoken.Allow, FirstSeen: now, LastSeen: now}},
-					Created: created, Expires: now.Add(apitoken.DefaultExpiry), Version: 1,
+					Created: created, Expires: now.Add(libDefaultExpiry), Version: 1,
 				}
 				if err := putToken(tx, nil, t); err != nil {
 					return err
@@ -257,7 +257,7 @@ func BenchmarkDecodeToken(b *testing.B) {
 		Account: "acme", CreatedBy: "usr0000000000001", Parent: "ses0000000000001", Lineage: "1a2B3c4D5e6F7g8H",
 		Description: "API token for server-to-server authentication", Type: "generic", Privilege: apitoken.Normal,
 		DefaultAppState: apitoken.Allow, Apps: []apitoken.App{{Name: "default", State: apitoken.Allow, FirstSeen: now, LastSeen: now}},
-		Created: now, LastUsed: now, Expires: now.Add(apitoken.DefaultExpiry), Version: 1,
+		Created: now, LastUsed: now, Expires: now.Add(libDefaultExpiry), Version: 1,
 	}
 	enc := encodeToken(t)
 	b.ReportAllocs()

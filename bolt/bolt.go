@@ -756,7 +756,7 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 				return err
 			}
 			before := t.Activity()
-			apitoken.ApplyTouch(t, tc)
+			tc.Apply(t)
 			if err := b.Put(t.Hash[:], encodeToken(t)); err != nil {
 				return err
 			}

@@ -20,6 +20,15 @@ import (
 	"github.com/apitoken/apitoken/storetest"
 )
 
+// The Manager's documented defaults (apitoken.Options), which the records
+// built here and the benchmarks' clocks follow.
+const (
+	libDefaultExpiry          = 10 * 365 * 24 * time.Hour
+	libDefaultIdleTimeout     = 30 * time.Minute
+	libDefaultAbsoluteTimeout = 12 * time.Hour
+	libDefaultRetention       = 30 * 24 * time.Hour
+)
+
 // Measurements of bounded history on bolt: listings after churn, the file
 // under login/expire/purge cycles, and a large purge beside verification.
 // Tests run laptop-sized by default; APITOKEN_LONG=1 (set by CI) runs them
@@ -153,9 +162,9 @@ func (r *records) make(tb testing.TB, kind apitoken.Kind, parent string, created
 		Created: created, Version: 1,
 	}
 	if kind == apitoken.KindSession {
-		t.Type, t.Unlocked, t.Expires = "session", true, created.Add(apitoken.DefaultAbsoluteTimeout)
+		t.Type, t.Unlocked, t.Expires = "session", true, created.Add(libDefaultAbsoluteTimeout)
 	} else {
-		t.Parent, t.Expires = parent, created.Add(apitoken.DefaultExpiry)
+		t.Parent, t.Expires = parent, created.Add(libDefaultExpiry)
 	}
 	return t, secret
 }
@@ -264,7 +273,7 @@ func (l *listSide) list(tb testing.TB) time.Duration {
 
 // purgeAll is how far the clock moves for a purge to remove every churned
 // record: past the sessions' idle timeout and the tokens' retention.
-const purgeAll = apitoken.DefaultRetention + time.Hour
+const purgeAll = libDefaultRetention + time.Hour
 
 // BenchmarkListAfterChurn shows that history a user leaves behind does not
 // slow the listing of their API tokens. Each case lists the user's 3 live
@@ -317,7 +326,7 @@ func BenchmarkListAfterChurn(b *testing.B) {
 		dir := b.TempDir()
 		ce, _ := buildChurn(b, filepath.Join(dir, "churned.db"), n, 0)
 		fe, _ := buildChurn(b, filepath.Join(dir, "fresh.db"), 0, 0)
-		idle := apitoken.DefaultIdleTimeout + time.Minute // every session has ended
+		idle := libDefaultIdleTimeout + time.Minute // every session has ended
 		churned, _ := openListSide(b, ce, idle, false)
 		fresh, _ := openListSide(b, fe, idle, false)
 		compare(b, churned, fresh)
@@ -336,7 +345,7 @@ func TestListAfterChurn(t *testing.T) {
 	const n = 2_000
 	ctx := context.Background()
 	e, sample := buildChurn(t, filepath.Join(t.TempDir(), "churned.db"), n, n)
-	side, _ := openListSide(t, e, apitoken.DefaultIdleTimeout+time.Minute, false)
+	side, _ := openListSide(t, e, libDefaultIdleTimeout+time.Minute, false)
 	if _, err := e.m.Verify(ctx, sample.session, ""); err == nil {
 		t.Fatal("a session idle for longer than the idle timeout verifies")
 	}
@@ -472,7 +481,7 @@ func TestFileSizeUnderChurn(t *testing.T) {
 			}
 		}
 		done += perRound
-		e.clock.Advance(apitoken.DefaultIdleTimeout/4 + time.Second)
+		e.clock.Advance(libDefaultIdleTimeout/4 + time.Second)
 		n, err := e.m.Purge(ctx)
 		if err != nil {
 			t.Fatal(err)

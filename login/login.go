@@ -82,7 +82,8 @@ func storeErr(err error) error {
 
 // Options configures password login, its throttling and MFA. The zero
 // value means defaults; each field states its own. Session lifetimes are
-// the Manager's (apitoken.SessionOptions).
+// the Manager's (apitoken.Options.SessionIdleTimeout and
+// SessionAbsoluteTimeout).
 type Options struct {
 	// Argon2 sets the password hashing cost. Default: OWASP's minimum.
 	Argon2 Argon2Params

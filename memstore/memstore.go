@@ -211,7 +211,7 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 	}
 	for _, tc := range touches {
 		if t, ok := s.tokens[tc.ID]; ok {
-			apitoken.ApplyTouch(t, tc)
+			tc.Apply(t)
 		}
 	}
 	return nil

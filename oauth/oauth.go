@@ -126,7 +126,7 @@ func parseTokenForm(body string) (string, error) {
 
 // writeFormError answers a parser error in the library's JSON error shape.
 func writeFormError(w http.ResponseWriter, err error, realm string) {
-	e := apitoken.HTTPError{Status: http.StatusBadRequest, Code: apitoken.CodeInvalidRequest, Message: err.Error()}
+	e := apitoken.HTTPError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
 	switch err {
 	case errFormMethod:
 		w.Header().Set("Allow", http.MethodPost)
@@ -185,7 +185,7 @@ func IntrospectionHandler(m *apitoken.Manager, opts *IntrospectionOptions) http.
 		w.Header().Set("Cache-Control", "no-store")
 		caller, ok := apitoken.FromContext(r.Context())
 		if !ok || !o.Allow(caller) {
-			apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusUnauthorized, Code: apitoken.CodeInsufficientPrivilege,
+			apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusUnauthorized, Code: "insufficient_privilege",
 				Message: "this credential may not introspect tokens"}, o.Realm)
 			return
 		}

@@ -21,7 +21,7 @@
 //	                                           apitoken.token.kind (api, session; absent when no
 //	                                           record was found), apitoken.cache.hit (bool)
 //	apitoken.verify.duration   histogram, s    the sample of verifications the Manager times
-//	                                           (apitoken.ObserverTimingSample): same attributes
+//	                                           (one in 32): same attributes
 //	apitoken.token.issued      counter, {token}    API tokens issued or rotated in, sessions
 //	                                               started: apitoken.token.kind
 //	apitoken.token.revoked     counter, {token}    revocations, by ID or by possession

@@ -440,7 +440,7 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 
 // TouchTokens implements apitoken.TokenStore: one transaction that locks
 // the touched rows in ID order (so concurrent batches cannot deadlock),
-// applies apitoken.ApplyTouch and writes last_used and apps back without
+// applies apitoken.Touch.Apply and writes last_used and apps back without
 // changing the version. Usage never changes a verification's outcome, so
 // it is not announced.
 func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error {
@@ -467,7 +467,7 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 		}
 		for _, tc := range touches {
 			if t := byID[tc.ID]; t != nil {
-				apitoken.ApplyTouch(t, tc)
+				tc.Apply(t)
 			}
 		}
 		batch := &pgx.Batch{}

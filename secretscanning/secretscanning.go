@@ -248,7 +248,7 @@ var (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeScanError(w, http.StatusMethodNotAllowed, apitoken.CodeInvalidRequest, "use POST")
+		writeScanError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
 		return
 	}
 	body, err := readBounded(r.Body, r.ContentLength, h.opts.MaxBody)
@@ -256,7 +256,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, errScanTooLarge) {
 			writeScanError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("body over %d bytes", h.opts.MaxBody))
 		} else {
-			writeScanError(w, http.StatusBadRequest, apitoken.CodeInvalidRequest, "body could not be read")
+			writeScanError(w, http.StatusBadRequest, "invalid_request", "body could not be read")
 		}
 		return
 	}
@@ -270,12 +270,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeScanError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("more than %d matches", h.opts.MaxMatches))
 		return
 	case err != nil:
-		writeScanError(w, http.StatusBadRequest, apitoken.CodeInvalidRequest, "body is not a JSON array of matches")
+		writeScanError(w, http.StatusBadRequest, "invalid_request", "body is not a JSON array of matches")
 		return
 	}
 	feedback, err := h.revoke(r.Context(), matches)
 	if err != nil {
-		writeScanError(w, http.StatusInternalServerError, apitoken.CodeInternal, "internal error")
+		writeScanError(w, http.StatusInternalServerError, "internal_error", "internal error")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

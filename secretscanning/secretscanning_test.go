@@ -335,8 +335,8 @@ func TestSecretScanningRefuses(t *testing.T) {
 		{"an oversized body, signed", e.a.id, e.a.sign(t, big), big, 413, secretscanning.CodePayloadTooLarge},
 		{"an oversized body, unsigned", "", "", big, 413, secretscanning.CodePayloadTooLarge},
 		{"more matches than allowed, signed", e.a.id, e.a.sign(t, tooMany), tooMany, 413, secretscanning.CodePayloadTooLarge},
-		{"a signed object instead of an array", e.a.id, e.a.sign(t, []byte(`{"token":"x"}`)), []byte(`{"token":"x"}`), 400, apitoken.CodeInvalidRequest},
-		{"a signed array with trailing data", e.a.id, e.a.sign(t, append(body, '1')), append(body, '1'), 400, apitoken.CodeInvalidRequest},
+		{"a signed object instead of an array", e.a.id, e.a.sign(t, []byte(`{"token":"x"}`)), []byte(`{"token":"x"}`), 400, "invalid_request"},
+		{"a signed array with trailing data", e.a.id, e.a.sign(t, append(body, '1')), append(body, '1'), 400, "invalid_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w0, n0 := e.s.Writes(), len(e.leakEvents())

@@ -118,12 +118,12 @@ func newCredentialSubject(e *env, role apitoken.Privilege) *credentialSubject {
 // allowed application presents it.
 func tokenPrincipal(e *env, owner apitoken.Principal, iss apitoken.Issued) apitoken.Principal {
 	e.t.Helper()
-	for _, app := range []string{"grafana", apitoken.DefaultAppName} {
+	for _, app := range []string{"grafana", defaultAppName} {
 		if _, err := e.m.Verify(ctx, iss.Secret, app); !errors.Is(err, apitoken.ErrAppPending) {
 			e.t.Fatalf("first use by %s: %v, want ErrAppPending", app, err)
 		}
 	}
-	if _, err := e.m.SetAppState(ctx, owner, iss.Token.ID, apitoken.DefaultAppName, apitoken.Allow); err != nil {
+	if _, err := e.m.SetAppState(ctx, owner, iss.Token.ID, defaultAppName, apitoken.Allow); err != nil {
 		e.t.Fatal(err)
 	}
 	p, err := e.m.Verify(ctx, iss.Secret, "")

@@ -196,7 +196,7 @@ func runCapsAndPurge(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	if n != 0 {
 		t.Fatalf("purged %d records at once, want none (the ended session is deleted already, the revoked token is retained)", n)
 	}
-	e.clock.Advance(apitoken.DefaultIdleTimeout + time.Second) // every session idles out
+	e.clock.Advance(defaultIdleTimeout + time.Second) // every session idles out
 	n, err = e.m.Purge(ctx)
 	must(t, err)
 	if n != 4 {
@@ -207,7 +207,7 @@ func runCapsAndPurge(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	if len(got) != 0 {
 		t.Fatalf("%d sessions stored after the purge", len(got))
 	}
-	e.clock.Advance(apitoken.DefaultRetention - apitoken.DefaultIdleTimeout - 2*time.Second)
+	e.clock.Advance(defaultRetention - defaultIdleTimeout - 2*time.Second)
 	n, err = e.m.Purge(ctx)
 	must(t, err)
 	if n != 0 {

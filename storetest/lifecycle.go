@@ -231,10 +231,10 @@ var lifecycleCases = []lifecycleCase{
 				func(tk *apitoken.Token) bool { return tk.Owner == apitoken.OwnerAccount && tk.UserID == "" }},
 			{"an over-long description is refused", normal, apitoken.IssueRequest{Description: string(make([]byte, 257))}, errName(apitoken.ErrInvalidArgument), nil},
 			{"an expiry in the past is refused", normal, apitoken.IssueRequest{Expires: base.Add(-time.Second)}, errName(apitoken.ErrInvalidArgument), nil},
-			{"an expiry beyond the maximum is refused", normal, apitoken.IssueRequest{Expires: base.Add(apitoken.DefaultExpiry + time.Second)}, errName(apitoken.ErrInvalidArgument), nil},
+			{"an expiry beyond the maximum is refused", normal, apitoken.IssueRequest{Expires: base.Add(defaultExpiry + time.Second)}, errName(apitoken.ErrInvalidArgument), nil},
 			{"the default expiry is ten years", normal, apitoken.IssueRequest{}, ok,
 				func(tk *apitoken.Token) bool {
-					return tk.Expires.Equal(base.Add(apitoken.DefaultExpiry)) && tk.Type == "generic"
+					return tk.Expires.Equal(base.Add(defaultExpiry)) && tk.Type == "generic"
 				}},
 			{"an unset default app state becomes allow", normal, apitoken.IssueRequest{}, ok,
 				func(tk *apitoken.Token) bool { return tk.DefaultAppState == apitoken.Allow }},
@@ -578,22 +578,22 @@ var lifecycleCases = []lifecycleCase{
 		e := newEnv(t, ns, nil)
 		u := e.user(apitoken.Normal)
 		idle, _ := e.session(u)
-		e.clock.Advance(apitoken.DefaultIdleTimeout - time.Nanosecond)
+		e.clock.Advance(defaultIdleTimeout - time.Nanosecond)
 		e.verify(idle) // accepted one nanosecond before the limit; this use resets the idle clock
-		e.clock.Advance(apitoken.DefaultIdleTimeout - time.Nanosecond)
+		e.clock.Advance(defaultIdleTimeout - time.Nanosecond)
 		e.verify(idle)
 		must(t, e.m.Flush(ctx)) // the idle clock survives a flush
-		e.clock.Advance(apitoken.DefaultIdleTimeout)
+		e.clock.Advance(defaultIdleTimeout)
 		if _, err := e.m.Verify(ctx, idle, ""); !errors.Is(err, apitoken.ErrExpired) {
 			t.Fatalf("at the idle limit: %v, want ErrExpired", err)
 		}
 		busy, _ := e.session(u)
 		start := e.clock.Now()
-		for e.clock.Now().Add(10 * time.Minute).Before(start.Add(apitoken.DefaultAbsoluteTimeout)) {
+		for e.clock.Now().Add(10 * time.Minute).Before(start.Add(defaultAbsoluteTimeout)) {
 			e.clock.Advance(10 * time.Minute)
 			e.verify(busy)
 		}
-		e.clock.Advance(start.Add(apitoken.DefaultAbsoluteTimeout - time.Nanosecond).Sub(e.clock.Now()))
+		e.clock.Advance(start.Add(defaultAbsoluteTimeout - time.Nanosecond).Sub(e.clock.Now()))
 		e.verify(busy)
 		e.clock.Advance(time.Nanosecond)
 		if _, err := e.m.Verify(ctx, busy, ""); !errors.Is(err, apitoken.ErrExpired) {

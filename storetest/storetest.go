@@ -66,7 +66,7 @@ func ownerOf(userID string) apitoken.Owner {
 func Session(n int, account, userID string) *apitoken.Token {
 	t := Token(n, account, userID)
 	t.Kind, t.Owner, t.Type, t.Unlocked = apitoken.KindSession, apitoken.OwnerUser, "session", true
-	t.Expires = t.Created.Add(apitoken.DefaultAbsoluteTimeout)
+	t.Expires = t.Created.Add(defaultAbsoluteTimeout)
 	return t
 }
 

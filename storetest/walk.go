@@ -120,7 +120,7 @@ var walkCases = []storeCase{
 		must(t, s.UpdateToken(ctx, ts[0]))
 		must(t, s.UpdateUser(ctx, us[0]))
 		must(t, s.TouchTokens(ctx, []apitoken.Touch{{ID: ts[3].ID, At: base.Add(99 * time.Hour), App: "ci"}}))
-		apitoken.ApplyTouch(ts[3], apitoken.Touch{ID: ts[3].ID, At: base.Add(99 * time.Hour), App: "ci"})
+		apitoken.Touch{ID: ts[3].ID, At: base.Add(99 * time.Hour), App: "ci"}.Apply(ts[3])
 
 		whole := walkAllTokens(t, w, "", 1000)
 		for _, page := range []int{1, 2, 3, 7} {

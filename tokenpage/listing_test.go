@@ -64,7 +64,7 @@ func newBigAccount(tb testing.TB, st apitoken.Store, n int, tweak func(i int, t 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logins, err := login.New(m, st, nil)
+	logins, err := login.New(m, c, nil) // the page's default way in
 	if err != nil {
 		tb.Fatal(err)
 	}

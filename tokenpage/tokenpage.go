@@ -463,15 +463,15 @@ func (p *Handler) fail(w http.ResponseWriter, r *http.Request, pr apitoken.Princ
 // escaped by the template); internal errors show a fixed sentence and are
 // logged.
 var messages = map[string]string{
-	apitoken.CodeInvalidToken:          "Your session has ended. Sign in again.",
-	apitoken.CodeSessionLocked:         "Enter your authentication code first.",
-	apitoken.CodeInsufficientPrivilege: "You are not allowed to do that.",
-	apitoken.CodeNotFound:              "That token no longer exists, or you cannot see it.",
-	login.CodeInvalidCredentials:       "Wrong name or password.",
-	login.CodeThrottled:                "Too many attempts. Wait a little and try again.",
-	login.CodeBusy:                     "The service is busy. Try again in a moment.",
-	login.CodeInvalidMFACode:           "That code is not valid. Try the current one.",
-	apitoken.CodeTooManyApps:           "This token has reached its limit of applications.",
+	"invalid_token":              "Your session has ended. Sign in again.",
+	"session_locked":             "Enter your authentication code first.",
+	"insufficient_privilege":     "You are not allowed to do that.",
+	"not_found":                  "That token no longer exists, or you cannot see it.",
+	login.CodeInvalidCredentials: "Wrong name or password.",
+	login.CodeThrottled:          "Too many attempts. Wait a little and try again.",
+	login.CodeBusy:               "The service is busy. Try again in a moment.",
+	login.CodeInvalidMFACode:     "That code is not valid. Try the current one.",
+	"too_many_apps":              "This token has reached its limit of applications.",
 }
 
 // message is what the page says about err.
@@ -479,7 +479,7 @@ func (p *Handler) message(he apitoken.HTTPError, err error) string {
 	if m := messages[he.Code]; m != "" {
 		return m
 	}
-	if he.Code == apitoken.CodeInternal {
+	if he.Code == "internal_error" {
 		p.opts.Logger.Error("tokenpage: unexpected failure", "err", err)
 		return "Something went wrong. Try again."
 	}

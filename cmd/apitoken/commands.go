@@ -313,11 +313,19 @@ type storeStats struct {
 	OldestLastID  string                    `json:"oldest_last_use_id,omitempty"`
 }
 
+// The defaults of -retention and -idle-timeout: the library's defaults
+// for Options.Retention and the session idle timeout, which a host that
+// leaves them unset runs with.
+const (
+	defaultRetention   = 30 * 24 * time.Hour
+	defaultIdleTimeout = 30 * time.Minute
+)
+
 func runStats(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("stats")
 	addr := fs.String("store", "", "store address (required)")
-	retention := fs.Duration("retention", apitoken.DefaultRetention, "how long ended API tokens are kept (the host's Options.Retention)")
-	idle := fs.Duration("idle-timeout", apitoken.DefaultIdleTimeout, "the host's session idle timeout (SessionOptions.IdleTimeout)")
+	retention := fs.Duration("retention", defaultRetention, "how long ended API tokens are kept (the host's Options.Retention)")
+	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "the host's session idle timeout (Options.SessionIdleTimeout)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -414,8 +422,8 @@ func runStats(ctx context.Context, e *env, args []string) error {
 func runPurge(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("purge")
 	addr := fs.String("store", "", "store address (required)")
-	retention := fs.Duration("retention", apitoken.DefaultRetention, "how long ended API tokens are kept (the host's Options.Retention)")
-	idle := fs.Duration("idle-timeout", apitoken.DefaultIdleTimeout, "the host's session idle timeout (SessionOptions.IdleTimeout)")
+	retention := fs.Duration("retention", defaultRetention, "how long ended API tokens are kept (the host's Options.Retention)")
+	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "the host's session idle timeout (Options.SessionIdleTimeout)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -429,7 +437,7 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	defer s.Close()
 	// Manager.Purge holds the policy of what has ended; it needs no key.
 	m, err := apitoken.New(s, &apitoken.Options{Retention: *retention, PurgeInterval: -1,
-		Sessions: apitoken.SessionOptions{IdleTimeout: *idle}})
+		SessionIdleTimeout: *idle})
 	if err != nil {
 		return err
 	}

@@ -135,7 +135,7 @@ func (s *server) routes() http.Handler {
 		mux.Handle(rt.method+" "+base+rt.path, h)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: apitoken.CodeNotFound, Message: "no such endpoint"}, "api")
+		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}, "api")
 	})
 	// The token management page for people, beside the API for programs.
 	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Login: s.logins, Logger: s.log, TrustedProxies: s.trusted, QRCode: qrModules}))
@@ -240,7 +240,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := map[string]any{
 		"logged": true, "isUnlocked": l.Unlocked(), "tenant": l.User.Account, "user": viewUser(l.User),
-		"settings": map[string]any{"idleTimeoutSeconds": int(apitoken.DefaultIdleTimeout.Seconds())},
+		"settings": map[string]any{"idleTimeoutSeconds": int(sessionIdleTimeout.Seconds())},
 		"rights":   rights(l.User.Role),
 	}
 	if req.ReturnToken {

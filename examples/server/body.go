@@ -24,7 +24,7 @@ type errBody struct {
 func (e *errBody) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
-	return &errBody{http.StatusBadRequest, apitoken.CodeInvalidRequest, fmt.Sprintf(format, args...)}
+	return &errBody{http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...)}
 }
 
 // maxStringField bounds every string in a request body; fields with

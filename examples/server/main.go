@@ -49,6 +49,10 @@ import (
 
 // config is everything the server takes from its command line and
 // environment.
+// sessionIdleTimeout ends a session unused this long; the login answer
+// tells clients (settings.idleTimeoutSeconds).
+const sessionIdleTimeout = 30 * time.Minute
+
 type config struct {
 	addr          string
 	dbPath        string
@@ -164,6 +168,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 	}
 	opts := &apitoken.Options{
 		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
+		SessionIdleTimeout: sessionIdleTimeout,
 	}
 	met, stopMetrics, err := openMetrics(ctx, c.metrics, c.metricsInterval, stdout)
 	if err != nil {

@@ -139,7 +139,7 @@ func TestEndToEnd(t *testing.T) {
 		assert.Regexp(t, `^ats_[0-9A-Za-z]{57}$`, m["token"])
 		assert.Contains(t, m["rights"], "users.manage")
 		assert.Equal(t, "admin", m["user"].(map[string]any)["privilege"])
-		assert.NotNil(t, m["settings"])
+		assert.Equal(t, map[string]any{"idleTimeoutSeconds": float64(1800)}, m["settings"], "the server's 30-minute session idle timeout")
 	})
 	t.Run("unknown name and wrong password give byte-identical answers", func(t *testing.T) {
 		a := ts.call("POST", "/api/v1/login", map[string]any{"name": "nobody@example.com", "password": "whatever1"})
