@@ -57,7 +57,7 @@ func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newStore) }
 func TestStress(t *testing.T) {
 	d := 30 * time.Second
 	if !storetest.Long() {
-		d = 2 * time.Second
+		d = time.Second
 	}
 	storetest.Stress(t, newStore, d)
 }

@@ -25,7 +25,7 @@ func TestStress(t *testing.T) { storetest.Stress(t, newStore, stressTime()) }
 
 func stressTime() time.Duration {
 	if !storetest.Long() {
-		return 2 * time.Second
+		return time.Second
 	}
 	return 30 * time.Second
 }

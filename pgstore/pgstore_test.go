@@ -53,7 +53,7 @@ func TestLifecycle(t *testing.T) {
 func TestStress(t *testing.T) {
 	d := 10 * time.Second
 	if !storetest.Long() {
-		d = 2 * time.Second
+		d = time.Second
 	}
 	storetest.Stress(t, newStore, d)
 }

@@ -694,6 +694,7 @@ func runVisibilityMatrix(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		for oi, objName := range objects {
 			for opi, op := range ops {
 				t.Run(fmt.Sprintf("%s %s %s", actorName, op, objName), func(t *testing.T) {
+					t.Parallel() // each cell has a store of its own; a networked one mostly waits
 					e := newEnv(t, ns, nil)
 					_, admin := e.session(e.user(apitoken.Admin))
 					_, a := e.session(e.user(apitoken.Normal))
