@@ -124,7 +124,13 @@ var userSeq atomic.Int64
 // user adds a user without a password (no argon2 cost).
 func (e *env) user(role apitoken.Privilege) *apitoken.User {
 	e.t.Helper()
-	u, err := e.m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: fmt.Sprintf("u%d@example.com", userSeq.Add(1)), Role: role})
+	return e.userIn("acme", role)
+}
+
+// userIn adds a user of role to account, without a password.
+func (e *env) userIn(account string, role apitoken.Privilege) *apitoken.User {
+	e.t.Helper()
+	u, err := e.m.AddUser(ctx, apitoken.NewUser{Account: account, Name: fmt.Sprintf("u%d@example.com", userSeq.Add(1)), Role: role})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -690,15 +696,22 @@ func runVisibilityMatrix(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		"admin": {"A's token", "B's token", "an account token"}, "user A": {"A's token"},
 		"user B": {"B's token"}, "A's read-only token": {"A's token"}, "a normal account token": nil,
 	}
+	// Every cell has an account of its own in one store: its operations
+	// cannot reach another cell's tokens, which the cells check too (an
+	// admin lists only its own account's tokens).
+	shared := newEnv(t, ns, nil)
+	cells := 0
 	for _, actorName := range actors {
 		for oi, objName := range objects {
 			for opi, op := range ops {
+				cells++
+				account := fmt.Sprintf("matrix-%d", cells)
 				t.Run(fmt.Sprintf("%s %s %s", actorName, op, objName), func(t *testing.T) {
-					t.Parallel() // each cell has a store of its own; a networked one mostly waits
-					e := newEnv(t, ns, nil)
-					_, admin := e.session(e.user(apitoken.Admin))
-					_, a := e.session(e.user(apitoken.Normal))
-					_, b := e.session(e.user(apitoken.Normal))
+					t.Parallel()
+					e := &env{t: t, store: shared.store, m: shared.m, l: shared.l, clock: shared.clock}
+					_, admin := e.session(e.userIn(account, apitoken.Admin))
+					_, a := e.session(e.userIn(account, apitoken.Normal))
+					_, b := e.session(e.userIn(account, apitoken.Normal))
 					objs := []apitoken.Issued{
 						e.issue(a, apitoken.IssueRequest{Privilege: apitoken.ReadOnly}),
 						e.issue(b, apitoken.IssueRequest{Privilege: apitoken.ReadOnly}),
