@@ -40,10 +40,10 @@ func TestStore(t *testing.T) { storetest.Run(t, newStore) }
 
 // The policy suite runs with fsync off: it checks rules, not durability
 // (TestKill9 does that), and 500,000 fsyncs would take an hour here. Its
-// sizes are 50 sequences and 200 rounds by default, 300 and 2,000 at the
+// sizes are 30 sequences and 100 rounds by default, 300 and 2,000 at the
 // long size.
 func TestLifecycle(t *testing.T) {
-	cfg := &storetest.LifecycleConfig{Sequences: 50, Rounds: 200}
+	cfg := &storetest.LifecycleConfig{Sequences: 30, Rounds: 100}
 	if storetest.Long() {
 		cfg = &storetest.LifecycleConfig{Sequences: 300, Rounds: 2000}
 	}

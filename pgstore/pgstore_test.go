@@ -40,10 +40,10 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func TestStore(t *testing.T) { storetest.Run(t, newStore) }
 
 // Each property sequence and each revoke round is several network round
-// trips, so the suite runs at a tenth of the memory store's sizes: 20
-// sequences and 100 rounds by default, 100 and 1,000 at the long size.
+// trips, so the suite runs at small sizes: 10 sequences and 100 rounds by
+// default, 100 and 1,000 at the long size.
 func TestLifecycle(t *testing.T) {
-	cfg := &storetest.LifecycleConfig{Sequences: 20, Rounds: 100}
+	cfg := &storetest.LifecycleConfig{Sequences: 10, Rounds: 100}
 	if storetest.Long() {
 		cfg = &storetest.LifecycleConfig{Sequences: 100, Rounds: 1000}
 	}
