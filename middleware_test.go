@@ -64,8 +64,6 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // seen records what the next handler got.
 type seen struct {
 	principal apitoken.Principal
