@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -330,7 +331,15 @@ func (m *Manager) now() time.Time { return m.opts.Now() }
 // its own without a second secret to configure: package login seals MFA
 // secrets under DeriveKey("apitoken mfa secret v1"). Use a distinct label
 // per purpose; the hash key itself never leaves the Manager.
+//
+// A token's stored hash is the same HMAC of the token string, so a label
+// must not be one: DeriveKey panics on a label made only of the characters
+// a token can hold (letters, digits and '_'). Put a space or punctuation
+// in it, as above.
 func (m *Manager) DeriveKey(label string) []byte {
+	if tokenShaped(label) {
+		panic("apitoken: DeriveKey label " + strconv.Quote(label) + " could be a token; give it a space or punctuation")
+	}
 	if len(m.opts.HashKey) == 0 {
 		return nil
 	}
@@ -428,4 +437,15 @@ func storeErr(err error) error {
 		return err
 	}
 	return &StoreError{Err: err}
+}
+
+// tokenShaped reports whether s holds only characters a token can, so that
+// some token string could equal it.
+func tokenShaped(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

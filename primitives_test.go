@@ -241,6 +241,27 @@ func TestDeriveKeyIsHMACOfTheHashKey(t *testing.T) {
 	}
 }
 
+// A label a token could equal would give a key equal to that token's
+// stored hash, so DeriveKey refuses one.
+func TestDeriveKeyRefusesTokenShapedLabels(t *testing.T) {
+	m, _ := newManager(t, &apitoken.Options{HashKey: []byte("a 32-byte hash key for deriving!")})
+	for _, label := range []string{"", "sealkey", "atk_abc123", "atk_0Vce12O5IiYLzyquHcQ9mXb3kQz7Rr2PpT1wLcV8nYd4s"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("DeriveKey(%q) did not panic", label)
+				}
+			}()
+			m.DeriveKey(label)
+		}()
+	}
+	for _, label := range []string{"apitoken mfa secret v1", "host/session-key", "a.b"} {
+		if k := m.DeriveKey(label); len(k) != 32 {
+			t.Errorf("DeriveKey(%q) = %x", label, k)
+		}
+	}
+}
+
 // ownAnswer is an error of a package built on this one, with its answer.
 type ownAnswer struct{}
 
