@@ -276,11 +276,12 @@ func (g *Guard) downstream(r *http.Request, p Principal, fromQuery bool) *http.R
 	}
 	r2 := r.WithContext(NewContext(r.Context(), p))
 	if fromQuery {
-		u := *r.URL
-		u.RawQuery = removeQueryParam(u.RawQuery, "token")
-		r2.URL = &u
-		r2.RequestURI = u.RequestURI()
-		r2.Form, r2.PostForm = nil, nil
+		// Removed from r's own URL too, like the headers: middleware
+		// outside the Guard must not log the secret afterwards.
+		r.URL.RawQuery = removeQueryParam(r.URL.RawQuery, "token")
+		r.RequestURI = r.URL.RequestURI()
+		r.Form, r.PostForm = nil, nil
+		r2.URL, r2.RequestURI, r2.Form, r2.PostForm = r.URL, r.RequestURI, nil, nil
 	}
 	return r2
 }
@@ -340,6 +341,12 @@ func (g *Guard) gate(min func(*http.Request) Privilege) func(http.Handler) http.
 			p, ok := FromContext(r.Context())
 			if !ok {
 				g.fail(w, r, errMissingToken) // a gate outside Handler fails closed
+				return
+			}
+			if p.Kind == KindSession && !p.Unlocked {
+				// AllowLocked lets a locked session reach unlock and logout
+				// routes; a privilege gate is never one of them.
+				g.fail(w, r, ErrSessionLocked)
 				return
 			}
 			if !p.Privilege.AtLeast(min(r)) {

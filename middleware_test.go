@@ -428,3 +428,54 @@ func TestFromContextFindsThePrincipalThroughOtherValues(t *testing.T) {
 	_, ok = apitoken.FromContext(context.Background())
 	assert.False(t, ok, "no principal in a bare context")
 }
+
+// A query token is removed from the request's own URL as well, so an
+// access log outside the Guard does not record it.
+func TestOuterMiddlewareSeesNoQueryTokenAfterTheGuard(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), &apitoken.GuardOptions{QueryToken: true})
+	var uri, rawQuery string
+	outer := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			uri, rawQuery = r.RequestURI, r.URL.RawQuery
+		})
+	}
+	s := &seen{}
+	h := outer(e.g.Handler(e.handler(s)))
+	r := httptest.NewRequest("GET", "/x?a=1&token="+e.Live+"&b=2", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	require.Equal(t, 200, w.Code)
+	assert.Equal(t, "/x?a=1&b=2", uri)
+	assert.Equal(t, "a=1&b=2", rawQuery)
+	assert.NotContains(t, s.url, e.Live, "the next handler's URL")
+}
+
+// A privilege gate refuses a locked session even behind AllowLocked, which
+// exists for the unlock and logout routes only.
+func TestPrivilegeGatesRefuseALockedSession(t *testing.T) {
+	e := newHTTPEnv(t, memstore.New(), nil)
+	reached := false
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true })
+	for name, h := range map[string]http.Handler{
+		"Require(ReadOnly)":        e.g.AllowLocked(e.g.Require(apitoken.ReadOnly)(ok)),
+		"RequireWriteUnlessSafe()": e.g.AllowLocked(e.g.RequireWriteUnlessSafe()(ok)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			reached = false
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", "Bearer "+e.Locked)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			assert.Equal(t, 401, w.Code, w.Body.String())
+			assert.Contains(t, w.Body.String(), "session_locked")
+			assert.False(t, reached, "the handler behind the gate ran")
+		})
+	}
+	// AllowLocked alone still lets it reach an unlock route.
+	reached = false
+	r := httptest.NewRequest("POST", "/unlock", nil)
+	r.Header.Set("Authorization", "Bearer "+e.Locked)
+	e.g.AllowLocked(ok).ServeHTTP(httptest.NewRecorder(), r)
+	assert.True(t, reached, "AllowLocked without a gate")
+}
