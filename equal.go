@@ -13,7 +13,7 @@ func (t *Token) Equal(u *Token) bool {
 	if t == nil || u == nil {
 		return t == u
 	}
-	if t.ID != u.ID || t.Hash != u.Hash || t.Hint != u.Hint || t.Kind != u.Kind || t.Owner != u.Owner ||
+	if t.ID != u.ID || t.Hash != u.Hash || t.HashKeyID != u.HashKeyID || t.Hint != u.Hint || t.Kind != u.Kind || t.Owner != u.Owner ||
 		t.Account != u.Account || t.UserID != u.UserID || t.CreatedBy != u.CreatedBy || t.Parent != u.Parent ||
 		t.Lineage != u.Lineage || t.Origin != u.Origin || t.Description != u.Description || t.Type != u.Type ||
 		t.Privilege != u.Privilege || t.DefaultAppState != u.DefaultAppState || t.Unlocked != u.Unlocked ||

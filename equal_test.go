@@ -21,6 +21,7 @@ func TestTokenEqual(t *testing.T) {
 		{"empty and nil apps are equal", func(tk *apitoken.Token) { tk.Apps = []apitoken.App{} }, true},
 		{"another version differs", func(tk *apitoken.Token) { tk.Version++ }, false},
 		{"another hash differs", func(tk *apitoken.Token) { tk.Hash[31]++ }, false},
+		{"another hash key differs", func(tk *apitoken.Token) { tk.HashKeyID = 2 }, false},
 		{"a revocation differs", func(tk *apitoken.Token) { tk.Revoked = at }, false},
 		{"a use differs", func(tk *apitoken.Token) { tk.LastUsed = at }, false},
 		{"an app differs", func(tk *apitoken.Token) { tk.Apps = []apitoken.App{{Name: "ci", State: apitoken.Allow}} }, false},
@@ -82,7 +83,7 @@ func TestEqualComparesEveryField(t *testing.T) {
 				f.SetString(f.String() + "x")
 			case reflect.Bool:
 				f.SetBool(!f.Bool())
-			case reflect.Uint8, reflect.Uint64:
+			case reflect.Uint8, reflect.Uint32, reflect.Uint64:
 				f.SetUint(f.Uint() + 1)
 			case reflect.Int, reflect.Int64:
 				f.SetInt(f.Int() + 1)

@@ -383,10 +383,10 @@ func mustGenerate(t *testing.T, f Format, at time.Time) string {
 
 func TestStoredHashesCarryTheIssueTime(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
-	m := &Manager{format: defaultFormat, hasher: newHasher(key)}
+	m := &Manager{format: defaultFormat, ring: keyring{legacy: newHasher(key)}}
 	at := time.UnixMilli(0x0123_4567_89ab)
 	tok := mustGenerate(t, defaultFormat, at)
-	sum, stored := m.hasher.Sum(tok), m.HashOf(tok)
+	sum, stored := m.ring.legacy.Sum(tok), m.HashOf(tok)
 	if want := []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab}; !bytes.Equal(stored[:issueTimeLen], want) {
 		t.Fatalf("stored hash starts % x, want the issue time % x", stored[:issueTimeLen], want)
 	}
@@ -397,7 +397,7 @@ func TestStoredHashesCarryTheIssueTime(t *testing.T) {
 	if bytes.Compare(later[:], stored[:]) <= 0 {
 		t.Fatal("a token issued later does not sort after an earlier one by stored hash")
 	}
-	if old := withoutIssueTime(tok); m.HashOf(old) != m.hasher.Sum(old) {
+	if old := withoutIssueTime(tok); m.HashOf(old) != m.ring.legacy.Sum(old) {
 		t.Fatal("a token without an issue time is not stored under its plain HMAC")
 	}
 }

@@ -205,7 +205,7 @@ func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
 	if t.ID, err = m.newID(t.Created); err != nil {
 		return Issued{}, err
 	}
-	t.Hash = m.HashOf(secret)
+	t.Hash, t.HashKeyID = m.recordHash(secret)
 	t.Hint = hint(secret)
 	if t.Lineage == "" {
 		t.Lineage = t.ID
@@ -352,7 +352,7 @@ func (m *Manager) revokeSecret(ctx context.Context, secret string) (t *Token, wr
 	if err != nil {
 		return nil, false, err
 	}
-	t, err = m.store.TokenByHash(ctx, m.storeHash(secret, issued))
+	t, err = m.findToken(ctx, secret, issued, Hash{})
 	switch {
 	case errors.Is(err, ErrNotFound):
 		t = nil

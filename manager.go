@@ -1,10 +1,9 @@
 package apitoken
 
 import (
+	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken/internal/cache"
+	"github.com/apitoken/apitoken/internal/tokenhash"
 	"github.com/apitoken/apitoken/internal/usage"
 )
 
@@ -47,6 +47,21 @@ type Options struct {
 	// no secret at rest, but anyone holding the database can then confirm
 	// a token they already have (see Hash).
 	HashKey []byte
+	// HashKeys is a keyring: hash keys by ID (1 and up; at most 8 keys of
+	// at least MinHashKey bytes each), of which CurrentHashKey hashes new
+	// tokens. A key's records are stored in a form another key can take
+	// over without the tokens (see docs/operations.md, "Rotating the hash
+	// key"): a token found under an older key moves to the current key
+	// when it is verified, and Manager.RekeyHashes moves the rest. Once
+	// Manager.HashKeyCounts shows no record under a key, drop it.
+	//
+	// HashKey stays the key of the records made before the keyring (key
+	// ID 0, see Token.HashKeyID); they move on use only. With a keyring
+	// and no HashKey such records are not read. Default: no keyring.
+	HashKeys map[uint32][]byte
+	// CurrentHashKey is the ID of the key of HashKeys that hashes new
+	// tokens and derives new keys (DeriveKey). Required with HashKeys.
+	CurrentHashKey uint32
 	// Format is the token string format. Default: Format{}.
 	Format Format
 	// Users is the directory of users: verification, StartSession,
@@ -149,7 +164,7 @@ type Manager struct {
 	users  Users
 	opts   Options
 	format Format
-	hasher hasher
+	ring   keyring
 	cache  tokenCache
 	usage  usageTracker
 
@@ -171,9 +186,10 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil Store", ErrInvalidArgument)
 	}
-	if n := len(o.HashKey); n > 0 && n < MinHashKey {
-		return nil, fmt.Errorf("%w: HashKey has %d bytes; it must have at least %d bytes (32 random bytes), or be empty for plain SHA-256",
-			ErrInvalidArgument, n, MinHashKey)
+	o.HashKeys = cloneKeys(o.HashKeys)
+	ring, err := newKeyring(&o)
+	if err != nil {
+		return nil, err
 	}
 	f, err := o.Format.withDefaults()
 	if err != nil {
@@ -220,7 +236,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		users:  users,
 		opts:   o,
 		format: f,
-		hasher: newHasher(o.HashKey),
+		ring:   ring,
 		cache:  tokenCache{cache.New(o.CacheSize, o.FallbackCacheTTL, o.Now, ut.Touch)},
 		usage:  usageTracker{ut},
 		stop:   make(chan struct{}),
@@ -297,24 +313,21 @@ func (m *Manager) Flush(ctx context.Context) error {
 	return nil
 }
 
-// HashOf returns the stored hash of token under this Manager's key and
-// Format (see Hash). It is for tests and migrations; stores index tokens
-// by it.
+// HashOf returns the hash a new record of token gets under this
+// Manager's current hash key and Format (see Hash and Options.HashKeys).
+// It is for tests and migrations; stores index tokens by it.
 func (m *Manager) HashOf(token string) Hash {
+	h, _ := m.recordHash(token)
+	return h
+}
+
+// recordHash returns the hash and hash key ID a new record of token gets.
+func (m *Manager) recordHash(token string) (Hash, uint32) {
 	_, issued, err := m.format.parse(token)
 	if err != nil {
 		issued = noIssueTime
 	}
-	return m.storeHash(token, issued)
-}
-
-// storeHash returns the stored hash of a token whose issue time (from
-// Format.parse) is issued: the hasher's sum, stamped with that time unless
-// the token carries none.
-func (m *Manager) storeHash(token string, issued int64) Hash {
-	h := m.hasher.Sum(token)
-	h.stamp(issued)
-	return h
+	return m.newHash(token, issued)
 }
 
 // InvalidateUser drops what the verification cache holds about user id.
@@ -325,9 +338,11 @@ func (m *Manager) InvalidateUser(id string) { m.cache.invalidateUser(id) }
 
 func (m *Manager) now() time.Time { return m.opts.Now() }
 
-// DeriveKey returns a 32-byte key for purpose label derived from
-// Options.HashKey (HMAC-SHA256(HashKey, label)), or nil when the Manager
-// has no HashKey. It is for code built on the Manager that needs a key of
+// DeriveKey returns a 32-byte key for purpose label derived from the
+// current hash key (HMAC-SHA256(key, label); the key is
+// HashKeys[CurrentHashKey] with a keyring, else HashKey), or nil when the
+// Manager has no hash key. Data that must outlive a key rotation should
+// record which key sealed it: see DeriveKeyring. It is for code built on the Manager that needs a key of
 // its own without a second secret to configure: package login seals MFA
 // secrets under DeriveKey("apitoken mfa secret v1"). Use a distinct label
 // per purpose; the hash key itself never leaves the Manager.
@@ -336,16 +351,39 @@ func (m *Manager) now() time.Time { return m.opts.Now() }
 // must not be one: DeriveKey panics on a label made only of the characters
 // a token can hold (letters, digits and '_'). Put a space or punctuation
 // in it, as above.
+//
+// The label of the keyring's permutation key (tokenhash.PermutationLabel,
+// "apitoken hash permutation v1") is refused the same way.
 func (m *Manager) DeriveKey(label string) []byte {
+	checkDeriveLabel(label)
+	key := m.currentKey()
+	if len(key) == 0 {
+		return nil
+	}
+	return deriveKey(key, label)
+}
+
+// checkDeriveLabel panics on a label DeriveKey must not derive a key for.
+func checkDeriveLabel(label string) {
 	if tokenShaped(label) {
 		panic("apitoken: DeriveKey label " + strconv.Quote(label) + " could be a token; give it a space or punctuation")
 	}
-	if len(m.opts.HashKey) == 0 {
+	if label == tokenhash.PermutationLabel {
+		panic("apitoken: DeriveKey label " + strconv.Quote(label) + " is the keyring's own")
+	}
+}
+
+// cloneKeys copies a keyring so that the caller's later changes do not
+// reach the Manager.
+func cloneKeys(keys map[uint32][]byte) map[uint32][]byte {
+	if keys == nil {
 		return nil
 	}
-	mac := hmac.New(sha256.New, m.opts.HashKey)
-	mac.Write([]byte(label))
-	return mac.Sum(nil)
+	c := make(map[uint32][]byte, len(keys))
+	for id, k := range keys {
+		c[id] = bytes.Clone(k)
+	}
+	return c
 }
 
 // newID returns a 16-character record ID: the creation time in

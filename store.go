@@ -46,10 +46,20 @@ type TokenStore interface {
 	// UpdateToken replaces the stored record with ID t.ID if its Version
 	// still equals t.Version, then sets t.Version to the new version
 	// (old + 1). A stale version fails with ErrConflict, a missing ID
-	// with ErrNotFound, a changed ID, Hash, Kind or Account with
-	// ErrImmutable. Exactly one of several concurrent updates from the
-	// same version succeeds.
+	// with ErrNotFound, a changed ID, Hash, HashKeyID, Kind or Account
+	// with ErrImmutable. Exactly one of several concurrent updates from
+	// the same version succeeds.
 	UpdateToken(ctx context.Context, t *Token) error
+
+	// RehashToken moves the record with ID t.ID to hash h under hash key
+	// keyID (a key rotation: the same secret, hashed under another key), if
+	// its Version still equals t.Version: the record is then found by h
+	// and no longer by its old hash, and t's Hash, HashKeyID and Version
+	// (old + 1) are set. Every other field stays as stored; t's are not
+	// read. A stale version fails with ErrConflict, a missing ID with
+	// ErrNotFound, an h already stored for any record with ErrDuplicate.
+	// A store with a ChangeFeed announces the old hash.
+	RehashToken(ctx context.Context, t *Token, h Hash, keyID uint32) error
 
 	// DeleteToken removes the record with ID id. Deleting a missing ID is
 	// not an error.

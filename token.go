@@ -82,6 +82,11 @@ type Token struct {
 	ID string
 	// Hash is the keyed hash of the secret (see Hash). Stores index it.
 	Hash Hash
+	// HashKeyID is the ID of the hash key Hash was made under: a key of
+	// Options.HashKeys, or 0 for Options.HashKey (HMAC-SHA256, or plain
+	// SHA-256 without a key), as every record written before keyrings
+	// existed. Only TokenStore.RehashToken changes it, together with Hash.
+	HashKeyID uint32
 	// Hint is the non-secret hint shown in listings: prefix and last 4.
 	Hint string
 	// Kind is KindSession or KindAPI.

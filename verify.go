@@ -195,12 +195,7 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 		return err
 	}
 	gen := m.cache.Generation()
-	h := key // plain SHA-256 when there is no hash key
-	if m.hasher.Keyed() || !m.cache.Enabled() {
-		h = m.hasher.Sum(token)
-	}
-	h.stamp(issued)
-	t, err := m.store.TokenByHash(ctx, h)
+	t, err := m.findToken(ctx, token, issued, key) // key: SHA-256 of the token, or zero without a cache
 	if errors.Is(err, ErrNotFound) {
 		return ErrUnknown
 	}

@@ -685,7 +685,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 			return err
 		}
 		switch {
-		case old.Hash != c.Hash || old.Kind != c.Kind || old.Account != c.Account:
+		case old.Hash != c.Hash || old.HashKeyID != c.HashKeyID || old.Kind != c.Kind || old.Account != c.Account:
 			return apitoken.ErrImmutable
 		case old.Version != c.Version:
 			return apitoken.ErrConflict
@@ -695,6 +695,41 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	})
 	if err == nil {
 		t.Version = c.Version
+	}
+	return err
+}
+
+// RehashToken implements apitoken.TokenStore: records are keyed by hash,
+// so the record moves from its old key to h (and its ID index entry with
+// it) in one transaction.
+func (s *Store) RehashToken(ctx context.Context, t *apitoken.Token, h apitoken.Hash, keyID uint32) error {
+	var version uint64
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		old, err := getToken(tx, []byte(t.ID))
+		if err != nil {
+			return err
+		}
+		if old.Version != t.Version {
+			return apitoken.ErrConflict
+		}
+		b := bucket(tx, bucketTokens)
+		if b.Get(h[:]) != nil {
+			return apitoken.ErrDuplicate
+		}
+		c := old.Clone()
+		c.Hash, c.HashKeyID = h, keyID
+		c.Version++
+		version = c.Version
+		if err := b.Delete(old.Hash[:]); err != nil {
+			return err
+		}
+		if err := b.Put(h[:], encodeToken(c)); err != nil {
+			return err
+		}
+		return bucket(tx, bucketTokenIDs).Put([]byte(c.ID), h[:idRefLen])
+	})
+	if err == nil {
+		t.Hash, t.HashKeyID, t.Version = h, keyID, version
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 	"unsafe"
 
@@ -234,7 +235,9 @@ func encodeToken(t *apitoken.Token) []byte {
 	// A flag byte: bit 0, a lineage other than the ID follows (the common
 	// case is a token never rotated); bit 1, an origin follows (tokens
 	// issued by API tokens). Records written before origins existed have
-	// flags 0 or 1 and read as they are.
+	// flags 0 or 1 and read as they are; bit 2, a hash key ID follows
+	// (records of a keyring key; 0, the implicit ID of every record
+	// written before keyrings, is not written).
 	var flags byte
 	if t.Lineage != t.ID {
 		flags |= 1
@@ -242,12 +245,18 @@ func encodeToken(t *apitoken.Token) []byte {
 	if t.Origin != "" {
 		flags |= 2
 	}
+	if t.HashKeyID != 0 {
+		flags |= 4
+	}
 	e.byte(flags)
 	if flags&1 != 0 {
 		e.str(t.Lineage)
 	}
 	if flags&2 != 0 {
 		e.str(t.Origin)
+	}
+	if flags&4 != 0 {
+		e.uvarint(uint64(t.HashKeyID))
 	}
 	e.str(t.Description)
 	e.str(t.Type)
@@ -293,7 +302,7 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	t.CreatedBy = d.str()
 	t.Parent = d.str()
 	flags := d.byte()
-	if flags > 3 {
+	if flags > 7 {
 		d.fail("bad lineage flags")
 	}
 	t.Lineage = t.ID
@@ -305,6 +314,13 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	if flags&2 != 0 {
 		if t.Origin = d.str(); t.Origin == "" {
 			d.fail("non-canonical origin")
+		}
+	}
+	if flags&4 != 0 {
+		if id := d.uvarint(); id == 0 || id > math.MaxUint32 {
+			d.fail("hash key ID out of range")
+		} else {
+			t.HashKeyID = uint32(id)
 		}
 	}
 	t.Description = d.str()

@@ -176,7 +176,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	switch {
 	case !ok:
 		return apitoken.ErrNotFound
-	case old.Hash != t.Hash || old.Kind != t.Kind || old.Account != t.Account:
+	case old.Hash != t.Hash || old.HashKeyID != t.HashKeyID || old.Kind != t.Kind || old.Account != t.Account:
 		return apitoken.ErrImmutable
 	case old.Version != t.Version:
 		return apitoken.ErrConflict
@@ -185,6 +185,31 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	c.Version++
 	s.tokens[t.ID] = c
 	t.Version = c.Version
+	return nil
+}
+
+// RehashToken implements apitoken.TokenStore.
+func (s *Store) RehashToken(ctx context.Context, t *apitoken.Token, h apitoken.Hash, keyID uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	old, ok := s.tokens[t.ID]
+	switch {
+	case !ok:
+		return apitoken.ErrNotFound
+	case old.Version != t.Version:
+		return apitoken.ErrConflict
+	}
+	if _, ok := s.byHash[h]; ok {
+		return apitoken.ErrDuplicate
+	}
+	delete(s.byHash, old.Hash)
+	old.Hash, old.HashKeyID = h, keyID
+	old.Version++
+	s.byHash[h] = old.ID
+	t.Hash, t.HashKeyID, t.Version = h, keyID, old.Version
 	return nil
 }
 

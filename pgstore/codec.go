@@ -3,6 +3,7 @@ package pgstore
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/apitoken/apitoken"
@@ -75,7 +76,7 @@ func decodeApps(b []byte) ([]apitoken.App, error) {
 	return out, nil
 }
 
-// tokenArgs returns the 22 column values of t in tokenColumns order, with
+// tokenArgs returns the 23 column values of t in tokenColumns order, with
 // version as the last.
 func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
 	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked} {
@@ -93,7 +94,7 @@ func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
 	return []any{t.ID, t.Hash[:], t.Hint, int16(t.Kind), int16(t.Owner), t.Account, t.UserID,
 		t.CreatedBy, t.Parent, t.Lineage, t.Description, t.Type, int16(t.Privilege),
 		int16(t.DefaultAppState), apps, *nanos(t.Created), nanos(t.LastUsed), nanos(t.Expires),
-		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin}, nil
+		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin, int64(t.HashKeyID)}, nil
 }
 
 func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
@@ -103,15 +104,15 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 		kind, owner, privilege, appState int16
 		created                          int64
 		lastUsed, expires, revoked       *int64
-		version                          int64
+		version, hashKey                 int64
 	)
 	err := row.Scan(&t.ID, &hash, &t.Hint, &kind, &owner, &t.Account, &t.UserID, &t.CreatedBy,
 		&t.Parent, &t.Lineage, &t.Description, &t.Type, &privilege, &appState, &apps, &created,
-		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin)
+		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin, &hashKey)
 	if err != nil {
 		return nil, err
 	}
-	if len(hash) != len(t.Hash) || version <= 0 {
+	if len(hash) != len(t.Hash) || version <= 0 || hashKey < 0 || hashKey > math.MaxUint32 {
 		return nil, fmt.Errorf("%w: token %q", ErrCorrupt, t.ID)
 	}
 	copy(t.Hash[:], hash)
@@ -123,6 +124,7 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 	t.Created = time.Unix(0, created).UTC()
 	t.LastUsed, t.Expires, t.Revoked = fromNanos(lastUsed), fromNanos(expires), fromNanos(revoked)
 	t.Version = uint64(version)
+	t.HashKeyID = uint32(hashKey)
 	return &t, nil
 }
 

@@ -271,7 +271,7 @@ func mapErr(err error) error {
 // tokenColumns lists the token columns in the order scanToken reads them.
 const tokenColumns = `id, hash, hint, kind, owner, account, user_id, created_by, parent, lineage,
 	description, type, privilege, default_app_state, apps, created, last_used, expires, revoked,
-	unlocked, version, origin`
+	unlocked, version, origin, hash_key`
 
 // CreateToken implements apitoken.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
@@ -280,7 +280,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_tokens (`+tokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`, args...)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -402,9 +402,9 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 			lineage = $10, description = $11, type = $12, privilege = $13, default_app_state = $14,
 			apps = $15, created = $16, last_used = $17, expires = $18, revoked = $19, unlocked = $20,
 			origin = $22, version = version + 1
-		WHERE id = $1 AND version = $21 AND hash = $2 AND kind = $4 AND account = $6
+		WHERE id = $1 AND version = $21 AND hash = $2 AND kind = $4 AND account = $6 AND hash_key = $23
 		RETURNING version, hash)
-		SELECT version, pg_notify($23, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
+		SELECT version, pg_notify($24, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.whyNotUpdated(ctx, t)
 	}
@@ -421,14 +421,42 @@ func (s *Store) whyNotUpdated(ctx context.Context, t *apitoken.Token) error {
 	var hash []byte
 	var kind int16
 	var account string
-	err := s.pool.QueryRow(ctx, `SELECT hash, kind, account FROM apitoken_tokens WHERE id = $1`, t.ID).Scan(&hash, &kind, &account)
+	var hashKey int64
+	err := s.pool.QueryRow(ctx, `SELECT hash, kind, account, hash_key FROM apitoken_tokens WHERE id = $1`, t.ID).Scan(&hash, &kind, &account, &hashKey)
 	if err != nil {
 		return s.fail(err)
 	}
-	if string(hash) != string(t.Hash[:]) || kind != int16(t.Kind) || account != t.Account {
+	if string(hash) != string(t.Hash[:]) || kind != int16(t.Kind) || account != t.Account || hashKey != int64(t.HashKeyID) {
 		return apitoken.ErrImmutable
 	}
 	return apitoken.ErrConflict
+}
+
+// RehashToken implements apitoken.TokenStore: one statement that moves
+// the row to its new hash at the expected version and announces the old
+// hash, under which other instances may have cached it.
+func (s *Store) RehashToken(ctx context.Context, t *apitoken.Token, h apitoken.Hash, keyID uint32) error {
+	var version int64
+	err := s.pool.QueryRow(ctx, `WITH old AS (SELECT hash FROM apitoken_tokens WHERE id = $1 AND version = $2 FOR UPDATE),
+		u AS (UPDATE apitoken_tokens SET hash = $3, hash_key = $4, version = version + 1
+			WHERE id = $1 AND version = $2 RETURNING version)
+		SELECT u.version, pg_notify($5, 't' || encode(old.hash, 'hex')) IS NULL FROM u, old`,
+		t.ID, int64(t.Version), h[:], int64(keyID), s.channel).Scan(&version, new(bool))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM apitoken_tokens WHERE id = $1`, t.ID).Scan(&n); err != nil {
+			return s.fail(err)
+		}
+		if n == 0 {
+			return apitoken.ErrNotFound
+		}
+		return apitoken.ErrConflict
+	}
+	if err != nil {
+		return s.fail(err)
+	}
+	t.Hash, t.HashKeyID, t.Version = h, keyID, uint64(version)
+	return nil
 }
 
 // DeleteToken implements apitoken.TokenStore.

@@ -98,6 +98,12 @@ func (c *Counting) TouchTokens(ctx context.Context, ts []apitoken.Touch) error {
 	return c.Store.TouchTokens(ctx, ts)
 }
 
+// RehashToken counts a write.
+func (c *Counting) RehashToken(ctx context.Context, t *apitoken.Token, h apitoken.Hash, keyID uint32) error {
+	c.write()
+	return c.Store.RehashToken(ctx, t, h, keyID)
+}
+
 // PurgeTokens counts a write.
 func (c *Counting) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, error) {
 	c.write()
