@@ -43,7 +43,8 @@ type Service struct {
 // Manager.EditUser) so the Manager's cache and events follow. m must read
 // its users from that Store too (apitoken.Options.Users unset): sessions
 // start through Manager.StartSession, which reads m's directory. MFA secrets
-// are sealed under m.DeriveKey (see Options.HashKey of package apitoken).
+// are sealed under m.DeriveKeyring's current key (see Options.HashKey and
+// Options.HashKeys of package apitoken).
 // A nil opts means defaults; invalid options are
 // apitoken.ErrInvalidArgument.
 func New(m *apitoken.Manager, users apitoken.UserStore, opts *Options) (*Service, error) {
@@ -57,7 +58,7 @@ func New(m *apitoken.Manager, users apitoken.UserStore, opts *Options) (*Service
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Service{m: m, users: users, opts: o, guard: newLoginGuard(o), sealer: newSealer(m.DeriveKey(sealLabel))}, nil
+	return &Service{m: m, users: users, opts: o, guard: newLoginGuard(o), sealer: newSealer(m.DeriveKeyring(sealLabel))}, nil
 }
 
 func setDefault[T comparable](p *T, def T) {

@@ -71,6 +71,11 @@ func (s *Service) spendMFACode(ctx context.Context, id, code string, change func
 			return nil
 		}
 		u.MFALastStep, u.MFAFailures = step, 0
+		if s.sealer.stale(u.MFASecret) { // a key rotation: move it to the current key
+			if resealed, err := s.sealer.seal(secret, u.ID, s.opts.Rand); err == nil {
+				u.MFASecret = resealed
+			}
+		}
 		if change != nil {
 			change(u)
 		}

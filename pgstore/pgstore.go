@@ -437,10 +437,11 @@ func (s *Store) whyNotUpdated(ctx context.Context, t *apitoken.Token) error {
 // hash, under which other instances may have cached it.
 func (s *Store) RehashToken(ctx context.Context, t *apitoken.Token, h apitoken.Hash, keyID uint32) error {
 	var version int64
-	err := s.pool.QueryRow(ctx, `WITH old AS (SELECT hash FROM apitoken_tokens WHERE id = $1 AND version = $2 FOR UPDATE),
-		u AS (UPDATE apitoken_tokens SET hash = $3, hash_key = $4, version = version + 1
-			WHERE id = $1 AND version = $2 RETURNING version)
-		SELECT u.version, pg_notify($5, 't' || encode(old.hash, 'hex')) IS NULL FROM u, old`,
+	err := s.pool.QueryRow(ctx, `WITH u AS (
+		UPDATE apitoken_tokens t SET hash = $3, hash_key = $4, version = t.version + 1
+		FROM apitoken_tokens o WHERE t.id = $1 AND t.version = $2 AND o.id = t.id
+		RETURNING t.version, o.hash AS old)
+		SELECT version, pg_notify($5, 't' || encode(old, 'hex')) IS NULL FROM u`,
 		t.ID, int64(t.Version), h[:], int64(keyID), s.channel).Scan(&version, new(bool))
 	if errors.Is(err, pgx.ErrNoRows) {
 		var n int
