@@ -159,7 +159,7 @@ func (m *Manager) findToken(ctx context.Context, token string, issued int64, dig
 		if err != nil {
 			return nil, err
 		}
-		if i > 0 {
+		if i > 0 && k.id < r.current {
 			m.rekeyOnUse(ctx, t, r.keys[0].permuted(digest, issued))
 		}
 		return t, nil
@@ -188,7 +188,10 @@ func (m *Manager) findToken(ctx context.Context, token string, issued int64, dig
 }
 
 // rekeyOnUse moves t, just found under an old key, to hash h under the
-// current key, and on success updates t. A failure (a concurrent change,
+// current key, and on success updates t. Verification moves records only
+// to a current key of a higher ID than theirs, so that while instances
+// are restarted with a new current key, those still on the old one do not
+// move records back. A failure (a concurrent change,
 // an outage) leaves the record where it was, to be moved on a later use or
 // by RekeyHashes; the verification goes on either way.
 func (m *Manager) rekeyOnUse(ctx context.Context, t *Token, h Hash) {

@@ -21,6 +21,9 @@ func FuzzDecodeToken(f *testing.F) {
 	withOrigin := *good
 	withOrigin.Lineage, withOrigin.Origin = "first", "root"
 	f.Add(encodeToken(&withOrigin))       // rotated, issued by an API token
+	withKey := withOrigin
+	withKey.HashKeyID = 1 << 31
+	f.Add(encodeToken(&withKey)) // under a keyring's key
 	f.Add(enc)                            // a valid record
 	f.Add(enc[:len(enc)-1])               // truncated
 	f.Add(append(bytes.Clone(enc), 0))    // trailing byte
@@ -41,6 +44,45 @@ func FuzzDecodeToken(f *testing.F) {
 			t.Fatalf("accepted a non-canonical record")
 		}
 	})
+}
+
+// TestRecordsBeforeHashKeysStillDecode: a record written before hash key
+// IDs existed (flags bits 0 and 1 only) reads with HashKeyID 0, a record
+// under a keyring key keeps its ID, and the ID's flag with a zero or
+// out-of-range ID is refused.
+func TestRecordsBeforeHashKeysStillDecode(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	tk := &apitoken.Token{ID: "id", Account: "acme", UserID: "u", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser,
+		Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now, Expires: now.Add(time.Hour),
+		Lineage: "first", Origin: "root", Version: 2}
+	// The record as this codec wrote it before hash key IDs: flags 3, then
+	// the lineage and the origin.
+	old := []byte{recordVersion, 2, 'i', 'd', 0, byte(apitoken.KindAPI), byte(apitoken.OwnerUser), 4, 'a', 'c', 'm', 'e', 1, 'u', 0, 0,
+		3, 5, 'f', 'i', 'r', 's', 't', 4, 'r', 'o', 'o', 't'}
+	if enc := encodeToken(tk); !bytes.HasPrefix(enc, old) {
+		t.Fatalf("a record without a hash key ID no longer encodes as before:\n%x\n%x", enc, old)
+	}
+	got, err := decodeToken(apitoken.Hash{1}, encodeToken(tk))
+	if err != nil || got.HashKeyID != 0 {
+		t.Fatalf("decoded %v, HashKeyID %d", err, got.HashKeyID)
+	}
+	tk.HashKeyID = 42
+	enc := encodeToken(tk)
+	got, err = decodeToken(apitoken.Hash{1}, enc)
+	if err != nil || got.HashKeyID != 42 {
+		t.Fatalf("decoded %v, HashKeyID %d, want 42", err, got.HashKeyID)
+	}
+	flags := len(old) - 6 - 5 - 1 // the flags byte: before the lineage (6 bytes) and the origin (5)
+	if enc[flags] != 7 {
+		t.Fatalf("flags byte %d, want 7", enc[flags])
+	}
+	at := len(old) // the ID follows the origin
+	for _, bad := range [][]byte{{0}, {0x80, 0x80, 0x80, 0x80, 0x10}} {
+		b := append(append(bytes.Clone(enc[:at]), bad...), enc[at+1:]...)
+		if _, err := decodeToken(apitoken.Hash{1}, b); err == nil {
+			t.Fatalf("hash key ID % x was accepted", bad)
+		}
+	}
 }
 
 // FuzzDecodeUser is FuzzDecodeToken for user records.
