@@ -20,10 +20,10 @@ func FuzzDecodeToken(f *testing.F) {
 	enc := encodeToken(good)
 	withOrigin := *good
 	withOrigin.Lineage, withOrigin.Origin = "first", "root"
-	f.Add(encodeToken(&withOrigin))       // rotated, issued by an API token
+	f.Add(encodeToken(&withOrigin)) // rotated, issued by an API token
 	withKey := withOrigin
 	withKey.HashKeyID = 1 << 31
-	f.Add(encodeToken(&withKey)) // under a keyring's key
+	f.Add(encodeToken(&withKey))          // under a keyring's key
 	f.Add(enc)                            // a valid record
 	f.Add(enc[:len(enc)-1])               // truncated
 	f.Add(append(bytes.Clone(enc), 0))    // trailing byte
