@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -311,6 +312,7 @@ type storeStats struct {
 	NeverUsed     int                       `json:"never_used"`
 	OldestLastUse *time.Time                `json:"oldest_last_use,omitempty"`
 	OldestLastID  string                    `json:"oldest_last_use_id,omitempty"`
+	HashKeys      map[string]int            `json:"hash_keys"` // hash key ID -> token records under it (0: Options.HashKey)
 }
 
 // The defaults of -retention and -idle-timeout: the library's defaults
@@ -342,7 +344,7 @@ func runStats(ctx context.Context, e *env, args []string) error {
 		return errors.New("this store cannot be walked")
 	}
 	now := time.Now()
-	st := storeStats{Tokens: map[string]map[string]int{}, PastRetention: map[string]int{}}
+	st := storeStats{Tokens: map[string]map[string]int{}, PastRetention: map[string]int{}, HashKeys: map[string]int{}}
 	for _, k := range []apitoken.Kind{apitoken.KindAPI, apitoken.KindSession} {
 		st.Tokens[k.String()] = map[string]int{"live": 0, "revoked": 0, "expired": 0}
 		st.PastRetention[k.String()] = 0
@@ -384,6 +386,7 @@ func runStats(ctx context.Context, e *env, args []string) error {
 				st.Tokens[kind] = map[string]int{}
 			}
 			st.Tokens[kind][state]++
+			st.HashKeys[strconv.FormatUint(uint64(t.HashKeyID), 10)]++
 			// What Manager.Purge would remove now with these settings.
 			if (t.Kind == apitoken.KindSession && (t.End().Before(now) || t.Activity().Before(now.Add(-*idle)))) ||
 				(t.Kind == apitoken.KindAPI && t.End().Before(now.Add(-*retention))) {
@@ -411,6 +414,11 @@ func runStats(ctx context.Context, e *env, args []string) error {
 				kind, c["live"], c["revoked"], c["expired"], st.PastRetention[kind])
 		}
 		fmt.Fprintf(w, "never used: %d\n", st.NeverUsed)
+		var keys []string
+		for _, id := range sortedKeys(st.HashKeys) {
+			keys = append(keys, fmt.Sprintf("key %s: %d", id, st.HashKeys[id]))
+		}
+		fmt.Fprintf(w, "records per hash key: %s\n", strings.Join(keys, ", "))
 		if st.OldestLastUse != nil {
 			fmt.Fprintf(w, "oldest last use: %s (token %s)\n", st.OldestLastUse.Format(time.RFC3339), st.OldestLastID)
 		}

@@ -331,6 +331,7 @@ type statsOut struct {
 	PastRetention map[string]int `json:"past_retention"`
 	NeverUsed     int            `json:"never_used"`
 	OldestLastUse *time.Time     `json:"oldest_last_use"`
+	HashKeys      map[string]int `json:"hash_keys"`
 }
 
 func TestStatsAndPurge(t *testing.T) {
@@ -345,7 +346,8 @@ func TestStatsAndPurge(t *testing.T) {
 				}
 			}
 			if st.Users != pop.Users || total != pop.Tokens || st.Tokens["session"]["live"] != pop.Users ||
-				st.Tokens["api"]["revoked"] < len(pop.Revoked) || st.OldestLastUse == nil || st.NeverUsed == 0 {
+				st.Tokens["api"]["revoked"] < len(pop.Revoked) || st.OldestLastUse == nil || st.NeverUsed == 0 ||
+				len(st.HashKeys) != 1 || st.HashKeys["0"] != pop.Tokens {
 				t.Fatalf("stats %+v for %d users and %d tokens", st, pop.Users, pop.Tokens)
 			}
 			past := st.PastRetention["api"] + st.PastRetention["session"]
