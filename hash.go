@@ -9,7 +9,10 @@ import (
 
 // Hash is what stores keep in place of a token secret: HMAC-SHA256 of the
 // token string under the host's key, or plain SHA-256 when the host gives no
-// key. A stolen store yields hashes, not tokens.
+// key. A stolen store yields hashes, not tokens. Under a key of a keyring
+// (Options.HashKeys) it is instead the token's SHA-256 whose last 26 bytes
+// went through a keyed permutation, which the key's holder can move to
+// another key without the token (Token.HashKeyID says which key).
 //
 // For a token that carries its issue time (see Format), the first 6 bytes
 // are that time in Unix milliseconds, big-endian, in place of the first 6

@@ -186,8 +186,9 @@ type User struct {
 	// users who cannot log in with a password.
 	PasswordHash string
 	// MFASecret is the TOTP secret of an enrolled user (nil: not
-	// enrolled), sealed with AES-256-GCM under a key derived from
-	// Options.HashKey (stored as it is when there is no HashKey).
+	// enrolled), sealed with AES-256-GCM under a key derived from the
+	// current hash key (Options.HashKey, or a key of Options.HashKeys,
+	// which the seal names); stored as it is when there is no hash key.
 	MFASecret []byte
 	// MFALastStep is the last TOTP time step accepted, so that a code is
 	// never accepted twice.
