@@ -140,32 +140,34 @@ func (m *Manager) legacyHash(token string, issued int64) Hash {
 	return h
 }
 
-// findToken reads the record of token (issue time issued; digest is its
-// SHA-256, or zero to compute it) under each key of the keyring in turn,
-// the current one first, then the legacy form. A record under an old key
-// is moved to the current key on the way (rekeyOnUse). Not found is
-// ErrNotFound.
-func (m *Manager) findToken(ctx context.Context, token string, issued int64, digest Hash) (*Token, error) {
+// tokenRecord reads the record of token (issue time issued; digest is
+// its SHA-256, or zero to compute it) under each key of the keyring in
+// turn, the current one first, then the legacy form, and returns it with
+// how many lookups it made. A record under an older key is moved to the
+// current key on the way (rekeyOnUse). Not found is ErrNotFound.
+func (m *Manager) tokenRecord(ctx context.Context, token string, issued int64, digest Hash) (*Token, int, error) {
 	r := &m.ring
 	if len(r.keys) > 0 && digest.IsZero() {
 		digest = cacheKey(token)
 	}
+	reads := 0
 	for i := range r.keys {
 		k := &r.keys[i]
+		reads++
 		t, err := m.store.TokenByHash(ctx, k.permuted(digest, issued))
 		if errors.Is(err, ErrNotFound) || (err == nil && t.HashKeyID != k.id) {
 			continue // (a record under another key: not this token's)
 		}
 		if err != nil {
-			return nil, err
+			return nil, reads, err
 		}
 		if i > 0 && k.id < r.current {
 			m.rekeyOnUse(ctx, t, r.keys[0].permuted(digest, issued))
 		}
-		return t, nil
+		return t, reads, nil
 	}
 	if !r.readLegacy {
-		return nil, ErrNotFound
+		return nil, reads, ErrNotFound
 	}
 	var h Hash
 	if r.legacy.Keyed() || digest.IsZero() {
@@ -174,17 +176,27 @@ func (m *Manager) findToken(ctx context.Context, token string, issued int64, dig
 		h = digest // plain SHA-256, already computed
 		h.stamp(issued)
 	}
+	reads++
 	t, err := m.store.TokenByHash(ctx, h)
 	if err != nil {
-		return nil, err
+		return nil, reads, err
 	}
 	if t.HashKeyID != 0 {
-		return nil, ErrNotFound
+		return nil, reads, ErrNotFound
 	}
 	if r.current != 0 {
 		m.rekeyOnUse(ctx, t, r.keys[0].permuted(digest, issued))
 	}
-	return t, nil
+	return t, reads, nil
+}
+
+// forms is how many lookups tokenRecord makes for a token that is not
+// stored.
+func (r *keyring) forms() int {
+	if r.readLegacy {
+		return len(r.keys) + 1
+	}
+	return len(r.keys)
 }
 
 // rekeyOnUse moves t, just found under an old key, to hash h under the

@@ -334,8 +334,9 @@ const unknownTokenID = "0000000000000000"
 // nothing; only input that is not a token at all (ErrMalformed) or a store
 // failure is an error. A live token is revoked before RevokeSecret returns.
 //
-// The three cases also cost the same: each reads the store twice (by hash,
-// then by ID), and where a live token costs one write, a revoked or unknown
+// The three cases also cost the same: each reads the store by hash (once,
+// or with a keyring once per key and form, as an unknown token needs),
+// then by ID, and where a live token costs one write, a revoked or unknown
 // one writes no record; instead, if the store implements EmptyCommitter,
 // it commits an empty write transaction, which on a store that fsyncs
 // (bolt) costs what the revoking write does. Repeating RevokeSecret for a
@@ -352,7 +353,14 @@ func (m *Manager) revokeSecret(ctx context.Context, secret string) (t *Token, wr
 	if err != nil {
 		return nil, false, err
 	}
-	t, err = m.findToken(ctx, secret, issued, Hash{})
+	t, reads, err := m.tokenRecord(ctx, secret, issued, Hash{})
+	// A keyring reads once per key until the token is found: read as many
+	// times as for an unknown token whatever the outcome.
+	for range m.ring.forms() - reads {
+		if _, err := m.store.TokenByHash(ctx, Hash{}); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, false, storeErr(err)
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		t = nil

@@ -32,53 +32,64 @@ func TestRevokeSecretWritesOnlyForALiveToken(t *testing.T) {
 			return s
 		}},
 	} {
-		t.Run(st.name, func(t *testing.T) {
-			s := storetest.NewCounting(st.open(t))
-			m, err := apitoken.New(s, &apitoken.Options{HashKey: []byte("revoke by possession test key 32")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			iss := issueAPIToken(t, m)
-			for _, tc := range []struct {
-				name                 string
-				secret               string
-				reads, writes, empty int64
-			}{
-				{"live", iss.Secret, 2, 1, 0},
-				{"revoked", iss.Secret, 2, 0, 1},
-				{"revoked again", iss.Secret, 2, 0, 1},
-				{"unknown", mustGenerate(), 2, 0, 1},
-			} {
-				r0, w0, e0 := s.Reads(), s.Writes(), s.EmptyCommits()
-				if err := m.RevokeSecret(ctx, tc.secret); err != nil {
-					t.Fatalf("%s: %v", tc.name, err)
-				}
-				if r, w, e := s.Reads()-r0, s.Writes()-w0, s.EmptyCommits()-e0; r != tc.reads || w != tc.writes || e != tc.empty {
-					t.Errorf("%s: %d reads, %d writes, %d empty commits; want %d, %d, %d", tc.name, r, w, e, tc.reads, tc.writes, tc.empty)
-				}
-			}
-			rec, err := s.TokenByID(ctx, iss.Token.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			version := rec.Version
-			w0 := s.Writes()
-			for range 100 {
-				if err := m.RevokeSecret(ctx, iss.Secret); err != nil {
+		for _, keys := range []struct {
+			name  string
+			opts  apitoken.Options
+			reads int64 // by hash, one per stored form, and one by ID
+		}{
+			{"HashKey", apitoken.Options{HashKey: []byte("revoke by possession test key 32")}, 2},
+			{"a keyring of 3 beside HashKey", apitoken.Options{HashKey: []byte("revoke by possession test key 32"),
+				HashKeys: map[uint32][]byte{1: key(1), 2: key(2), 3: key(3)}, CurrentHashKey: 3}, 5},
+		} {
+			t.Run(st.name+"/"+keys.name, func(t *testing.T) {
+				s := storetest.NewCounting(st.open(t))
+				m, err := apitoken.New(s, &keys.opts)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if w := s.Writes() - w0; w != 0 {
-				t.Errorf("100 repeated revokes of a revoked token made %d store writes, want 0", w)
-			}
-			if rec, err = s.TokenByID(ctx, iss.Token.ID); err != nil || rec.Version != version {
-				t.Errorf("the revoked record changed: version %d, was %d (%v)", rec.Version, version, err)
-			}
-			if _, err := m.Verify(ctx, iss.Secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
-				t.Errorf("after revoke by possession: %v", err)
-			}
-		})
+				defer m.Close()
+				iss := issueAPIToken(t, m)
+				n := keys.reads
+				for _, tc := range []struct {
+					name                 string
+					secret               string
+					reads, writes, empty int64
+				}{
+					{"live", iss.Secret, n, 1, 0},
+					{"revoked", iss.Secret, n, 0, 1},
+					{"revoked again", iss.Secret, n, 0, 1},
+					{"unknown", mustGenerate(), n, 0, 1},
+				} {
+					r0, w0, e0 := s.Reads(), s.Writes(), s.EmptyCommits()
+					if err := m.RevokeSecret(ctx, tc.secret); err != nil {
+						t.Fatalf("%s: %v", tc.name, err)
+					}
+					if r, w, e := s.Reads()-r0, s.Writes()-w0, s.EmptyCommits()-e0; r != tc.reads || w != tc.writes || e != tc.empty {
+						t.Errorf("%s: %d reads, %d writes, %d empty commits; want %d, %d, %d", tc.name, r, w, e, tc.reads, tc.writes, tc.empty)
+					}
+				}
+				rec, err := s.TokenByID(ctx, iss.Token.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				version := rec.Version
+				w0 := s.Writes()
+				for range 100 {
+					if err := m.RevokeSecret(ctx, iss.Secret); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if w := s.Writes() - w0; w != 0 {
+					t.Errorf("100 repeated revokes of a revoked token made %d store writes, want 0", w)
+				}
+				if rec, err = s.TokenByID(ctx, iss.Token.ID); err != nil || rec.Version != version {
+					t.Errorf("the revoked record changed: version %d, was %d (%v)", rec.Version, version, err)
+				}
+				if _, err := m.Verify(ctx, iss.Secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
+					t.Errorf("after revoke by possession: %v", err)
+				}
+			})
+		}
 	}
 }
 
