@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -471,6 +472,7 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 	id := fs.String("id", "", "ID of the token to revoke")
 	fromStdin := fs.Bool("secret-stdin", false, "read the token's secret from standard input (needs -key-file)")
 	keyFile := fs.String("key-file", "", "file holding the host's hash key (for -secret-stdin)")
+	keyID := fs.Uint("key-id", 0, "the -key-file key's ID in the host's Options.HashKeys (0: it is Options.HashKey)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -479,6 +481,9 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 	}
 	if (*id == "") == !*fromStdin {
 		return fmt.Errorf("%w: give exactly one of -id and -secret-stdin", errUsage)
+	}
+	if *keyID > math.MaxUint32 {
+		return fmt.Errorf("%w: -key-id %d is beyond 32 bits", errUsage, *keyID)
 	}
 	var key []byte
 	var secret string
@@ -503,7 +508,7 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 	var t *apitoken.Token
 	var already bool
 	if *fromStdin {
-		t, already, err = revokeSecret(ctx, s, key, secret)
+		t, already, err = revokeSecret(ctx, s, key, uint32(*keyID), secret)
 	} else {
 		t, already, err = revokeID(ctx, s, *id)
 	}
@@ -554,10 +559,15 @@ func revokeID(ctx context.Context, s apitoken.Store, id string) (*apitoken.Token
 }
 
 // revokeSecret revokes the token whose secret is secret, through
-// Manager.RevokeSecret under the host's key, and reads back which token it
-// was. The secret itself is never printed.
-func revokeSecret(ctx context.Context, s apitoken.Store, key []byte, secret string) (*apitoken.Token, bool, error) {
-	m, err := apitoken.New(s, &apitoken.Options{HashKey: key, PurgeInterval: -1, CacheSize: -1})
+// Manager.RevokeSecret under the host's key (its HashKey for keyID 0, else
+// the key of that ID in its HashKeys), and reads back which token it was.
+// The secret itself is never printed.
+func revokeSecret(ctx context.Context, s apitoken.Store, key []byte, keyID uint32, secret string) (*apitoken.Token, bool, error) {
+	o := &apitoken.Options{HashKey: key, PurgeInterval: -1, CacheSize: -1}
+	if keyID != 0 {
+		o.HashKey, o.HashKeys, o.CurrentHashKey = nil, map[uint32][]byte{keyID: key}, keyID
+	}
+	m, err := apitoken.New(s, o)
 	if err != nil {
 		return nil, false, err
 	}
@@ -567,7 +577,7 @@ func revokeSecret(ctx context.Context, s apitoken.Store, key []byte, secret stri
 		if err := m.RevokeSecret(ctx, secret); errors.Is(err, apitoken.ErrMalformed) {
 			return nil, false, errors.New("standard input does not hold a token of this format")
 		}
-		return nil, false, fmt.Errorf("%w (no token has this secret under this hash key: check -key-file)", errNoToken)
+		return nil, false, fmt.Errorf("%w (no token has this secret under this hash key: check -key-file and -key-id)", errNoToken)
 	}
 	if err != nil {
 		return nil, false, err

@@ -368,6 +368,40 @@ func TestStatsAndPurge(t *testing.T) {
 	}
 }
 
+// A token under a key of a keyring is revoked by its secret with that
+// key's file and ID.
+func TestRevokeUnderAKeyringKey(t *testing.T) {
+	addr := newAddr(t, "bolt")
+	s, err := openStore(ctx, addr, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ringKey := []byte("apitoken command ring key, 32 b.")
+	m, err := apitoken.New(s, &apitoken.Options{HashKey: testKey, HashKeys: map[uint32][]byte{5: ringKey}, CurrentHashKey: 5, PurgeInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "ring@example.com", Role: apitoken.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: u.ID}, apitoken.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	s.Close()
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, ringKey, 0o600)
+	if _, stderr, code := cmd(t, iss.Secret, "revoke", "-store", addr, "-secret-stdin", "-key-file", keyFile); code != exitFail || !strings.Contains(stderr, "-key-id") {
+		t.Fatalf("without -key-id: exit %d, %q", code, stderr)
+	}
+	out := decode[revokeOut](t, mustCmd(t, iss.Secret, "revoke", "-store", addr, "-secret-stdin", "-key-file", keyFile, "-key-id", "5", "-json"))
+	if out.ID != iss.Token.ID || out.Already {
+		t.Fatalf("revoke under key 5: %+v", out)
+	}
+}
+
 type revokeOut struct {
 	ID      string
 	Already bool `json:"already_revoked"`
