@@ -166,37 +166,55 @@ func (m *Manager) tokenRecord(ctx context.Context, token string, issued int64, d
 		}
 		return t, reads, nil
 	}
-	if !r.readLegacy {
+	if r.readLegacy {
+		var h Hash
+		if r.legacy.Keyed() || digest.IsZero() {
+			h = m.legacyHash(token, issued)
+		} else {
+			h = digest // plain SHA-256, already computed
+			h.stamp(issued)
+		}
+		reads++
+		t, err := m.store.TokenByHash(ctx, h)
+		switch {
+		case err == nil && t.HashKeyID == 0:
+			if r.current != 0 {
+				m.rekeyOnUse(ctx, t, r.keys[0].permuted(digest, issued))
+			}
+			return t, reads, nil
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return nil, reads, err
+		}
+	}
+	if r.forms() == reads {
 		return nil, reads, ErrNotFound
 	}
-	var h Hash
-	if r.legacy.Keyed() || digest.IsZero() {
-		h = m.legacyHash(token, issued)
-	} else {
-		h = digest // plain SHA-256, already computed
-		h.stamp(issued)
-	}
+	// The record may have moved to the current key (a verification or
+	// RekeyHashes elsewhere) after it was looked for there and before it
+	// was looked for under its old key: look once more.
 	reads++
-	t, err := m.store.TokenByHash(ctx, h)
+	t, err := m.store.TokenByHash(ctx, r.keys[0].permuted(digest, issued))
+	if err == nil && t.HashKeyID != r.current {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, reads, err
-	}
-	if t.HashKeyID != 0 {
-		return nil, reads, ErrNotFound
-	}
-	if r.current != 0 {
-		m.rekeyOnUse(ctx, t, r.keys[0].permuted(digest, issued))
 	}
 	return t, reads, nil
 }
 
 // forms is how many lookups tokenRecord makes for a token that is not
-// stored.
+// stored: one per key and form, and with more than one, the current key's
+// again.
 func (r *keyring) forms() int {
+	n := len(r.keys)
 	if r.readLegacy {
-		return len(r.keys) + 1
+		n++
 	}
-	return len(r.keys)
+	if n > 1 {
+		n++
+	}
+	return n
 }
 
 // rekeyOnUse moves t, just found under an old key, to hash h under the

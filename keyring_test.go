@@ -158,8 +158,9 @@ func TestRekeyNeedsAWalker(t *testing.T) {
 // BenchmarkVerifyUnknown is the cost of a well-formed token that is not
 // stored: it misses the cache and is looked up under every form the
 // Manager reads. legacy is HashKey alone (one HMAC, one lookup); keys=N is
-// a keyring of N keys (one SHA-256, N permutations and N lookups);
-// keys=N+legacy reads the HashKey's records too.
+// a keyring of N keys (one SHA-256, N permutations and N lookups, and with
+// more than one form the current key's looked up again, for a record that
+// moved meanwhile); keys=N+legacy reads the HashKey's records too.
 func BenchmarkVerifyUnknown(b *testing.B) {
 	ring := func(n int) map[uint32][]byte {
 		keys := map[uint32][]byte{}

@@ -103,6 +103,82 @@ var keyringCases = []storeCase{
 		wantErr(t, s.RehashToken(ctx, b, sha256.Sum256([]byte("other")), 3), apitoken.ErrConflict)
 	}},
 	{"Keyring: tokens under key 1 verify once key 2 is current; after the pass none is under key 1, which is dropped", runKeyringRotation},
+	{"Keyring: the pass runs while tokens are verified and revoked, and loses no change", runKeyringPassUnderLoad},
+}
+
+// runKeyringPassUnderLoad moves tokens to key 2 by use and by the pass at
+// once, while some are revoked: every token ends under key 2, the revoked
+// ones revoked, the others live.
+func runKeyringPassUnderLoad(t *testing.T, s apitoken.Store) {
+	if _, ok := s.(apitoken.Walker); !ok {
+		t.Skip("the store is not an apitoken.Walker")
+	}
+	open := func(current uint32) *apitoken.Manager {
+		m, err := apitoken.New(s, &apitoken.Options{HashKeys: map[uint32][]byte{1: ringKey1, 2: ringKey2}, CurrentHashKey: current,
+			FlushInterval: time.Hour, PurgeInterval: -1, CacheSize: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	m1 := open(1)
+	u, err := m1.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "load", Role: apitoken.Admin})
+	must(t, err)
+	const n = 24
+	var secrets []string
+	for range n {
+		iss, err := m1.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: u.ID}, apitoken.IssueRequest{})
+		must(t, err)
+		secrets = append(secrets, iss.Secret)
+	}
+	m2, other := open(2), open(2)
+	done := make(chan error, 3)
+	go func() { // verifications, which move tokens on use
+		for i, sec := range secrets {
+			if i%3 == 0 {
+				continue
+			}
+			if _, err := other.Verify(ctx, sec, "load-app"); err != nil && !errors.Is(err, apitoken.ErrRevoked) {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	go func() { // revocations of every third token
+		for i := 0; i < n; i += 3 {
+			if err := other.RevokeSecret(ctx, secrets[i]); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	go func() {
+		_, err := m2.RekeyHashes(ctx)
+		done <- err
+	}()
+	for range 3 {
+		must(t, <-done)
+	}
+	// A second pass moves what the first lost a race for.
+	remain, err := m2.RekeyHashes(ctx)
+	must(t, err)
+	if len(remain) != 0 {
+		t.Fatalf("after two passes %v remain", remain)
+	}
+	c, err := m2.HashKeyCounts(ctx)
+	must(t, err)
+	if c[2] != n || len(c) != 1 {
+		t.Fatalf("records per key %v, want all %d under key 2", c, n)
+	}
+	for i, sec := range secrets {
+		_, err := m2.Verify(ctx, sec, "load-app")
+		if i%3 == 0 && !errors.Is(err, apitoken.ErrRevoked) || i%3 != 0 && err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+	}
 }
 
 // Keys of the rotation scenario.
