@@ -45,7 +45,9 @@ type Options struct {
 	// secret configuration; New refuses a key shorter than MinHashKey (32
 	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: still
 	// no secret at rest, but anyone holding the database can then confirm
-	// a token they already have (see Hash).
+	// a token they already have (see Hash). With a keyring (HashKeys) it
+	// keys only the records made before the keyring (key ID 0); new
+	// tokens and DeriveKey use the ring's current key.
 	HashKey []byte
 	// HashKeys is a keyring: hash keys by ID (1 and up; at most 8 keys of
 	// at least MinHashKey bytes each), of which CurrentHashKey hashes new
