@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -27,6 +29,18 @@ type IssueRequest struct {
 	// Type is the type label (apiKeyType); default "generic". At most 32
 	// bytes.
 	Type string
+	// Scopes are the token's scopes, names of the vocabulary
+	// (Options.Scopes): each must be held by the token's privilege and by
+	// the caller (an unknown name is ErrInvalidArgument, one the caller
+	// lacks ErrInsufficientPrivilege). Empty means every scope the
+	// privilege holds when the caller holds them all (the token is then
+	// unscoped, Token.Scopes empty), else the ones the caller holds.
+	Scopes []string
+	// AllowedCIDRs are the address ranges the token may be used from
+	// (Token.AllowedCIDRs), at most 32. A caller with an allow-list of its
+	// own may give only ranges within it, and by default passes its own
+	// on.
+	AllowedCIDRs []netip.Prefix
 }
 
 // Issued is a newly issued token: the secret, shown exactly once, and its
@@ -68,6 +82,18 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 			t.Owner = OwnerAccount
 		}
 	}
+	if t.Scopes, err = m.scopes.newTokenScopes(req.Scopes, t.Privilege, a.scopes); err != nil {
+		return Issued{}, err
+	}
+	if t.AllowedCIDRs, err = checkAllowedCIDRs(req.AllowedCIDRs); err != nil {
+		return Issued{}, err
+	}
+	if len(t.AllowedCIDRs) == 0 {
+		t.AllowedCIDRs = slices.Clone(a.allow)
+	}
+	if err := a.grantAllowList(t.AllowedCIDRs); err != nil {
+		return Issued{}, err
+	}
 	switch t.Owner {
 	case OwnerUser:
 		if a.userID == "" {
@@ -98,7 +124,7 @@ type Holder struct {
 // sign-on, their own passwords), from trusted code that has already
 // decided the user may have it. The rules are Issue's but for the
 // caller's: a user token's privilege defaults to the user's current role
-// and may not exceed it (and is capped by it at every verification, like
+// and may not exceed it, and so its scopes those of the role (and is capped by it at every verification, like
 // any user token); a read-only user may hold a read-only token; the user
 // must exist in the directory, in that account, and not be disabled
 // (ErrUserDisabled). An account token's privilege must be given. The
@@ -131,6 +157,13 @@ func (m *Manager) IssueFor(ctx context.Context, to Holder, req IssueRequest) (Is
 	}
 	if req.Owner != 0 && req.Owner != t.Owner {
 		return Issued{}, fmt.Errorf("%w: owner %v does not match the holder", ErrInvalidArgument, req.Owner)
+	}
+	var err error
+	if t.Scopes, err = m.scopes.newTokenScopes(req.Scopes, t.Privilege, m.scopes.role[t.Privilege]); err != nil {
+		return Issued{}, err
+	}
+	if t.AllowedCIDRs, err = checkAllowedCIDRs(req.AllowedCIDRs); err != nil {
+		return Issued{}, err
 	}
 	return m.issue(ctx, t, req, "")
 }
@@ -387,6 +420,11 @@ func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*To
 		if t.Owner == OwnerAccount {
 			return ErrAlreadyAccountToken
 		}
+		// No longer capped by its owner's role, the token holds all it
+		// declares: the admin must hold that itself.
+		if err := a.grantsOf(t); err != nil {
+			return err
+		}
 		t.Owner, t.UserID = OwnerAccount, ""
 		return nil
 	})
@@ -404,10 +442,18 @@ type TokenUpdate struct {
 	Description     *string
 	Privilege       *Privilege
 	DefaultAppState *AppState
+	// Scopes replaces the token's scopes (see IssueRequest.Scopes; an
+	// empty list makes it unscoped). Neither it nor a privilege change
+	// may give the token a scope the caller does not hold.
+	Scopes *[]string
+	// AllowedCIDRs replaces the allow-list (empty: none). A caller with
+	// an allow-list of its own may set only ranges within it.
+	AllowedCIDRs *[]netip.Prefix
 }
 
 // Update changes a token's description, privilege (never above the
-// caller's own) or default app state.
+// caller's own), scopes, allow-list or default app state. The token ends
+// with no scope it did not have that the caller lacks.
 func (m *Manager) Update(ctx context.Context, caller Principal, id string, u TokenUpdate) (*Token, error) {
 	var (
 		actorID     string
@@ -415,6 +461,7 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 	)
 	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
 		actorID = a.tokenID
+		before := m.scopes.declared(t)
 		if u.Privilege != nil {
 			if err := a.grant(*u.Privilege); err != nil {
 				return err
@@ -437,7 +484,27 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 			}
 			t.Description = *u.Description
 		}
-		return nil
+		if u.Scopes != nil {
+			mask, err := m.scopes.mask(*u.Scopes)
+			if err != nil {
+				return err
+			}
+			if _, err := m.scopes.newTokenScopes(*u.Scopes, t.Privilege, mask); err != nil {
+				return err // a scope beyond the token's privilege
+			}
+			t.Scopes = m.scopes.build(mask)
+		}
+		if u.AllowedCIDRs != nil {
+			list, err := checkAllowedCIDRs(*u.AllowedCIDRs)
+			if err != nil {
+				return err
+			}
+			if err := a.grantAllowList(list); err != nil {
+				return err
+			}
+			t.AllowedCIDRs = list
+		}
+		return a.grantScopes(m.scopes.declared(t) &^ before)
 	})
 	if err != nil {
 		return nil, err
@@ -485,8 +552,9 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 var errApprovalsMoved = errors.New("apitoken: approvals changed during rotation")
 
 // retireRotated retires old (now, or at the end of grace) once its
-// successor nextID exists. If old was revoked, promoted or re-privileged
-// meanwhile it fails with ErrConflict. If an application was allowed or
+// successor nextID exists. If old was revoked, promoted, re-privileged,
+// re-scoped or given another allow-list meanwhile it fails with
+// ErrConflict. If an application was allowed or
 // denied, or the default app state changed, on old after the successor
 // copied it, the successor takes the newer states first and the retire is
 // tried again: the retire commits only while both records agree, so a deny
@@ -495,7 +563,8 @@ func (m *Manager) retireRotated(ctx context.Context, old *Token, nextID string, 
 	for range maxUpdateAttempts {
 		var latest *Token
 		_, err := m.updateToken(ctx, old.ID, func(t *Token) error {
-			if !active(t, m.now()) || t.Owner != old.Owner || t.Privilege != old.Privilege {
+			if !active(t, m.now()) || t.Owner != old.Owner || t.Privilege != old.Privilege ||
+				!slices.Equal(t.Scopes, old.Scopes) || !slices.Equal(t.AllowedCIDRs, old.AllowedCIDRs) {
 				return ErrConflict
 			}
 			if !sameApprovals(t, old) {
@@ -571,7 +640,7 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 	if err := a.canWrite(); err != nil {
 		return Issued{}, err
 	}
-	if err := a.grant(old.Privilege); err != nil {
+	if err := a.grantsOf(old); err != nil {
 		return Issued{}, err
 	}
 	if grace > 0 && old.Owner == OwnerUser {

@@ -59,6 +59,16 @@ type Options struct {
 	// and the user management calls (AddUser, CreateUser, UpdateUser...)
 	// work on the Store's records only.
 	Users Users
+	// Scopes declares the host's scope vocabulary and which scopes each
+	// role (privilege) holds: Scopes[Normal] lists the scopes a Normal
+	// credential holds beyond those of ReadOnly, and so on up; a role
+	// holds its own scopes and every scope of the roles below it. The
+	// vocabulary is every name listed: at most 64 names, each 1 to 64
+	// bytes of ASCII letters, digits and ":._-/". A token may carry a
+	// subset (IssueRequest.Scopes); its effective scopes (Principal.Scopes)
+	// are capped by the scopes of its effective privilege at every
+	// verification. Default nil: no scopes; every Principal has none.
+	Scopes map[Privilege][]string
 
 	// DefaultExpiry is the lifetime of an API token issued without an
 	// expiry. Default 10 years, or MaxExpiry if that is
@@ -150,6 +160,7 @@ type Manager struct {
 	opts   Options
 	format Format
 	hasher hasher
+	scopes *scopeVocab
 	cache  tokenCache
 	usage  usageTracker
 
@@ -210,6 +221,10 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if len(o.DefaultApp) > o.MaxAppName {
 		return nil, fmt.Errorf("%w: DefaultApp longer than MaxAppName", ErrInvalidArgument)
 	}
+	vocab, err := newScopeVocab(o.Scopes)
+	if err != nil {
+		return nil, err
+	}
 	users := o.Users
 	if users == nil {
 		users = store
@@ -221,6 +236,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		opts:   o,
 		format: f,
 		hasher: newHasher(o.HashKey),
+		scopes: vocab,
 		cache:  tokenCache{cache.New(o.CacheSize, o.FallbackCacheTTL, o.Now, ut.Touch)},
 		usage:  usageTracker{ut},
 		stop:   make(chan struct{}),

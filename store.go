@@ -2,6 +2,7 @@ package apitoken
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -146,6 +147,9 @@ type Touch struct {
 	At time.Time
 	// App is the application name of the latest use, or empty.
 	App string
+	// IP is the client address of the latest use, or the zero Addr when
+	// the verification knew none.
+	IP netip.Addr
 }
 
 // UserQuery selects users for UserStore.ListUsers.
@@ -192,6 +196,9 @@ type UserStore interface {
 // forward to tc.At; it never moves them back. Stores call it from
 // TouchTokens so that every store applies usage the same way.
 func (tc Touch) Apply(t *Token) {
+	if tc.IP.IsValid() && !tc.At.Before(t.LastUsed) {
+		t.LastUsedIP = tc.IP
+	}
 	if tc.At.After(t.LastUsed) {
 		t.LastUsed = tc.At
 	}

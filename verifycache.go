@@ -34,7 +34,10 @@ var unkeyed = newHasher(nil)
 
 // get fills v with the view of the token with cache key key, with app
 // looked up among its applications, and reports whether it was cached.
-func (c tokenCache) get(key Hash, app string, v *view) bool {
+// A token whose effective scopes are its privilege's and that has no
+// allow-list (most tokens) is cached without either: its scopes follow
+// from the privilege.
+func (c tokenCache) get(key Hash, app string, v *view, vocab *scopeVocab) bool {
 	var cv cache.View
 	if !c.Get(key, app, &cv) {
 		return false
@@ -42,14 +45,18 @@ func (c tokenCache) get(key Hash, app string, v *view) bool {
 	*v = view{id: cv.ID, account: cv.Account, userID: cv.UserID,
 		kind: Kind(cv.Kind), owner: Owner(cv.Owner), revoked: cv.Revoked, unlocked: cv.Unlocked,
 		priv: Privilege(cv.Priv), privErr: privErrs[cv.PrivErr], active: cv.Active, expires: cv.Expires,
-		nApps: cv.NApps, app: cv.App, appState: AppState(cv.AppState), ref: cv.Ref}
+		nApps: cv.NApps, app: cv.App, appState: AppState(cv.AppState), ref: cv.Ref,
+		scopes: cv.Scopes, allow: cv.Allow}
+	if !cv.Extra && v.privErr == nil {
+		v.scopes = vocab.role[v.priv]
+	}
 	return true
 }
 
 // put caches t (with owner u) under key if nothing was invalidated since
 // generation gen, and returns the new slot. A user token whose owner is
 // missing is not cached (it is re-read).
-func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User) (cache.Ref, bool) {
+func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User, vocab *scopeVocab) (cache.Ref, bool) {
 	if !c.Enabled() || (t.Owner == OwnerUser && u == nil) {
 		return cache.Ref{}, false
 	}
@@ -67,6 +74,9 @@ func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User) (cache.Ref, boo
 		Kind: uint8(t.Kind), Owner: uint8(t.Owner), Priv: uint8(priv), PrivErr: code,
 		UserOwned: t.Owner == OwnerUser, Revoked: !t.Revoked.IsZero(), Unlocked: t.Unlocked,
 		Active: lastActivity(t.Created, t.LastUsed), Expires: t.Expires, Apps: apps}
+	if (err == nil && vocab.scoped(t, priv)) || len(t.AllowedCIDRs) > 0 {
+		e.Extra, e.Scopes, e.Allow = true, vocab.effective(t, priv), encodeAllowList(t.AllowedCIDRs)
+	}
 	return c.Put(gen, key, &e)
 }
 

@@ -1,4 +1,4 @@
-package login
+package apitoken
 
 import (
 	"net/http"
