@@ -18,6 +18,8 @@ const (
 	codeAppDenied             = "app_denied"
 	codeTooManyApps           = "too_many_apps"
 	codeInsufficientPrivilege = "insufficient_privilege"
+	codeInsufficientScope     = "insufficient_scope"
+	codeAddressNotAllowed     = "address_not_allowed"
 	codeAmbiguousCredentials  = "ambiguous_credentials"
 	codeInvalidRequest        = "invalid_request"
 	codeNotFound              = "not_found"
@@ -42,6 +44,7 @@ type HTTPError struct {
 	// revoked or expired token, or one of a disabled user), session_locked
 	// (401), app_pending (401), app_denied (403), too_many_apps (403),
 	// session_required (403), insufficient_privilege (403),
+	// insufficient_scope (403), address_not_allowed (403),
 	// ambiguous_credentials (400), invalid_request (400), not_found (404),
 	// limit_reached (409), duplicate (409), conflict (409) and
 	// internal_error (500). Packages built on this one add their own (see
@@ -86,6 +89,10 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusForbidden, codeTooManyApps, "this token has reached its limit of applications"}
 	case errors.Is(err, ErrSessionRequired):
 		return HTTPError{http.StatusForbidden, codeSessionRequired, "password and MFA changes need a signed-in session of the user"}
+	case errors.Is(err, errInsufficientScope):
+		return HTTPError{http.StatusForbidden, codeInsufficientScope, "this credential lacks a scope the request needs"}
+	case errors.Is(err, ErrAddressNotAllowed):
+		return HTTPError{http.StatusForbidden, codeAddressNotAllowed, "this token may not be used from this address"}
 	case errors.Is(err, ErrInsufficientPrivilege):
 		return HTTPError{http.StatusForbidden, codeInsufficientPrivilege, "insufficient privilege"}
 	case errors.Is(err, ErrAmbiguousCredentials):

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -42,6 +44,20 @@ type GuardOptions struct {
 	// OnError writes 5xx failures (a store outage); default WriteError.
 	// The response must not include the error's text.
 	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError)
+	// TrustedProxies are the reverse proxies (or, for ForwardAuth, the
+	// proxy that calls it) whose X-Forwarded-For gives the client address
+	// that token allow-lists (Token.AllowedCIDRs) are checked against and
+	// LastUsedIP records (see ClientAddr). Default none: the address is
+	// the connection's peer and the header is never read.
+	TrustedProxies []netip.Prefix
+}
+
+// addrVerifier is a Verifier that also takes the client address:
+// *Manager. The Guard passes the address to one, so that allow-lists
+// apply; a Verifier without it is called without, and refuses tokens
+// with allow-lists.
+type addrVerifier interface {
+	VerifyFrom(ctx context.Context, token, app string, addr netip.Addr) (Principal, error)
 }
 
 // Guard authenticates requests with tokens. Build it with NewGuard, wrap
@@ -49,6 +65,7 @@ type GuardOptions struct {
 // add privilege gates with Require and RequireWriteUnlessSafe.
 type Guard struct {
 	v    Verifier
+	av   addrVerifier // v, if it takes addresses
 	opts GuardOptions
 }
 
@@ -66,7 +83,10 @@ func NewGuard(v Verifier, opts *GuardOptions) *Guard {
 	for i, h := range o.Headers {
 		o.Headers[i] = http.CanonicalHeaderKey(h)
 	}
-	return &Guard{v: v, opts: o}
+	o.TrustedProxies = append([]netip.Prefix(nil), o.TrustedProxies...)
+	g := &Guard{v: v, opts: o}
+	g.av, _ = v.(addrVerifier)
+	return g
 }
 
 type ctxKey int
@@ -220,6 +240,15 @@ func (g *Guard) Check(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
+	return g.verify(r, c)
+}
+
+// verify verifies c, from r's client address when the Verifier takes
+// one.
+func (g *Guard) verify(r *http.Request, c credentials) (Principal, error) {
+	if g.av != nil {
+		return g.av.VerifyFrom(r.Context(), c.token, c.app, ClientAddr(r, g.opts.TrustedProxies))
+	}
 	return g.v.Verify(r.Context(), c.token, c.app)
 }
 
@@ -251,7 +280,7 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, c credentia
 	}
 	var p Principal
 	if err == nil {
-		p, err = g.v.Verify(r.Context(), c.token, c.app)
+		p, err = g.verify(r, c)
 		if allowLocked && errors.Is(err, ErrSessionLocked) {
 			err = nil
 		}
@@ -333,6 +362,31 @@ func (g *Guard) RequireWriteUnlessSafe() func(http.Handler) http.Handler {
 		}
 		return Normal
 	})
+}
+
+// errInsufficientScope refuses a credential without the scope a
+// RequireScope gate asks for: 403 insufficient_scope.
+var errInsufficientScope = fmt.Errorf("%w: the credential lacks a required scope", ErrInsufficientPrivilege)
+
+// RequireScope returns a gate that lets through only principals whose
+// effective scopes (Principal.Scopes) include every one of scopes; others
+// get 403 insufficient_scope. Use it inside Handler. A scope the
+// Manager's vocabulary does not declare is held by nobody, so such a gate
+// refuses everyone.
+func (g *Guard) RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	scopes = append([]string(nil), scopes...)
+	return func(next http.Handler) http.Handler {
+		return g.gate(func(*http.Request) Privilege { return ReadOnly })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := FromContext(r.Context()) // gate checked it is there
+			for _, s := range scopes {
+				if !p.HasScope(s) {
+					g.fail(w, r, errInsufficientScope)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		}))
+	}
 }
 
 func (g *Guard) gate(min func(*http.Request) Privilege) func(http.Handler) http.Handler {

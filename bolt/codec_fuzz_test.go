@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ func FuzzDecodeToken(f *testing.F) {
 	withOrigin := *good
 	withOrigin.Lineage, withOrigin.Origin = "first", "root"
 	f.Add(encodeToken(&withOrigin))       // rotated, issued by an API token
+	f.Add(encodeToken(scopedToken(good))) // scopes, ranges and a last-used address
 	f.Add(enc)                            // a valid record
 	f.Add(enc[:len(enc)-1])               // truncated
 	f.Add(append(bytes.Clone(enc), 0))    // trailing byte
@@ -41,6 +43,53 @@ func FuzzDecodeToken(f *testing.F) {
 			t.Fatalf("accepted a non-canonical record")
 		}
 	})
+}
+
+// scopedToken is t with scopes, allowed ranges and a last-used address.
+func scopedToken(t *apitoken.Token) *apitoken.Token {
+	c := t.Clone()
+	c.Scopes = []string{"documents:read", "keys:read"}
+	c.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	c.LastUsedIP = netip.MustParseAddr("192.0.2.7")
+	return c
+}
+
+// TestScopesAllowListsAndLastAddressRoundTrip: the fields behind flag
+// bits 3 and 5 read back as written, alone and together, and a record
+// written before they existed (flag bits 0 and 1 only) reads with them
+// empty.
+func TestScopesAllowListsAndLastAddressRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	base := &apitoken.Token{ID: "id", Account: "acme", UserID: "u", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser,
+		Lineage: "first", Origin: "root", Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now,
+		Expires: now.Add(time.Hour), Version: 3}
+	full := scopedToken(base)
+	onlyIP := base.Clone()
+	onlyIP.LastUsedIP = netip.MustParseAddr("2001:db8::9")
+	onlyRanges := base.Clone()
+	onlyRanges.AllowedCIDRs = full.AllowedCIDRs
+	for _, tk := range []*apitoken.Token{base, full, onlyIP, onlyRanges} {
+		got, err := decodeToken(apitoken.Hash{1}, encodeToken(tk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Hash = apitoken.Hash{1}
+		if !got.Equal(tk) {
+			t.Fatalf("read back %+v, wrote %+v", got, tk)
+		}
+	}
+	// A record as written before scopes existed: flags 3 (lineage and
+	// origin), no further data.
+	old := []byte{recordVersion, 2, 'i', 'd', 0, byte(apitoken.KindAPI), byte(apitoken.OwnerUser), 4, 'a', 'c', 'm', 'e',
+		1, 'u', 0, 0, 3, 5, 'f', 'i', 'r', 's', 't', 4, 'r', 'o', 'o', 't', 0, 0, byte(apitoken.Normal), byte(apitoken.Allow), 0}
+	old = append(old, encodeToken(base)[len(old):]...) // the times, unlocked flag and version
+	got, err := decodeToken(apitoken.Hash{1}, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(base) || got.Scopes != nil || got.AllowedCIDRs != nil || got.LastUsedIP.IsValid() {
+		t.Fatalf("an old record read as %+v", got)
+	}
 }
 
 // FuzzDecodeUser is FuzzDecodeToken for user records.

@@ -271,7 +271,7 @@ func mapErr(err error) error {
 // tokenColumns lists the token columns in the order scanToken reads them.
 const tokenColumns = `id, hash, hint, kind, owner, account, user_id, created_by, parent, lineage,
 	description, type, privilege, default_app_state, apps, created, last_used, expires, revoked,
-	unlocked, version, origin`
+	unlocked, version, origin, scopes, allowed_cidrs, last_used_ip`
 
 // CreateToken implements apitoken.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
@@ -280,7 +280,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_tokens (`+tokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`, args...)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -401,10 +401,10 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 		UPDATE apitoken_tokens SET hint = $3, owner = $5, user_id = $7, created_by = $8, parent = $9,
 			lineage = $10, description = $11, type = $12, privilege = $13, default_app_state = $14,
 			apps = $15, created = $16, last_used = $17, expires = $18, revoked = $19, unlocked = $20,
-			origin = $22, version = version + 1
+			origin = $22, scopes = $23, allowed_cidrs = $24, last_used_ip = $25, version = version + 1
 		WHERE id = $1 AND version = $21 AND hash = $2 AND kind = $4 AND account = $6
 		RETURNING version, hash)
-		SELECT version, pg_notify($23, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
+		SELECT version, pg_notify($26, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.whyNotUpdated(ctx, t)
 	}
@@ -476,8 +476,8 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 			if err != nil {
 				return err
 			}
-			batch.Queue(`UPDATE apitoken_tokens SET last_used = $2, apps = $3 WHERE id = $1`,
-				t.ID, nanos(t.LastUsed), apps)
+			batch.Queue(`UPDATE apitoken_tokens SET last_used = $2, apps = $3, last_used_ip = $4 WHERE id = $1`,
+				t.ID, nanos(t.LastUsed), apps, addrText(t.LastUsedIP))
 		}
 		return tx.SendBatch(ctx, batch).Close()
 	}))

@@ -2,8 +2,11 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,7 +52,8 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 		return 0, nil
 	}
 	types := []string{"text", "bytea", "text", "int2", "int2", "text", "text", "text", "text", "text",
-		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8", "text"}
+		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8", "text",
+		"text", "text", "text"}
 	cols := make([][]any, len(types)) // one per column of tokenColumns
 	for _, t := range ts {
 		if t.Version < 1 {
@@ -66,6 +70,17 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 	// The apps column travels as text and is cast to jsonb.
 	for i, a := range cols[14] {
 		cols[14][i] = string(a.([]byte))
+	}
+	// The scopes and allowed ranges (text arrays, which unnest would
+	// flatten) travel as JSON arrays and are unpacked in SQL.
+	for _, c := range tokenArrayColumns {
+		for i, a := range cols[c] {
+			b, err := json.Marshal(a.([]string))
+			if err != nil {
+				return 0, err
+			}
+			cols[c][i] = string(b)
+		}
 	}
 	return s.importRows(ctx, "apitoken_tokens", tokenColumns, types, cols, len(ts),
 		func(ctx context.Context, tx pgx.Tx, ids []string) error {
@@ -151,6 +166,10 @@ func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, erro
 // i's values, of SQL type types[i]) into table, skipping rows that
 // conflict with a stored one, then calls skipped with the IDs of the rows
 // not inserted, in the same transaction: its error rolls the batch back.
+// tokenArrayColumns are the indexes in tokenColumns of the text array
+// columns (scopes, allowed_cidrs).
+var tokenArrayColumns = []int{22, 23}
+
 func (s *Store) importRows(ctx context.Context, table, columns string, types []string, cols [][]any, n int,
 	skipped func(ctx context.Context, tx pgx.Tx, ids []string) error) (int, error) {
 	args := make([]any, len(cols))
@@ -165,6 +184,10 @@ func (s *Store) importRows(ctx context.Context, table, columns string, types []s
 		sel += fmt.Sprintf("c%d", i+1)
 		if table == "apitoken_tokens" && i == 14 {
 			sel += "::jsonb"
+		}
+		if table == "apitoken_tokens" && slices.Contains(tokenArrayColumns, i) {
+			sel = strings.TrimSuffix(sel, fmt.Sprintf("c%d", i+1)) +
+				fmt.Sprintf("ARRAY(SELECT jsonb_array_elements_text(c%d::jsonb))", i+1)
 		}
 	}
 	names := ""

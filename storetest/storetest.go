@@ -84,7 +84,7 @@ func User(n int, account string) *apitoken.User {
 
 // Run runs every conformance case against stores from newStore.
 func Run(t *testing.T, newStore NewStoreFunc) {
-	for _, c := range slices.Concat(cases, newestCases, walkCases) {
+	for _, c := range slices.Concat(cases, newestCases, walkCases, scopeCases) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newStore(t))
 		})
@@ -128,6 +128,12 @@ func normToken(t *apitoken.Token) *apitoken.Token {
 	}
 	if len(c.Apps) == 0 {
 		c.Apps = nil
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = nil
+	}
+	if len(c.AllowedCIDRs) == 0 {
+		c.AllowedCIDRs = nil
 	}
 	for i := range c.Apps {
 		c.Apps[i].FirstSeen = c.Apps[i].FirstSeen.UTC()
