@@ -162,8 +162,19 @@ func (m *Manager) use(ctx context.Context, v *view, p Principal, app string, add
 		}
 		return p, err
 	}
-	if !m.cache.Touch(v.ref, i, now) {
-		m.usage.Touch(v.id, now, app)
+	if !addr.IsValid() {
+		if !m.cache.Touch(v.ref, i, now) {
+			m.usage.Touch(v.id, now, app)
+		}
+		return p, nil
+	}
+	// The address is reported to the tracker only when it differs from
+	// the one this token's cache slot last saw.
+	switch touched, changed := m.cache.TouchFrom(v.ref, i, now, cacheAddr(addr)); {
+	case !touched:
+		m.usage.TouchFrom(v.id, now, app, addr)
+	case changed:
+		m.usage.TouchAddr(v.id, now, addr)
 	}
 	return p, nil
 }
@@ -177,8 +188,8 @@ type view struct {
 	revoked, unlocked   bool
 	priv                Privilege // effective, valid when privErr is nil
 	privErr             error
-	scopes              uint64 // effective scopes, when privErr is nil
-	allow               string // the allow-list, encoded (encodeAllowList); empty for none
+	scopes              uint64    // effective scopes, when privErr is nil
+	allow               string    // the allow-list, encoded (encodeAllowList); empty for none
 	active              time.Time // the later of creation and the last flushed use
 	expires             time.Time
 	nApps               int

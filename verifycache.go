@@ -1,6 +1,8 @@
 package apitoken
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"time"
 
 	"github.com/apitoken/apitoken/internal/cache"
@@ -97,8 +99,12 @@ func (u usageTracker) forget(id string) { u.Forget(id) }
 func (u usageTracker) forgetIdle(before time.Time) { u.ForgetIdle(before) }
 
 // take collects the pending usage of the cache c and of u, for a flush.
+//
+// Addresses come first: a store applies a batch in order, and sets a
+// token's LastUsedIP from a touch no older than its LastUsed.
 func (u usageTracker) take(c tokenCache) []Touch {
 	var batch []Touch
+	u.TakeAddrs(func(id string, at time.Time, addr netip.Addr) { batch = append(batch, Touch{ID: id, At: at, IP: addr}) })
 	add := func(id string, at time.Time, app string) { batch = append(batch, Touch{ID: id, At: at, App: app}) }
 	u.Take(add)
 	c.Take(add)
@@ -108,6 +114,21 @@ func (u usageTracker) take(c tokenCache) []Touch {
 // putBack returns a batch that failed to flush, keeping newer entries.
 func (u usageTracker) putBack(batch []Touch) {
 	for _, tc := range batch {
+		if tc.IP.IsValid() {
+			u.TouchAddr(tc.ID, tc.At, tc.IP)
+			continue
+		}
 		u.Touch(tc.ID, tc.At, tc.App)
 	}
+}
+
+// cacheAddr is a client address as the cache keeps it.
+func cacheAddr(a netip.Addr) cache.Addr {
+	a = a.Unmap().WithZone("")
+	b := a.As16()
+	kind := uint32(6)
+	if a.Is4() {
+		kind = 4
+	}
+	return cache.Addr{Hi: binary.BigEndian.Uint64(b[:8]), Lo: binary.BigEndian.Uint64(b[8:]), Kind: kind}
 }

@@ -142,10 +142,26 @@ const (
 // extra is what a slot holds beyond its 128 bytes, for the few tokens
 // that narrow their scopes or carry an allow-list: a hit on any other
 // token never reads it.
+//
+// It also holds the client address the slot's token was last verified
+// from, so that a verification from the same address need not report it
+// again (TouchFrom): addrSeq is a sequence lock (odd while a writer
+// writes), addrKind 0 for none.
 type extra struct {
 	scopes   uint64 // the caller's scope set (Entry.Scopes)
 	allowAt  uint32 // offset of the allow-list's bytes from the slot's str
 	allowLen uint32
+	addrSeq  uint32
+	addrKind uint32
+	addrHi   uint64
+	addrLo   uint64
+}
+
+// Addr is a client address as the cache keeps it: 128 bits and a kind
+// the caller chooses (non-zero).
+type Addr struct {
+	Hi, Lo uint64
+	Kind   uint32
 }
 
 // appRecord is one application name of a cached token and its pending
@@ -599,6 +615,42 @@ func (c *Cache) Touch(ref Ref, app int, at time.Time) bool {
 			return true
 		}
 	}
+}
+
+// TouchFrom is Touch for a use from client address a. It also reports
+// whether a differs from the address the slot last saw (and then keeps
+// a), so that the caller records an address only when it changes. A use
+// Touch cannot record (touched false) reports changed true.
+func (c *Cache) TouchFrom(ref Ref, app int, at time.Time, a Addr) (touched, changed bool) {
+	ns := at.UnixNano()
+	if ns <= 0 || ref.seq == 0 || app < 0 {
+		return false, true
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if int(ref.idx) >= len(c.slots) || c.slots[ref.idx].seq != ref.seq {
+		return false, true
+	}
+	p := &c.app(&c.slots[ref.idx], app).used
+	for {
+		old := atomic.LoadInt64(p)
+		if old >= ns || atomic.CompareAndSwapInt64(p, old, ns) {
+			break
+		}
+	}
+	x := &c.extras[ref.idx]
+	seq := atomic.LoadUint32(&x.addrSeq)
+	if seq&1 == 0 && atomic.LoadUint32(&x.addrKind) == a.Kind && atomic.LoadUint64(&x.addrHi) == a.Hi &&
+		atomic.LoadUint64(&x.addrLo) == a.Lo && atomic.LoadUint32(&x.addrSeq) == seq {
+		return true, false
+	}
+	if seq&1 == 0 && atomic.CompareAndSwapUint32(&x.addrSeq, seq, seq+1) {
+		atomic.StoreUint32(&x.addrKind, a.Kind)
+		atomic.StoreUint64(&x.addrHi, a.Hi)
+		atomic.StoreUint64(&x.addrLo, a.Lo)
+		atomic.StoreUint32(&x.addrSeq, seq+2)
+	}
+	return true, true
 }
 
 // Take hands the pending usage of cached tokens to add, and clears it.
