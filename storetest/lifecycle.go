@@ -825,14 +825,57 @@ func runAppApprovalTable(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	})
 }
 
+// propertyScopes is the scope vocabulary of the property test.
+var propertyScopes = map[apitoken.Privilege][]string{
+	apitoken.ReadOnly: {"documents:read", "keys:read"},
+	apitoken.Normal:   {"documents:write", "keys:manage"},
+	apitoken.Admin:    {"users:manage"},
+}
+
+// roleScopes is the set of scopes role p holds under propertyScopes: its
+// own and the lower roles'.
+func roleScopes(p apitoken.Privilege) map[string]bool {
+	out := map[string]bool{}
+	for q := apitoken.ReadOnly; q <= p && p.Valid(); q++ {
+		for _, s := range propertyScopes[q] {
+			out[s] = true
+		}
+	}
+	return out
+}
+
+// setOf returns the scopes as a set.
+func setOf(scopes []string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range scopes {
+		out[s] = true
+	}
+	return out
+}
+
+// randomScopes returns a random subset of the vocabulary, or none.
+func randomScopes(rng *rand.Rand) []string {
+	var out []string
+	for _, names := range [][]string{propertyScopes[apitoken.ReadOnly], propertyScopes[apitoken.Normal], propertyScopes[apitoken.Admin]} {
+		for _, n := range names {
+			if rng.IntN(3) == 0 {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // runPropertyTest runs random sequences of 50 actions and checks after each
 // one that every token that verifies is within its owner's current role and
-// within the privilege of the credential that last granted its privilege.
+// within the privilege of the credential that last granted its privilege,
+// and that it holds no scope beyond its effective privilege's, its owner's
+// role's, or the scopes held by the credentials that granted them.
 func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
-	violations, actions := 0, 0
+	violations, actions, narrowed := 0, 0, 0
 	for seq := range c.Sequences {
 		rng := rand.New(rand.NewPCG(uint64(seq), 42))
-		e := newEnv(t, ns, func(o *apitoken.Options) { o.CacheSize = 1000 })
+		e := newEnv(t, ns, func(o *apitoken.Options) { o.CacheSize = 1000; o.Scopes = propertyScopes })
 		rootUser := e.user(apitoken.Admin)
 		_, root := e.session(rootUser)
 		users := []*apitoken.User{e.user(apitoken.Admin), e.user(apitoken.Normal), e.user(apitoken.ReadOnly)}
@@ -840,11 +883,12 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 			secret  string
 			id      string
 			granted apitoken.Privilege // privilege of the credential that last set this one's
+			scopes  map[string]bool    // scopes held by the credentials that granted this one's
 		}
 		var creds []cred
 		for _, u := range users {
 			s, p := e.session(u)
-			creds = append(creds, cred{s, p.TokenID, u.Role})
+			creds = append(creds, cred{s, p.TokenID, u.Role, roleScopes(apitoken.Admin)}) // a session is capped by its role alone
 		}
 		pick := func() cred { return creds[rng.IntN(len(creds))] }
 		caller := func(cr cred) (apitoken.Principal, bool) {
@@ -853,16 +897,16 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 		}
 		for range 50 {
 			actions++
-			switch rng.IntN(9) {
+			switch rng.IntN(10) {
 			case 0, 1: // issue from a session or a token
 				cr := pick()
 				if p, ok := caller(cr); ok {
-					req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)]}
+					req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)], Scopes: randomScopes(rng)}
 					if rng.IntN(4) == 0 {
 						req.Owner = apitoken.OwnerAccount
 					}
 					if iss, err := e.m.Issue(ctx, p, req); err == nil {
-						creds = append(creds, cred{iss.Secret, iss.Token.ID, p.Privilege})
+						creds = append(creds, cred{iss.Secret, iss.Token.ID, p.Privilege, setOf(p.Scopes)})
 					}
 				}
 			case 2: // change a user's role
@@ -887,15 +931,15 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 				cr := pick()
 				if p, ok := caller(pick()); ok {
 					if iss, err := e.m.Rotate(ctx, p, cr.id, time.Duration(rng.IntN(2))*time.Minute); err == nil {
-						creds = append(creds, cred{iss.Secret, iss.Token.ID, min(cr.granted, p.Privilege)})
+						creds = append(creds, cred{iss.Secret, iss.Token.ID, min(cr.granted, p.Privilege), intersect(cr.scopes, setOf(p.Scopes))})
 					}
 				}
 			case 8: // the host issues for a user on its own authority
 				u, err := e.store.UserByID(ctx, users[rng.IntN(len(users))].ID)
 				must(t, err)
-				req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)]}
+				req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)], Scopes: randomScopes(rng)}
 				if iss, err := e.m.IssueFor(ctx, apitoken.Holder{Account: u.Account, UserID: u.ID}, req); err == nil {
-					creds = append(creds, cred{iss.Secret, iss.Token.ID, min(req.Privilege, u.Role)}) // the host's authority: the user's role now
+					creds = append(creds, cred{iss.Secret, iss.Token.ID, min(req.Privilege, u.Role), roleScopes(u.Role)}) // the host's authority: the user's role now
 				}
 			case 7: // update privilege
 				i := rng.IntN(len(creds))
@@ -903,6 +947,15 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 					np := privs[rng.IntN(3)]
 					if _, err := e.m.Update(ctx, p, creds[i].id, apitoken.TokenUpdate{Privilege: &np}); err == nil {
 						creds[i].granted = p.Privilege
+						creds[i].scopes = union(creds[i].scopes, setOf(p.Scopes)) // scopes it kept, and any the updater gave
+					}
+				}
+			case 9: // change scopes
+				i := rng.IntN(len(creds))
+				if p, ok := caller(pick()); ok {
+					sc := randomScopes(rng)
+					if _, err := e.m.Update(ctx, p, creds[i].id, apitoken.TokenUpdate{Scopes: &sc}); err == nil {
+						creds[i].scopes = union(creds[i].scopes, setOf(p.Scopes))
 					}
 				}
 			}
@@ -924,6 +977,15 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 				if p.Privilege > ceiling || !p.Privilege.Valid() {
 					violations++
 				}
+				if len(p.Scopes) < len(roleScopes(p.Privilege)) {
+					narrowed++ // a verification whose scopes are narrower than its privilege's
+				}
+				allowed := intersect(cr.scopes, roleScopes(min(ceiling, p.Privilege)))
+				for _, s := range p.Scopes {
+					if !allowed[s] {
+						violations++
+					}
+				}
 			}
 		}
 		e.m.Close()
@@ -932,7 +994,28 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 	if violations != 0 {
 		t.Fatalf("%d violations in %d sequences (%d actions)", violations, c.Sequences, actions)
 	}
-	t.Logf("%d sequences, %d actions, 0 violations", c.Sequences, actions)
+	t.Logf("%d sequences, %d actions, %d verifications with narrowed scopes, 0 violations", c.Sequences, actions, narrowed)
+}
+
+func intersect(a, b map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for s := range a {
+		if b[s] {
+			out[s] = true
+		}
+	}
+	return out
+}
+
+func union(a, b map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for s := range a {
+		out[s] = true
+	}
+	for s := range b {
+		out[s] = true
+	}
+	return out
 }
 
 // runCancellation cancels the context after a random number of store calls

@@ -168,7 +168,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 	}
 	opts := &apitoken.Options{
 		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
-		SessionIdleTimeout: sessionIdleTimeout,
+		SessionIdleTimeout: sessionIdleTimeout, Scopes: scopesByRole,
 	}
 	met, stopMetrics, err := openMetrics(ctx, c.metrics, c.metricsInterval, stdout)
 	if err != nil {
@@ -197,6 +197,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 	}
 	s := newServer(m, logins, store, logger, c.maxBody)
 	s.trusted = c.trustedProxies
+	s.guard = newGuard(m, c.trustedProxies)
 	s.stopMetrics = stopMetrics
 	if s.scan, err = openSecretScanning(m, c.scanKeysPath, c.maxBody); err != nil {
 		s.close()
