@@ -30,9 +30,15 @@ type scopeVocab struct {
 	role     [Admin + 1]uint64
 	roleList [Admin + 1][]string
 
-	mu    sync.Mutex                          // serialises additions to lists
-	lists atomic.Pointer[map[uint64][]string] // copy on write: read without a lock
+	mu       sync.Mutex                 // serialises interning
+	interned map[uint64]uint32          // mask -> index in table
+	table    atomic.Pointer[[][]string] // copy on write: read without a lock; [0] is unused
 }
+
+// maxInterned bounds the distinct scope sets a Manager keeps a shared
+// list of; beyond it (a host with many scopes and tokens naming every
+// combination) a list is built per verification.
+const maxInterned = 1 << 12
 
 // validScopeName reports whether s may be a scope name: 1 to maxScopeName
 // bytes of ASCII letters, digits and ":._-/".
@@ -81,7 +87,8 @@ func newScopeVocab(byRole map[Privilege][]string) (*scopeVocab, error) {
 		}
 		v.roleList[p] = v.build(v.role[p])
 	}
-	v.lists.Store(&map[uint64][]string{})
+	v.interned = map[uint64]uint32{}
+	v.table.Store(&[][]string{nil})
 	return v, nil
 }
 
@@ -112,24 +119,48 @@ func (v *scopeVocab) list(mask uint64) []string {
 			return v.roleList[p]
 		}
 	}
-	if l, ok := (*v.lists.Load())[mask]; ok {
-		return l
+	if i := v.intern(mask); i != 0 {
+		return v.byIndex(i)
 	}
+	return v.build(mask)
+}
+
+// intern returns the index of mask's shared list, adding it if needed, or
+// 0 once maxInterned sets are held. The verification cache keeps the
+// index, so a hit finds the list without a map lookup.
+func (v *scopeVocab) intern(mask uint64) uint32 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	old := *v.lists.Load()
-	if l, ok := old[mask]; ok {
-		return l
+	if i, ok := v.interned[mask]; ok {
+		return i
 	}
-	next := make(map[uint64][]string, len(old)+1)
-	for k, l := range old {
-		next[k] = l
+	old := *v.table.Load()
+	if len(old) > maxInterned {
+		return 0
 	}
-	l := v.build(mask)
-	next[mask] = l
-	v.lists.Store(&next)
-	return l
+	next := append(old[:len(old):len(old)], v.build(mask)) // a copy: readers keep the old
+	i := uint32(len(old))
+	v.interned[mask] = i
+	v.table.Store(&next)
+	return i
 }
+
+// ref is intern for a set no role has (0 for a role's own set, whose
+// list needs no lookup).
+func (v *scopeVocab) ref(mask uint64) uint32 {
+	if mask == 0 {
+		return 0
+	}
+	for p := ReadOnly; p <= Admin; p++ {
+		if v.role[p] == mask {
+			return 0
+		}
+	}
+	return v.intern(mask)
+}
+
+// byIndex returns the shared list with index i (from intern).
+func (v *scopeVocab) byIndex(i uint32) []string { return (*v.table.Load())[i] }
 
 // mask returns the set of names; an unknown name is ErrInvalidArgument.
 func (v *scopeVocab) mask(names []string) (uint64, error) {

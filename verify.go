@@ -136,7 +136,11 @@ func (m *Manager) check(ctx context.Context, token, app string, addr netip.Addr,
 		return p, app, now, v.privErr
 	}
 	p.Privilege = v.priv
-	p.Scopes = m.scopes.list(v.scopes)
+	if v.scopeRef != 0 {
+		p.Scopes = m.scopes.byIndex(v.scopeRef)
+	} else {
+		p.Scopes = m.scopes.list(v.scopes)
+	}
 	if v.allow != "" && !allowedFromEncoded(v.allow, addr) {
 		return p, app, now, ErrAddressNotAllowed
 	}
@@ -189,6 +193,7 @@ type view struct {
 	priv                Privilege // effective, valid when privErr is nil
 	privErr             error
 	scopes              uint64    // effective scopes, when privErr is nil
+	scopeRef            uint32    // their shared list (scopeVocab.ref); 0: find it by scopes
 	allow               string    // the allow-list, encoded (encodeAllowList); empty for none
 	active              time.Time // the later of creation and the last flushed use
 	expires             time.Time
@@ -218,6 +223,7 @@ func storedView(t *Token, u *User, app string, vocab *scopeVocab) view {
 	v := newView(t, u, app)
 	if v.privErr == nil {
 		v.scopes = vocab.effective(t, v.priv)
+		v.scopeRef = vocab.ref(v.scopes)
 	}
 	v.allow = encodeAllowList(t.AllowedCIDRs)
 	return v

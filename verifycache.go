@@ -48,7 +48,7 @@ func (c tokenCache) get(key Hash, app string, v *view, vocab *scopeVocab) bool {
 		kind: Kind(cv.Kind), owner: Owner(cv.Owner), revoked: cv.Revoked, unlocked: cv.Unlocked,
 		priv: Privilege(cv.Priv), privErr: privErrs[cv.PrivErr], active: cv.Active, expires: cv.Expires,
 		nApps: cv.NApps, app: cv.App, appState: AppState(cv.AppState), ref: cv.Ref,
-		scopes: cv.Scopes, allow: cv.Allow}
+		scopes: cv.Scopes, scopeRef: cv.ScopeRef, allow: cv.Allow}
 	if !cv.Extra && v.privErr == nil {
 		v.scopes = vocab.role[v.priv]
 	}
@@ -78,6 +78,7 @@ func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User, vocab *scopeVoc
 		Active: lastActivity(t.Created, t.LastUsed), Expires: t.Expires, Apps: apps}
 	if (err == nil && vocab.scoped(t, priv)) || len(t.AllowedCIDRs) > 0 {
 		e.Extra, e.Scopes, e.Allow = true, vocab.effective(t, priv), encodeAllowList(t.AllowedCIDRs)
+		e.ScopeRef = vocab.ref(e.Scopes)
 	}
 	return c.Put(gen, key, &e)
 }

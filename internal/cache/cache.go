@@ -149,6 +149,7 @@ const (
 // writes), addrKind 0 for none.
 type extra struct {
 	scopes   uint64 // the caller's scope set (Entry.Scopes)
+	scopeRef uint32 // the caller's reference to it (Entry.ScopeRef)
 	allowAt  uint32 // offset of the allow-list's bytes from the slot's str
 	allowLen uint32
 	addrSeq  uint32
@@ -256,8 +257,10 @@ type Entry struct {
 	// Extra marks an entry whose Scopes and Allow are kept (in a slot's
 	// extra); without it Get returns them zero.
 	Extra bool
-	// Scopes is the caller's scope set.
-	Scopes uint64
+	// Scopes is the caller's scope set, and ScopeRef the caller's
+	// reference to its names.
+	Scopes   uint64
+	ScopeRef uint32
 	// Allow is the caller's encoded allow-list (opaque bytes), at most
 	// 65,535 bytes.
 	Allow string
@@ -286,6 +289,7 @@ type View struct {
 	Ref                 Ref // the slot, for Touch
 	Extra               bool
 	Scopes              uint64
+	ScopeRef            uint32
 	Allow               string
 }
 
@@ -349,7 +353,7 @@ func (c *Cache) Get(key [32]byte, app string, v *View) bool {
 	}
 	if s.flags&flagExtra != 0 {
 		x := &c.extras[i]
-		v.Extra, v.Scopes, v.Allow = true, x.scopes, c.arena.str(s.str+x.allowAt, int(x.allowLen))
+		v.Extra, v.Scopes, v.ScopeRef, v.Allow = true, x.scopes, x.scopeRef, c.arena.str(s.str+x.allowAt, int(x.allowLen))
 	}
 	name := appNames(s)
 	for j := range int(s.nApps) {
@@ -411,7 +415,7 @@ func (c *Cache) Put(gen uint64, key [32]byte, e *Entry) (Ref, bool) {
 	for _, a := range e.Apps {
 		n += len(a.Name)
 	}
-	x := extra{scopes: e.Scopes, allowAt: uint32(n), allowLen: uint32(len(e.Allow))}
+	x := extra{scopes: e.Scopes, scopeRef: e.ScopeRef, allowAt: uint32(n), allowLen: uint32(len(e.Allow))}
 	off, ok := c.arena.reserve(n + len(e.Allow))
 	if !ok {
 		return Ref{}, false
