@@ -550,7 +550,7 @@ func (p *Handler) redirectTo(w http.ResponseWriter, r *http.Request, path string
 
 func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
 	f := r.PostForm
-	req := apitoken.IssueRequest{Description: f.Get("description")}
+	req := apitoken.IssueRequest{Description: f.Get("description"), Scopes: f["scope"]}
 	var err error
 	if req.Privilege, err = parseText[apitoken.Privilege](f.Get("privilege")); err != nil {
 		p.fail(w, r, pr, err)

@@ -28,10 +28,13 @@ type site struct {
 	srv *httptest.Server
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
+
+// newSiteWith is newSite with the scope vocabulary scopes.
+func newSiteWith(t *testing.T, scopes map[apitoken.Privilege][]string) *site {
 	t.Helper()
 	store := memstore.New()
-	m, err := apitoken.New(store, &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")})
+	m, err := apitoken.New(store, &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes...."), Scopes: scopes})
 	if err != nil {
 		t.Fatal(err)
 	}
