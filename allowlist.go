@@ -48,21 +48,6 @@ func checkAllowedCIDRs(in []netip.Prefix) ([]netip.Prefix, error) {
 	return slices.Compact(out), nil
 }
 
-// allowedFrom reports whether addr lies in one of the prefixes. An
-// invalid (unknown) addr lies in none.
-func allowedFrom(prefixes []netip.Prefix, addr netip.Addr) bool {
-	if !addr.IsValid() {
-		return false
-	}
-	addr = addr.Unmap().WithZone("")
-	for _, p := range prefixes {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
 // within reports whether every address of inner lies in outer: an empty
 // outer allows everything, an empty inner (no allow-list) lies only in an
 // empty outer. A credential with an allow-list passes its limits on

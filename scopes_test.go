@@ -508,3 +508,33 @@ func BenchmarkGuardScopeGate(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentUsesFromManyAddresses: verifications of one hot token from
+// several addresses at once race on its cache slot's address; under -race
+// they must not, and the recorded address is one of them.
+func TestConcurrentUsesFromManyAddresses(t *testing.T) {
+	e := newScopeEnv(t, nil)
+	iss, err := e.m.Issue(ctx, e.normal, apitoken.IssueRequest{})
+	must(t, err)
+	addrs := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::3")}
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			var err error
+			for i := range 500 {
+				if _, verr := e.m.VerifyFrom(ctx, iss.Secret, "", addrs[(g+i)%len(addrs)]); verr != nil {
+					err = verr
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		must(t, <-done)
+	}
+	got, err := e.m.Get(ctx, e.normal, iss.Token.ID)
+	must(t, err)
+	if !slices.Contains(addrs, got.LastUsedIP) {
+		t.Fatalf("LastUsedIP %v", got.LastUsedIP)
+	}
+}
