@@ -121,3 +121,4 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
+
