@@ -121,4 +121,3 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
-
