@@ -137,7 +137,7 @@ func (g *Guard) ForwardAuth() http.Handler {
 // parameters of raw (ForwardAuth's own query) name, each a space-separated
 // list.
 func holdsAskedScopes(p Principal, raw string) bool {
-	if !strings.Contains(raw, "scope") {
+	if !strings.Contains(raw, "scope") && !strings.Contains(raw, "%") {
 		return true // the common case: nothing asked, nothing parsed
 	}
 	q, _ := url.ParseQuery(raw)
