@@ -39,6 +39,7 @@ const (
 	eventMFAFailed                             // package login's EventMFAFailed
 	EventPurgeFailed                           // a background purge failed; it runs again at the next interval
 	EventLeakReported                          // a secret scanner reported a token found in public; URL and Source say where, Err why it was not revoked
+	EventExpiring                              // a live API token entered the expiry warning window (Options.ExpiryWarning); Expires says when it lapses. Reported once per token
 )
 
 var eventNames = [...]string{
@@ -50,6 +51,7 @@ var eventNames = [...]string{
 	EventFlushFailed: "usage.flush_failed", EventChangeFeedDown: "cache.feed_down", EventChangeFeedUp: "cache.feed_up",
 	eventPasswordChanged: "user.password_changed", eventMFAActivated: "mfa.activated", eventMFARemoved: "mfa.removed",
 	eventMFAFailed: "mfa.failed", EventPurgeFailed: "history.purge_failed", EventLeakReported: "token.leak_reported",
+	EventExpiring: "token.expiring",
 }
 
 // String returns a stable dotted name such as "token.revoked".
@@ -88,6 +90,8 @@ type Event struct {
 	// redacted.
 	URL    string
 	Source string
+	// Expires is when the token of EventExpiring lapses.
+	Expires time.Time
 }
 
 func (m *Manager) emit(e Event) {
@@ -123,6 +127,9 @@ func SlogEvents(l *slog.Logger) func(Event) {
 		}
 		if e.Privilege.Valid() {
 			add("privilege", e.Privilege.String())
+		}
+		if !e.Expires.IsZero() {
+			add("expires", e.Expires.UTC().Format(time.RFC3339))
 		}
 		level := slog.LevelInfo
 		if e.Err != nil {

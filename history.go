@@ -49,6 +49,11 @@ type ListOptions struct {
 	// it. A cursor continues only a listing in the order it was made
 	// for: one made for the other order is ErrInvalidArgument.
 	Newest bool
+	// ExpiringWithin, when positive, keeps only the live tokens that
+	// expire within that long from now (Manager.List only; other listings
+	// refuse it, and a negative one is ErrInvalidArgument). Paging and
+	// both orders work as without it.
+	ExpiringWithin time.Duration
 }
 
 // Page is one page of a listing.
@@ -85,12 +90,18 @@ func (o ListOptions) parse() (int, Position, error) {
 	if o.Newest {
 		return 0, Position{}, fmt.Errorf("%w: this listing is oldest first only", ErrInvalidArgument)
 	}
+	if o.ExpiringWithin != 0 {
+		return 0, Position{}, fmt.Errorf("%w: only token listings filter by expiry", ErrInvalidArgument)
+	}
 	return o.parseOrdered()
 }
 
 // parseOrdered checks o for a listing in either order and returns the
 // page size and the place to start after, in o's order.
 func (o ListOptions) parseOrdered() (int, Position, error) {
+	if o.ExpiringWithin < 0 {
+		return 0, Position{}, fmt.Errorf("%w: an expiry window cannot be negative", ErrInvalidArgument)
+	}
 	limit := o.Limit
 	if limit == 0 {
 		limit = defaultListLimit
@@ -207,6 +218,11 @@ func listPageIn[T any](ctx context.Context, limit int, after Position, newest bo
 // another instance has not flushed yet are not seen: there a session idle
 // for almost the whole timeout and then used may be purged within that
 // instance's FlushInterval of the use.
+//
+// Purge then reports, with EventExpiring, up to 100 live API tokens that
+// expire within Options.ExpiryWarning and were not reported before, each
+// once (Token.ExpiryWarned), even across restarts and processes sharing
+// the store; later passes report the rest.
 func (m *Manager) Purge(ctx context.Context) (int, error) {
 	if err := m.Flush(ctx); err != nil {
 		return 0, err
@@ -229,6 +245,9 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 		}
 	}
 	m.usage.forgetIdle(now.Add(-m.opts.SessionIdleTimeout))
+	if _, err := m.warnExpiring(ctx, now); err != nil {
+		return total, err
+	}
 	return total, nil
 }
 

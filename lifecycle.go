@@ -17,7 +17,8 @@ type IssueRequest struct {
 	// exceed it.
 	Privilege Privilege
 	// Expires defaults to now + Options.DefaultExpiry; it must be in the
-	// future and at most now + Options.MaxExpiry.
+	// future and at most now + Options.MaxExpiry. Options.ExpiryPolicy may
+	// shorten both for the token's account, or require an expiry.
 	Expires time.Time
 	// DefaultAppState defaults to Allow.
 	DefaultAppState AppState
@@ -154,13 +155,10 @@ func (m *Manager) issue(ctx context.Context, t *Token, req IssueRequest, actorID
 	if err := m.checkText(t.Description, t.Type); err != nil {
 		return Issued{}, err
 	}
-	if t.Expires.IsZero() {
-		t.Expires = now.Add(m.opts.DefaultExpiry)
+	var err error
+	if t.Expires, err = m.newExpiry(t.Account, req.Expires, now); err != nil {
+		return Issued{}, err
 	}
-	if !t.Expires.After(now) || t.Expires.After(now.Add(m.opts.MaxExpiry)) {
-		return Issued{}, fmt.Errorf("%w: expiry must be in the future and at most %s away", ErrInvalidArgument, humanDuration(m.opts.MaxExpiry))
-	}
-	t.Expires = t.Expires.UTC()
 	if t.Owner == OwnerUser {
 		if err := m.checkTokenCap(ctx, t.Account, t.UserID); err != nil {
 			return Issued{}, err
@@ -218,7 +216,8 @@ func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
 
 // List returns a page of the active API tokens the caller may see, oldest
 // first, or newest first with opts.Newest: its own user tokens, or every
-// API token of the account for an admin. It reads only API tokens, a page
+// API token of the account for an admin; with opts.ExpiringWithin, only
+// those that expire within that window. It reads only API tokens, a page
 // at a time, in either order. Uses this process has
 // recorded but not yet flushed are written first, so LastUsed and each
 // app's LastSeen include them; other instances' uses show once they flush.
@@ -240,6 +239,9 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 	}
 	m.flushForListing(ctx)
 	now := m.now()
+	if opts.ExpiringWithin > 0 {
+		q.ExpiresAfter, q.ExpiresBefore = now, now.Add(opts.ExpiringWithin)
+	}
 	return listPageIn(ctx, limit, after, opts.Newest,
 		func(ctx context.Context, after Position, n int) ([]*Token, error) {
 			q.After, q.Limit = after, n
@@ -506,6 +508,10 @@ func (m *Manager) retireRotated(ctx context.Context, old *Token, nextID string, 
 				t.Revoked = now
 			} else if end := now.Add(grace); end.Before(t.Expires) {
 				t.Expires = end
+				// Whoever rotated knows the old secret ends: no warning.
+				if t.ExpiryWarned.IsZero() {
+					t.ExpiryWarned = now
+				}
 			}
 			return nil
 		})
@@ -551,7 +557,8 @@ func carryApps(from []App) []App {
 }
 
 // Rotate issues a new secret for token id with the same lineage and
-// settings (behaviour rule 13) and retires the old secret after grace (zero: at
+// settings (behaviour rule 13; the expiry is kept unless the account's
+// expiry rules now allow less, and then shortened to their maximum) and retires the old secret after grace (zero: at
 // once). The caller needs at least the token's privilege. The new record
 // has a new ID; its Lineage names the first token of the chain. With a
 // grace period both secrets are live for a while, so the rotation counts
@@ -583,7 +590,8 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 	}
 	now := m.now()
 	next := old.Clone()
-	next.Created, next.LastUsed, next.Revoked, next.Parent = now, time.Time{}, time.Time{}, a.tokenID
+	next.Created, next.LastUsed, next.Revoked, next.ExpiryWarned, next.Parent = now, time.Time{}, time.Time{}, time.Time{}, a.tokenID
+	next.Expires = m.rotatedExpiry(old.Account, old.Expires, now)
 	next.Apps = carryApps(old.Apps)
 	iss, err := m.create(ctx, next)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 // Defaults for Options fields left at their zero value.
 const (
 	defaultExpiry           = 10 * 365 * 24 * time.Hour
+	defaultExpiryWarning    = 7 * 24 * time.Hour
 	defaultMaxDescription   = 256
 	defaultMaxAppName       = 64
 	defaultMaxApps          = 32
@@ -67,6 +68,21 @@ type Options struct {
 	// MaxExpiry is the longest lifetime a caller may ask for. Default
 	// DefaultExpiry. A DefaultExpiry above it is lowered to it.
 	MaxExpiry time.Duration
+	// ExpiryPolicy, when set, governs the lifetimes of new API tokens per
+	// account: max, when positive, is the longest lifetime a token of the
+	// account may have (MaxExpiry still bounds it), and required means a
+	// caller must choose an expiry (IssueRequest.Expires) rather than take
+	// the default. Without a required expiry, the default is lowered to
+	// max. Issue and IssueFor refuse a request outside the policy with
+	// ErrInvalidArgument naming the rule; Rotate shortens the new
+	// secret's expiry to max from now. It is called on every issue and
+	// rotation and must be fast and safe for concurrent use. Default nil:
+	// DefaultExpiry and MaxExpiry alone, for every account.
+	ExpiryPolicy func(account string) (max time.Duration, required bool)
+	// ExpiryWarning is how long before its expiry a live API token is
+	// reported, once, with EventExpiring (see Manager.Purge). Default 7
+	// days; negative disables the warnings.
+	ExpiryWarning time.Duration
 	// MaxDescription bounds descriptions in bytes. Default 256.
 	MaxDescription int
 	// MaxAppName bounds application names in bytes. Default 64.
@@ -184,6 +200,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	setDefault(&o.DefaultExpiry, defaultExpiry)
 	setDefault(&o.MaxExpiry, o.DefaultExpiry)
+	setDefault(&o.ExpiryWarning, defaultExpiryWarning)
 	setDefault(&o.MaxDescription, defaultMaxDescription)
 	setDefault(&o.MaxAppName, defaultMaxAppName)
 	setDefault(&o.MaxApps, defaultMaxApps)

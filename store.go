@@ -31,16 +31,17 @@ type TokenStore interface {
 	// TokenByID returns the record with ID id, or ErrNotFound.
 	TokenByID(ctx context.Context, id string) (*Token, error)
 
-	// ListTokens returns the records of account q.Account (required),
-	// restricted to those owned by user q.UserID when it is non-empty and
-	// to kind q.Kind when it is set, ordered by Created then ID (newest
-	// first when q.Newest is set), starting after q.After in that order
-	// and at most q.Limit of them (0: all). A store with ordered indexes
-	// reads about as many records as it returns, in either order.
-	// Revoked and expired records are included: filtering is policy. A
-	// listing of one kind must not read records of the other (stores
-	// index sessions apart), so sessions never slow a listing of API
-	// tokens.
+	// ListTokens returns the records of account q.Account (required
+	// but for the one case TokenQuery.Unwarned describes), restricted to
+	// those owned by user q.UserID when it is non-empty, to kind q.Kind
+	// when it is set and to q's expiry range when q.ExpiresBefore is set,
+	// ordered by Created then ID (newest first when q.Newest is set),
+	// starting after q.After in that order and at most q.Limit of them
+	// (0: all). A store with ordered indexes reads about as many records
+	// as it returns, in either order. Outside an expiry range, revoked
+	// and expired records are included: filtering is policy. A listing of
+	// one kind must not read records of the other (stores index sessions
+	// apart), so sessions never slow a listing of API tokens.
 	ListTokens(ctx context.Context, q TokenQuery) ([]*Token, error)
 
 	// UpdateToken replaces the stored record with ID t.ID if its Version
@@ -87,6 +88,33 @@ type TokenQuery struct {
 	// continues after that position in this order, i.e. with older
 	// records.
 	Newest bool
+	// ExpiresBefore, when set, keeps only records that are not revoked
+	// and whose Expires is before it and after ExpiresAfter: the live
+	// tokens about to lapse, when ExpiresAfter is now. The order and
+	// paging stay those above.
+	ExpiresBefore time.Time
+	// ExpiresAfter is the lower bound of ExpiresBefore's range (records
+	// expiring at it or earlier are left out); it is read only with
+	// ExpiresBefore set.
+	ExpiresAfter time.Time
+	// Unwarned, with ExpiresBefore set, also keeps only records whose
+	// ExpiryWarned is zero. Such a query may leave Account empty to
+	// select records of every account: the Manager's expiry warnings
+	// read those. A store should find them through an index rather than
+	// by reading every record.
+	Unwarned bool
+}
+
+// Expiring reports whether q's expiry range (ExpiresBefore, ExpiresAfter,
+// Unwarned) keeps t; a query without ExpiresBefore keeps every record.
+// Stores that filter in memory call it so that every store applies the
+// range the same way.
+func (q TokenQuery) Expiring(t *Token) bool {
+	if q.ExpiresBefore.IsZero() {
+		return true
+	}
+	return t.Revoked.IsZero() && t.Expires.Before(q.ExpiresBefore) && t.Expires.After(q.ExpiresAfter) &&
+		(!q.Unwarned || t.ExpiryWarned.IsZero())
 }
 
 // Position is a place in the (Created, ID) order of listings.

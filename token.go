@@ -127,6 +127,11 @@ type Token struct {
 	Expires time.Time
 	// Revoked is when the token was revoked (zero: not revoked).
 	Revoked time.Time
+	// ExpiryWarned is when the Manager reported that the token is about
+	// to expire (EventExpiring; zero: not yet). It is set once, with a
+	// compare-and-update, so the warning is given once per token however
+	// many processes share the store.
+	ExpiryWarned time.Time
 	// Unlocked is false for a session that awaits its MFA unlock.
 	Unlocked bool
 	// Version increases with every update; stores use it for

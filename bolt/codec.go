@@ -220,6 +220,9 @@ func (d *decoder) end() error {
 	return d.err
 }
 
+// flagExpiryWarned is the token record's flag bit for Token.ExpiryWarned.
+const flagExpiryWarned = 16
+
 func encodeToken(t *apitoken.Token) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
 	e.byte(recordVersion)
@@ -233,8 +236,9 @@ func encodeToken(t *apitoken.Token) []byte {
 	e.str(t.Parent)
 	// A flag byte: bit 0, a lineage other than the ID follows (the common
 	// case is a token never rotated); bit 1, an origin follows (tokens
-	// issued by API tokens). Records written before origins existed have
-	// flags 0 or 1 and read as they are.
+	// issued by API tokens); bit 4, the time of the expiry warning follows
+	// (flagExpiryWarned). Records written before origins or warnings
+	// existed have fewer bits set and read as they are.
 	var flags byte
 	if t.Lineage != t.ID {
 		flags |= 1
@@ -242,12 +246,18 @@ func encodeToken(t *apitoken.Token) []byte {
 	if t.Origin != "" {
 		flags |= 2
 	}
+	if !t.ExpiryWarned.IsZero() {
+		flags |= flagExpiryWarned
+	}
 	e.byte(flags)
 	if flags&1 != 0 {
 		e.str(t.Lineage)
 	}
 	if flags&2 != 0 {
 		e.str(t.Origin)
+	}
+	if flags&flagExpiryWarned != 0 {
+		e.varint(t.ExpiryWarned.UnixNano())
 	}
 	e.str(t.Description)
 	e.str(t.Type)
@@ -293,7 +303,7 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	t.CreatedBy = d.str()
 	t.Parent = d.str()
 	flags := d.byte()
-	if flags > 3 {
+	if flags&^(1|2|flagExpiryWarned) != 0 {
 		d.fail("bad lineage flags")
 	}
 	t.Lineage = t.ID
@@ -306,6 +316,9 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 		if t.Origin = d.str(); t.Origin == "" {
 			d.fail("non-canonical origin")
 		}
+	}
+	if flags&flagExpiryWarned != 0 {
+		t.ExpiryWarned = time.Unix(0, d.varint()).UTC()
 	}
 	t.Description = d.str()
 	t.Type = d.str()

@@ -100,8 +100,8 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 	}
 	var out []*apitoken.Token
 	for _, t := range s.tokens {
-		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) || (q.Kind != 0 && t.Kind != q.Kind) ||
-			(q.After.ID != "" && !comesAfter(t.Position(), q.After, q.Newest)) {
+		if (t.Account != q.Account && !allAccounts(q)) || (q.UserID != "" && t.UserID != q.UserID) || (q.Kind != 0 && t.Kind != q.Kind) ||
+			(q.After.ID != "" && !comesAfter(t.Position(), q.After, q.Newest)) || !q.Expiring(t) {
 			continue
 		}
 		out = append(out, t)
@@ -111,6 +111,12 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 		out[i] = t.Clone()
 	}
 	return out, nil
+}
+
+// allAccounts reports whether q selects records of every account: an
+// expiry warning query with no account (see apitoken.TokenQuery.Unwarned).
+func allAccounts(q apitoken.TokenQuery) bool {
+	return q.Account == "" && q.Unwarned && !q.ExpiresBefore.IsZero()
 }
 
 // comesAfter reports whether p comes after the listing position after:
