@@ -75,10 +75,10 @@ func decodeApps(b []byte) ([]apitoken.App, error) {
 	return out, nil
 }
 
-// tokenArgs returns the 22 column values of t in tokenColumns order, with
+// tokenArgs returns the 23 column values of t in tokenColumns order, with
 // version as the last.
 func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
-	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked} {
+	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked, t.ExpiryWarned} {
 		if err := checkTime(tm); err != nil {
 			return nil, err
 		}
@@ -93,7 +93,7 @@ func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
 	return []any{t.ID, t.Hash[:], t.Hint, int16(t.Kind), int16(t.Owner), t.Account, t.UserID,
 		t.CreatedBy, t.Parent, t.Lineage, t.Description, t.Type, int16(t.Privilege),
 		int16(t.DefaultAppState), apps, *nanos(t.Created), nanos(t.LastUsed), nanos(t.Expires),
-		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin}, nil
+		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin, nanos(t.ExpiryWarned)}, nil
 }
 
 func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
@@ -103,11 +103,12 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 		kind, owner, privilege, appState int16
 		created                          int64
 		lastUsed, expires, revoked       *int64
+		expiryWarned                     *int64
 		version                          int64
 	)
 	err := row.Scan(&t.ID, &hash, &t.Hint, &kind, &owner, &t.Account, &t.UserID, &t.CreatedBy,
 		&t.Parent, &t.Lineage, &t.Description, &t.Type, &privilege, &appState, &apps, &created,
-		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin)
+		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin, &expiryWarned)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +123,7 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 	}
 	t.Created = time.Unix(0, created).UTC()
 	t.LastUsed, t.Expires, t.Revoked = fromNanos(lastUsed), fromNanos(expires), fromNanos(revoked)
+	t.ExpiryWarned = fromNanos(expiryWarned)
 	t.Version = uint64(version)
 	return &t, nil
 }

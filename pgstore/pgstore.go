@@ -271,7 +271,7 @@ func mapErr(err error) error {
 // tokenColumns lists the token columns in the order scanToken reads them.
 const tokenColumns = `id, hash, hint, kind, owner, account, user_id, created_by, parent, lineage,
 	description, type, privilege, default_app_state, apps, created, last_used, expires, revoked,
-	unlocked, version, origin`
+	unlocked, version, origin, expiry_warned`
 
 // CreateToken implements apitoken.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
@@ -280,7 +280,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_tokens (`+tokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`, args...)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -325,18 +325,40 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 // kind set, as the Manager always sets one, the indexes of migration 3
 // serve either order: newest first is a backward scan of the same index.
 func listTokensSQL(q apitoken.TokenQuery) (string, []any, error) {
-	if q.Account == "" {
+	allAccounts := q.Account == "" && q.Unwarned && !q.ExpiresBefore.IsZero()
+	if q.Account == "" && !allAccounts {
 		return "", nil, fmt.Errorf("%w: ListTokens needs an account", apitoken.ErrInvalidArgument)
 	}
 	where, args := `account = $1`, []any{q.Account}
+	if allAccounts {
+		where, args = `TRUE`, nil
+	}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where += fmt.Sprintf(" AND "+cond, len(args))
 	}
+	if !q.ExpiresBefore.IsZero() {
+		// Live records expiring in the range; the Unwarned form matches
+		// the partial index of migration 5.
+		for _, tm := range []time.Time{q.ExpiresBefore, q.ExpiresAfter} {
+			if err := checkTime(tm); err != nil {
+				return "", nil, err
+			}
+		}
+		where += " AND revoked IS NULL"
+		add("expires < $%d", q.ExpiresBefore.UnixNano())
+		add("expires > $%d", q.ExpiresAfter.UnixNano())
+		if q.Unwarned {
+			where += " AND expiry_warned IS NULL"
+		}
+	}
 	if q.UserID != "" {
 		add("user_id = $%d", q.UserID)
 	}
-	if q.Kind != 0 {
+	switch {
+	case q.Kind != 0 && q.Unwarned:
+		where += fmt.Sprintf(" AND kind = %d", int16(q.Kind)) // a constant, for the partial index
+	case q.Kind != 0:
 		add("kind = $%d", int16(q.Kind))
 	}
 	after, order := ">", ` ORDER BY created, id`
@@ -401,10 +423,10 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 		UPDATE apitoken_tokens SET hint = $3, owner = $5, user_id = $7, created_by = $8, parent = $9,
 			lineage = $10, description = $11, type = $12, privilege = $13, default_app_state = $14,
 			apps = $15, created = $16, last_used = $17, expires = $18, revoked = $19, unlocked = $20,
-			origin = $22, version = version + 1
+			origin = $22, expiry_warned = $23, version = version + 1
 		WHERE id = $1 AND version = $21 AND hash = $2 AND kind = $4 AND account = $6
 		RETURNING version, hash)
-		SELECT version, pg_notify($23, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
+		SELECT version, pg_notify($24, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.whyNotUpdated(ctx, t)
 	}

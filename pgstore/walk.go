@@ -49,7 +49,7 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 		return 0, nil
 	}
 	types := []string{"text", "bytea", "text", "int2", "int2", "text", "text", "text", "text", "text",
-		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8", "text"}
+		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8", "text", "int8"}
 	cols := make([][]any, len(types)) // one per column of tokenColumns
 	for _, t := range ts {
 		if t.Version < 1 {
