@@ -442,6 +442,15 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// ?expiringWithin=7d (or 48h): only the live tokens about to expire.
+	if v, ok := r.URL.Query()["expiringWithin"]; ok {
+		if len(v) != 1 {
+			return badRequest("expiringWithin is given once")
+		}
+		if opts.ExpiringWithin, err = parseWindow(v[0]); err != nil {
+			return badRequest("expiringWithin: %v", err)
+		}
+	}
 	page, err := s.m.List(r.Context(), principal(r), opts)
 	if err != nil {
 		return err
