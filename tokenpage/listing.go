@@ -167,6 +167,12 @@ type pendingApp struct {
 // expiresSoonWithin marks tokens that stop within a week.
 const expiresSoonWithin = 7 * 24 * time.Hour
 
+// expiresSoon reports whether t, listed as live, stops within
+// expiresSoonWithin of now.
+func expiresSoon(t *apitoken.Token, now time.Time) bool {
+	return t.Expires.Sub(now) < expiresSoonWithin
+}
+
 // hit is a token a scan kept, with the listing page it came in, for a
 // cursor at its place.
 type hit struct {
@@ -253,7 +259,11 @@ func (p *Handler) fillList(ctx context.Context, v *view, pr apitoken.Principal) 
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	for _, t := range newest.Items {
+		if expiresSoon(t, now) {
+			v.ExpiringSoon++
+		}
 		for _, a := range t.Apps {
 			if a.State == apitoken.Pending {
 				if len(v.Pending) < maxPending {
@@ -279,10 +289,9 @@ func (p *Handler) fillList(ctx context.Context, v *view, pr apitoken.Principal) 
 		return err
 	}
 	v.ListURL = p.listURL(v.List)
-	now := time.Now()
 	for _, t := range shown {
 		r := row{T: t, Mine: t.Owner == apitoken.OwnerUser && t.UserID == pr.UserID, NeverUsed: t.LastUsed.IsZero(),
-			ExpiresSoon: t.Expires.Sub(now) < expiresSoonWithin}
+			ExpiresSoon: expiresSoon(t, now)}
 		for _, a := range t.Apps {
 			if a.State == apitoken.Pending {
 				r.Waiting++

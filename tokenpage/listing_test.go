@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/login"
@@ -244,5 +245,54 @@ func TestTheBannerReadsTheNewestTokens(t *testing.T) {
 	body, _ := a.get(t, "/?q=token+00010")
 	if got := descs(body); !slices.Equal(got, []string{"token 00010"}) || !strings.Contains(body, "1 waiting") {
 		t.Fatalf("the old token's row: %q, waiting badge: %v", got, strings.Contains(body, "1 waiting"))
+	}
+}
+
+// Tokens that stop within a week carry a badge in their row, and a banner
+// above the table counts them; with none, there is neither.
+func TestTokensAboutToExpireAreMarkedAndCounted(t *testing.T) {
+	soon := map[int]bool{10: true, 20: true, 30: true}
+	a := newBigAccount(t, memstore.New(), 30, func(i int, tk *apitoken.Token) {
+		switch {
+		case soon[i]:
+			tk.Expires = time.Now().Add(3 * 24 * time.Hour)
+		case i == 7:
+			tk.Expires = time.Now().Add(10 * 24 * time.Hour) // beyond the week
+		}
+	})
+	page, _ := a.get(t, "/")
+	if !strings.Contains(page, `id="expiring"`) || !strings.Contains(page, "3 tokens expire within 7 days") {
+		t.Fatalf("no banner counting 3 tokens:\n%s", page)
+	}
+	rows := regexp.MustCompile(`(?s)<tr[^>]*>.*?</tr>`).FindAllString(page, -1)
+	marked := 0
+	for _, r := range rows {
+		if !strings.Contains(r, "Expires soon") {
+			continue
+		}
+		marked++
+		ok := false
+		for i := range soon {
+			ok = ok || strings.Contains(r, fmt.Sprintf("token %05d", i))
+		}
+		if !ok {
+			t.Errorf("a row marked as expiring soon is not one of 10, 20, 30:\n%s", r)
+		}
+	}
+	if marked != len(soon) {
+		t.Fatalf("%d rows marked, want %d", marked, len(soon))
+	}
+
+	one := newBigAccount(t, memstore.New(), 5, func(i int, tk *apitoken.Token) {
+		if i == 2 {
+			tk.Expires = time.Now().Add(time.Hour)
+		}
+	})
+	if page, _ := one.get(t, "/"); !strings.Contains(page, "1 token expires within 7 days") {
+		t.Fatalf("no banner for one token:\n%s", page)
+	}
+	none := newBigAccount(t, memstore.New(), 5, nil)
+	if page, _ := none.get(t, "/"); strings.Contains(page, `id="expiring"`) || strings.Contains(page, "Expires soon") {
+		t.Fatalf("a banner or badge with no token about to expire:\n%s", page)
 	}
 }

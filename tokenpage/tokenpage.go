@@ -332,6 +332,11 @@ type view struct {
 	Secret         string          // a new secret, shown once
 	SecretFor      *apitoken.Token // the token it belongs to
 
+	// ExpiringSoon counts the tokens among the newest the banner read
+	// (PendingScanned, when set, says how many) that stop within a week;
+	// their rows carry a badge.
+	ExpiringSoon int
+
 	// The create step.
 	Expiries         []expiryChoice
 	MinDate, MaxDate string
