@@ -5,6 +5,7 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -294,5 +295,38 @@ func TestTokensAboutToExpireAreMarkedAndCounted(t *testing.T) {
 	none := newBigAccount(t, memstore.New(), 5, nil)
 	if page, _ := none.get(t, "/"); strings.Contains(page, `id="expiring"`) || strings.Contains(page, "Expires soon") {
 		t.Fatalf("a banner or badge with no token about to expire:\n%s", page)
+	}
+}
+
+// Under an account's expiry rule the create step offers only lifetimes
+// within its maximum, and a posted one beyond it is refused with the rule.
+func TestTheCreateStepFollowsTheAccountsExpiryRule(t *testing.T) {
+	s := newSiteWith(t, func(o *apitoken.Options) {
+		o.ExpiryPolicy = func(account string) (time.Duration, bool) {
+			if account == "acme" {
+				return 30 * 24 * time.Hour, true
+			}
+			return 0, false
+		}
+	})
+	b := s.browser()
+	b.signIn("dev@example.com", "dev password")
+	_, body := b.get("/new")
+	if !strings.Contains(body, "7 days") || !strings.Contains(body, "30 days") || strings.Contains(body, "90 days") || strings.Contains(body, "1 year") {
+		t.Fatalf("the create step offers lifetimes beyond 30 days, or not those within:\n%s", body)
+	}
+	for _, form := range []url.Values{
+		{"description": {"ci"}, "privilege": {"normal"}, "expires": {"2160h"}},
+		{"description": {"ci"}, "privilege": {"normal"}},
+		{"description": {"ci"}, "privilege": {"normal"}, "expires": {"custom"}, "expires_on": {time.Now().UTC().Add(60 * 24 * time.Hour).Format("2006-01-02")}},
+	} {
+		status, body := b.post("/tokens", form, "same-origin")
+		if status != 400 || secretRE.MatchString(body) || !strings.Contains(body, "30 days") && !strings.Contains(body, "longest lifetime") {
+			t.Fatalf("%v: %d, want a refusal naming the rule\n%s", form, status, body)
+		}
+	}
+	status, body := b.post("/tokens", url.Values{"description": {"ci"}, "privilege": {"normal"}, "expires": {"720h"}}, "same-origin")
+	if status != 200 || !secretRE.MatchString(body) {
+		t.Fatalf("30 days: %d\n%s", status, body)
 	}
 }

@@ -571,7 +571,7 @@ func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 			return
 		}
 	}
-	if req.Expires, err = p.expiresFrom(f.Get("expires"), f.Get("expires_on"), time.Now()); err != nil {
+	if req.Expires, err = p.expiresFrom(pr.Account, f.Get("expires"), f.Get("expires_on"), time.Now()); err != nil {
 		p.fail(w, r, pr, err)
 		return
 	}
