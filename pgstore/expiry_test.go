@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +77,73 @@ func TestRowsWithoutAnExpiryWarningAndTheWarningIndex(t *testing.T) {
 		t.Fatalf("the warning query does not use the warning index; the plan is\n%s", plan)
 	}
 	t.Logf("%s", plan)
+}
+
+// Two instances on one database, each purging (and so warning) at the
+// same time, report each token about to expire exactly once between them,
+// at most 100 a pass, and neither reports it again, nor does a third
+// instance started later.
+func TestExpiryWarningsAcrossInstancesAreSentOnce(t *testing.T) {
+	url := schemaURL(t)
+	var mu sync.Mutex
+	reported := map[string]int{}
+	passes := 0
+	open := func() *apitoken.Manager {
+		s, err := pgstore.Open(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := apitoken.New(s, &apitoken.Options{HashKey: hashKey, PurgeInterval: -1, OnEvent: func(e apitoken.Event) {
+			if e.Type == apitoken.EventExpiring {
+				mu.Lock()
+				reported[e.TokenID]++
+				mu.Unlock()
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(); s.Close() })
+		return m
+	}
+	a, b := open(), open()
+	want := map[string]bool{}
+	for i := range 240 {
+		d := 3 * 24 * time.Hour
+		if i%4 == 0 {
+			d = 30 * 24 * time.Hour // outside the window
+		}
+		iss, err := a.IssueFor(ctx, apitoken.Holder{Account: []string{"acme", "beta"}[i%2]}, apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: time.Now().Add(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%4 != 0 {
+			want[iss.Token.ID] = true
+		}
+	}
+	for range 4 {
+		var wg sync.WaitGroup
+		for _, m := range []*apitoken.Manager{a, b} {
+			wg.Go(func() {
+				if _, err := m.Purge(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		passes++
+	}
+	if _, err := open().Purge(ctx); err != nil { // a restart
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != len(want) {
+		t.Fatalf("%d tokens reported in %d passes, want %d", len(reported), passes, len(want))
+	}
+	for id, n := range reported {
+		if n != 1 || !want[id] {
+			t.Fatalf("token %s reported %d times (in the window: %v)", id, n, want[id])
+		}
+	}
 }
