@@ -248,7 +248,8 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 			return m.store.ListTokens(ctx, q)
 		},
 		(*Token).Position,
-		func(t *Token) bool { return a.sees(t) && active(t, now) })
+		// q.Expiring again: a store that ignored the range lists no more.
+		func(t *Token) bool { return a.sees(t) && active(t, now) && q.Expiring(t) })
 }
 
 // flushForListing writes this process's pending uses before a listing or
