@@ -1,5 +1,7 @@
 package apitoken
 
+import "github.com/apitoken/apitoken/event"
+
 // ChangeFeed is implemented by stores that several processes share (one
 // database behind many replicas). A Manager over such a store subscribes in
 // New, so that a record another process changes leaves this process's
@@ -53,9 +55,9 @@ func (m *Manager) applyChange(c Change) {
 		m.cache.invalidateUser(c.UserID)
 	case ChangeFeedDown:
 		m.cache.SetFallback(true)
-		m.emit(Event{Type: EventChangeFeedDown})
+		m.emit(Event{Type: event.ChangeFeedDown})
 	case ChangeFeedUp:
 		m.cache.SetFallback(false)
-		m.emit(Event{Type: EventChangeFeedUp})
+		m.emit(Event{Type: event.ChangeFeedUp})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Listing and purging: listings read a page at a time through the store's
@@ -238,7 +240,7 @@ func (m *Manager) purgeInBackground() {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.PurgeInterval)
 	defer cancel()
 	if _, err := m.Purge(ctx); err != nil {
-		m.emit(Event{Type: EventPurgeFailed, Err: err})
+		m.emit(Event{Type: event.PurgeFailed, Err: err})
 	}
 }
 
@@ -311,7 +313,7 @@ func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
 		if err := m.endSession(ctx, live[i]); err != nil {
 			return err
 		}
-		m.emit(Event{Type: EventLogout, TokenID: live[i].ID, Account: u.Account, UserID: u.ID, Err: ErrLimitReached})
+		m.emit(Event{Type: event.Logout, TokenID: live[i].ID, Account: u.Account, UserID: u.ID, Err: ErrLimitReached})
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // IssueRequest describes an API token to issue. Fields left zero take the
@@ -170,7 +172,7 @@ func (m *Manager) issue(ctx context.Context, t *Token, req IssueRequest, actorID
 	if err != nil {
 		return Issued{}, err
 	}
-	m.emit(Event{Type: EventCreated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, Privilege: t.Privilege})
+	m.emit(Event{Type: event.Created, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, Privilege: t.Privilege})
 	return iss, nil
 }
 
@@ -254,7 +256,7 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 // A failure is reported and the listing goes on with what is stored.
 func (m *Manager) flushForListing(ctx context.Context) {
 	if err := m.Flush(ctx); err != nil {
-		m.emit(Event{Type: EventFlushFailed, Err: err})
+		m.emit(Event{Type: event.FlushFailed, Err: err})
 	}
 }
 
@@ -319,7 +321,7 @@ func (m *Manager) revokeRecord(ctx context.Context, id, actorID string) (wrote b
 		return false, err
 	}
 	m.usage.forget(t.ID)
-	m.emit(Event{Type: EventRevoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
+	m.emit(Event{Type: event.Revoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
 	return true, nil
 }
 
@@ -393,7 +395,7 @@ func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*To
 	if err != nil {
 		return nil, err
 	}
-	m.emit(Event{Type: EventPromoted, TokenID: t.ID, Account: t.Account, ActorID: actorID})
+	m.emit(Event{Type: event.Promoted, TokenID: t.ID, Account: t.Account, ActorID: actorID})
 	return t, nil
 }
 
@@ -442,9 +444,9 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 	if err != nil {
 		return nil, err
 	}
-	e := Event{Type: EventUpdated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID}
+	e := Event{Type: event.Updated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID}
 	if privChanged {
-		e.Type, e.Privilege = EventPrivilegeChanged, t.Privilege
+		e.Type, e.Privilege = event.PrivilegeChanged, t.Privilege
 	}
 	m.emit(e)
 	return t, nil
@@ -472,9 +474,9 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 	if err != nil {
 		return nil, err
 	}
-	typ := EventAppAllowed
+	typ := event.AppAllowed
 	if state == Deny {
-		typ = EventAppDenied
+		typ = event.AppDenied
 	}
 	m.emit(Event{Type: typ, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, App: app, State: state})
 	return t, nil
@@ -599,6 +601,6 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 		}
 		return Issued{}, err
 	}
-	m.emit(Event{Type: EventRotated, TokenID: iss.Token.ID, OldTokenID: id, Account: old.Account, UserID: old.UserID, ActorID: a.tokenID})
+	m.emit(Event{Type: event.Rotated, TokenID: iss.Token.ID, OldTokenID: id, Account: old.Account, UserID: old.UserID, ActorID: a.tokenID})
 	return iss, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/internal/cache"
 	"github.com/apitoken/apitoken/internal/usage"
 )
@@ -276,7 +277,7 @@ func (m *Manager) flushLoop() {
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
 			if err := m.Flush(ctx); err != nil {
-				m.emit(Event{Type: EventFlushFailed, Err: err})
+				m.emit(Event{Type: event.FlushFailed, Err: err})
 			}
 			cancel()
 		}

@@ -13,7 +13,7 @@ import (
 type Observer interface {
 	// ObserveVerify is called once per Manager.Verify, synchronously on
 	// the verifying goroutine, after the verification and before its
-	// EventVerifyFailed (if any). It must not block and must be safe for
+	// event.VerifyFailed (if any). It must not block and must be safe for
 	// concurrent use: every verification of the process passes through it.
 	ObserveVerify(VerifyObservation)
 }

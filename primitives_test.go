@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/storetest"
 )
 
@@ -139,7 +140,7 @@ func TestUnlockSessionUnlocksOnlyLiveSessions(t *testing.T) {
 	if p, err := e.m.Verify(ctx, secret, ""); err != nil || !p.Unlocked {
 		t.Fatalf("after UnlockSession: %+v, %v", p, err)
 	}
-	if len(*e.events) != n+1 || (*e.events)[n].Type != apitoken.EventUnlocked || (*e.events)[n].TokenID != locked.TokenID {
+	if len(*e.events) != n+1 || (*e.events)[n].Type != event.Unlocked || (*e.events)[n].TokenID != locked.TokenID {
 		t.Fatalf("events after unlocking: %v", (*e.events)[n:])
 	}
 	if err := e.m.UnlockSession(ctx, locked.TokenID); err != nil || len(*e.events) != n+1 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Login is a started session: what StartSession returns, and what a
@@ -86,7 +88,7 @@ func (m *Manager) UnlockSession(ctx context.Context, tokenID string) error {
 	}); err != nil {
 		return err
 	}
-	m.emit(Event{Type: EventUnlocked, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
+	m.emit(Event{Type: event.Unlocked, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
 	return nil
 }
 
@@ -106,7 +108,7 @@ func (m *Manager) Logout(ctx context.Context, session Principal) error {
 	if err := m.endSession(ctx, t); err != nil {
 		return err
 	}
-	m.emit(Event{Type: EventLogout, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
+	m.emit(Event{Type: event.Logout, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
 	return nil
 }
 
@@ -139,7 +141,7 @@ func (m *Manager) EndSessions(ctx context.Context, account, userID, keep string)
 			return n, err
 		}
 		n++
-		m.emit(Event{Type: EventLogout, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: keep})
+		m.emit(Event{Type: event.Logout, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: keep})
 	}
 	return n, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // NewUser describes a user to create.
@@ -55,7 +57,7 @@ func (m *Manager) AddUser(ctx context.Context, nu NewUser) (*User, error) {
 		}
 		return nil, storeErr(err)
 	}
-	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID})
+	m.emit(Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID})
 	return u, nil
 }
 
@@ -146,7 +148,7 @@ func (m *Manager) UpdateUser(ctx context.Context, caller Principal, id string, u
 	if err != nil {
 		return nil, err
 	}
-	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	m.emit(Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
 	return u, nil
 }
 
@@ -181,6 +183,6 @@ func (m *Manager) DeleteUser(ctx context.Context, caller Principal, id string) e
 	if err != nil {
 		return storeErr(err)
 	}
-	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	m.emit(Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
 	return nil
 }

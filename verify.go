@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/internal/cache"
 )
 
@@ -43,7 +44,7 @@ type Principal struct {
 //
 // An application name not yet recorded for the token that holds a token
 // string is refused with ErrInvalidArgument, and is neither recorded nor
-// put in the Principal or the EventVerifyFailed event.
+// put in the Principal or the event.VerifyFailed event.
 //
 // Malformed tokens are refused before any store call. A hot token costs no
 // store read and no store write: usage is recorded in memory and flushed in
@@ -64,7 +65,7 @@ func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, err
 		o.ObserveVerify(ob)
 	}
 	if err != nil {
-		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
+		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 	}
 	return p, err
 }
@@ -284,7 +285,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 	}
 	i := updated.App(app)
 	if recorded {
-		m.emit(Event{Type: EventAppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
+		m.emit(Event{Type: event.AppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
 	}
 	return -1, updated.Apps[i].State.decision()
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -342,10 +343,10 @@ func (g *loginGuard) succeed(key string) {
 func (s *Service) Login(ctx context.Context, name, password string, client netip.Addr) (apitoken.Login, error) {
 	l, err := s.login(ctx, name, password, client)
 	if err != nil {
-		s.m.Emit(apitoken.Event{Type: EventLoginFailed, Err: err})
+		s.m.Emit(apitoken.Event{Type: event.LoginFailed, Err: err})
 		return apitoken.Login{}, err
 	}
-	s.m.Emit(apitoken.Event{Type: EventLogin, TokenID: l.Session.ID, Account: l.User.Account, UserID: l.User.ID})
+	s.m.Emit(apitoken.Event{Type: event.Login, TokenID: l.Session.ID, Account: l.User.Account, UserID: l.User.ID})
 	return l, nil
 }
 

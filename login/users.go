@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 )
 
 // NewUser describes a user to create with a password.
@@ -138,9 +139,9 @@ func (s *Service) UpdateUser(ctx context.Context, caller apitoken.Principal, id 
 	if err != nil {
 		return nil, err
 	}
-	s.m.Emit(apitoken.Event{Type: apitoken.EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+	s.m.Emit(apitoken.Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	if up.Password != nil {
-		s.m.Emit(apitoken.Event{Type: EventPasswordChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+		s.m.Emit(apitoken.Event{Type: event.PasswordChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	}
 	return u, nil
 }
@@ -196,7 +197,7 @@ func (s *Service) checkCurrentPassword(ctx context.Context, id, current string) 
 	}
 	if !ok {
 		s.loginFailed(ctx, pair, u.Name, u)
-		s.m.Emit(apitoken.Event{Type: EventLoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
+		s.m.Emit(apitoken.Event{Type: event.LoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
 		return ErrBadCredentials
 	}
 	return nil

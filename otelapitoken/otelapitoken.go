@@ -54,6 +54,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/secretscanning"
 )
@@ -310,22 +311,22 @@ func (m *Metrics) ObserveVerify(v apitoken.VerifyObservation) {
 func (m *Metrics) OnEvent(e apitoken.Event) {
 	ctx := context.Background()
 	switch e.Type {
-	case apitoken.EventCreated, apitoken.EventRotated:
+	case event.Created, event.Rotated:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindAPI.String())))
-	case login.EventLogin:
+	case event.Login:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindSession.String())))
-	case apitoken.EventRevoked:
+	case event.Revoked:
 		m.revoked.Add(ctx, 1)
-	case login.EventLoginFailed:
+	case event.LoginFailed:
 		m.loginFailures.Add(ctx, 1, metric.WithAttributes(AttrErrorType.String(ErrorType(e.Err))))
 		m.storeError(ctx, "login", e.Err)
-	case apitoken.EventVerifyFailed:
+	case event.VerifyFailed:
 		m.storeError(ctx, "verify", e.Err)
-	case apitoken.EventFlushFailed:
+	case event.FlushFailed:
 		m.storeErrors.Add(ctx, 1, metric.WithAttributes(AttrOperation.String("usage_flush")))
-	case apitoken.EventPurgeFailed:
+	case event.PurgeFailed:
 		m.storeErrors.Add(ctx, 1, metric.WithAttributes(AttrOperation.String("history_purge")))
-	case apitoken.EventLeakReported:
+	case event.LeakReported:
 		switch {
 		case e.Err == nil:
 			m.leakReports.Add(ctx, 1, metric.WithAttributes(AttrLeakLabel.String(secretscanning.LabelTruePositive)))

@@ -179,7 +179,7 @@ type Feedback struct {
 // does not tell unknown from revoked, nor name an account or token ID. A
 // store failure is a 500 without detail, which the scanner retries.
 //
-// Every match emits apitoken.EventLeakReported (see Manager.ReportLeak)
+// Every match emits event.LeakReported (see Manager.ReportLeak)
 // with its URL and Source. The token itself is never in an event.
 //
 // The signature covers the body only, and the protocol carries no nonce:

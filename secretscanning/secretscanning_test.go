@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/secretscanning"
 	"github.com/apitoken/apitoken/storetest"
 )
@@ -125,7 +126,7 @@ func (e *scanEnv) leakEvents() []apitoken.Event {
 	defer e.mu.Unlock()
 	var out []apitoken.Event
 	for _, ev := range e.events {
-		if ev.Type == apitoken.EventLeakReported {
+		if ev.Type == event.LeakReported {
 			out = append(out, ev)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/login"
 )
 
@@ -945,7 +946,7 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	u, err := e.l.AddUser(ctx, login.NewUser{Account: "acme", Name: "cancel@example.com", Password: pw, Role: apitoken.Admin})
 	must(t, err)
 	_, s := e.session(u)
-	count := func(ty apitoken.EventType) int {
+	count := func(ty event.Type) int {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		n := 0
@@ -977,37 +978,37 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		before := tokens()
 		switch trial % 4 {
 		case 0:
-			evs := count(apitoken.EventCreated)
+			evs := count(event.Created)
 			iss, err := e.m.Issue(cctx, s, apitoken.IssueRequest{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, iss.Secret, ""); verr != nil || tokens() != before+1 || count(apitoken.EventCreated) != evs+1 {
-					t.Fatalf("issue succeeded but: verify %v, %d→%d tokens, events %d→%d", verr, before, tokens(), evs, count(apitoken.EventCreated))
+				if _, verr := e.m.Verify(ctx, iss.Secret, ""); verr != nil || tokens() != before+1 || count(event.Created) != evs+1 {
+					t.Fatalf("issue succeeded but: verify %v, %d→%d tokens, events %d→%d", verr, before, tokens(), evs, count(event.Created))
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(apitoken.EventCreated) != evs {
-					t.Fatalf("issue failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(apitoken.EventCreated))
+				if tokens() != before || count(event.Created) != evs {
+					t.Fatalf("issue failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(event.Created))
 				}
 			}
 		case 1:
 			e.store.OnCall = nil
 			victim := e.issue(s, apitoken.IssueRequest{})
 			arm()
-			evs := count(apitoken.EventRevoked)
+			evs := count(event.Revoked)
 			err := e.m.Revoke(cctx, s, victim.Token.ID)
 			e.store.OnCall = nil
 			_, verr := e.m.Verify(ctx, victim.Secret, "")
 			if err == nil {
 				committed++
-				if !errors.Is(verr, apitoken.ErrRevoked) || count(apitoken.EventRevoked) != evs+1 {
-					t.Fatalf("revoke succeeded but verify %v, events %d→%d", verr, evs, count(apitoken.EventRevoked))
+				if !errors.Is(verr, apitoken.ErrRevoked) || count(event.Revoked) != evs+1 {
+					t.Fatalf("revoke succeeded but verify %v, events %d→%d", verr, evs, count(event.Revoked))
 				}
 			} else {
 				aborted++
-				if verr != nil || count(apitoken.EventRevoked) != evs {
-					t.Fatalf("revoke failed (%v) but verify %v, events %d→%d", err, verr, evs, count(apitoken.EventRevoked))
+				if verr != nil || count(event.Revoked) != evs {
+					t.Fatalf("revoke failed (%v) but verify %v, events %d→%d", err, verr, evs, count(event.Revoked))
 				}
 			}
 		case 2:
@@ -1015,35 +1016,35 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 			old := e.issue(s, apitoken.IssueRequest{})
 			before = tokens()
 			arm()
-			evs := count(apitoken.EventRotated)
+			evs := count(event.Rotated)
 			iss, err := e.m.Rotate(cctx, s, old.Token.ID, 0)
 			e.store.OnCall = nil
 			_, oldErr := e.m.Verify(ctx, old.Secret, "")
 			if err == nil {
 				committed++
 				_, newErr := e.m.Verify(ctx, iss.Secret, "")
-				if newErr != nil || !errors.Is(oldErr, apitoken.ErrRevoked) || tokens() != before+1 || count(apitoken.EventRotated) != evs+1 {
+				if newErr != nil || !errors.Is(oldErr, apitoken.ErrRevoked) || tokens() != before+1 || count(event.Rotated) != evs+1 {
 					t.Fatalf("rotate succeeded but new %v, old %v, %d→%d tokens", newErr, oldErr, before, tokens())
 				}
 			} else {
 				aborted++
-				if oldErr != nil || tokens() != before || count(apitoken.EventRotated) != evs {
-					t.Fatalf("rotate failed (%v) but old %v, %d→%d tokens, events %d→%d", err, oldErr, before, tokens(), evs, count(apitoken.EventRotated))
+				if oldErr != nil || tokens() != before || count(event.Rotated) != evs {
+					t.Fatalf("rotate failed (%v) but old %v, %d→%d tokens, events %d→%d", err, oldErr, before, tokens(), evs, count(event.Rotated))
 				}
 			}
 		case 3:
-			evs := count(login.EventLogin)
+			evs := count(event.Login)
 			l, err := e.l.Login(cctx, u.Name, pw, netip.Addr{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(login.EventLogin) != evs+1 {
+				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(event.Login) != evs+1 {
 					t.Fatalf("login succeeded but verify %v, %d→%d tokens", verr, before, tokens())
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(login.EventLogin) != evs {
-					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(login.EventLogin))
+				if tokens() != before || count(event.Login) != evs {
+					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(event.Login))
 				}
 			}
 		}
