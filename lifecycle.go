@@ -338,7 +338,7 @@ const unknownTokenID = "0000000000000000"
 //
 // The three cases also cost the same: each reads the store twice (by hash,
 // then by ID), and where a live token costs one write, a revoked or unknown
-// one writes no record; instead, if the store implements EmptyCommitter,
+// one writes no record; instead, if the store has CommitEmpty (see Store),
 // it commits an empty write transaction, which on a store that fsyncs
 // (bolt) costs what the revoking write does. Repeating RevokeSecret for a
 // revoked token therefore never writes a record.
@@ -370,7 +370,7 @@ func (m *Manager) revokeSecret(ctx context.Context, secret string) (t *Token, wr
 			return t, false, err
 		}
 	}
-	if c, ok := m.store.(EmptyCommitter); ok && !wrote {
+	if c, ok := m.store.(emptyCommitter); ok && !wrote {
 		return t, false, storeErr(c.CommitEmpty(ctx))
 	}
 	return t, wrote, nil

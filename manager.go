@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apitoken/apitoken/changefeed"
 	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/internal/cache"
 	"github.com/apitoken/apitoken/internal/usage"
@@ -88,7 +89,7 @@ type Options struct {
 	// negative disables the cache (every verification reads the store).
 	CacheSize int
 	// FallbackCacheTTL is how long a cached record may serve while a
-	// shared store's change feed is down (see ChangeFeed), which bounds
+	// shared store's change feed is down (see changefeed.Feed), which bounds
 	// how long another process's revoke can go unseen. Default 1 s.
 	FallbackCacheTTL time.Duration
 
@@ -154,7 +155,7 @@ type Manager struct {
 	cache  tokenCache
 	usage  usageTracker
 
-	unsubscribe func() // from the store's ChangeFeed, if it has one
+	unsubscribe func() // from the store's changefeed.Feed, if it has one
 	closeOnce   sync.Once
 	stop        chan struct{}
 	done        chan struct{}
@@ -227,7 +228,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	if feed, ok := store.(ChangeFeed); ok {
+	if feed, ok := store.(changefeed.Feed); ok {
 		m.unsubscribe = feed.Subscribe(m.applyChange)
 	}
 	go m.flushLoop()

@@ -110,10 +110,7 @@ type Store struct {
 	failCommit func() error
 }
 
-var (
-	_ apitoken.Store          = (*Store)(nil)
-	_ apitoken.EmptyCommitter = (*Store)(nil)
-)
+var _ apitoken.Store = (*Store)(nil)
 
 // Open opens or creates the store at path.
 func Open(path string, opts *Options) (*Store, error) {
@@ -699,7 +696,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	return err
 }
 
-// CommitEmpty implements apitoken.EmptyCommitter: it commits a write
+// CommitEmpty is the optional Store method apitoken.Store describes: it commits a write
 // transaction that changes no record. An empty bbolt commit writes only the
 // freelist and meta pages; to cost what a one-record UpdateToken costs it
 // also puts the last token record back with its own bytes, so the commit

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 // NewStoreFunc returns a fresh, empty store. See the package doc.
@@ -645,7 +646,7 @@ func Benchmark(b *testing.B, newStore NewStoreFunc) {
 				ts[i] = Token(i, "acme", "u1")
 				ts[i].Version = 1
 			}
-			if imp, ok := s.(apitoken.Importer); ok {
+			if imp, ok := s.(migrate.Importer); ok {
 				if _, err := imp.ImportTokens(ctx, ts); err != nil {
 					b.Fatal(err)
 				}

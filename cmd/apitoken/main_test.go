@@ -15,6 +15,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	tokenbolt "github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/migrate"
 	"github.com/apitoken/apitoken/pgstore/pgtest"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/jackc/pgx/v5"
@@ -147,7 +148,7 @@ func digest(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	w := s.(apitoken.Walker)
+	w := s.(migrate.Walker)
 	h := sha256.New()
 	for after := ""; ; {
 		us, err := w.WalkUsers(ctx, after, 1000)
