@@ -28,9 +28,6 @@ const (
 	codeInternal              = "internal_error"
 )
 
-// ErrAmbiguousCredentials means one request carried two different tokens.
-var ErrAmbiguousCredentials = errors.New("apitoken: request carries two different tokens")
-
 // HTTPError is how the library answers a failure over HTTP: a status, a
 // stable code and a message safe to show (it never contains a secret or a
 // store's error text).
@@ -72,6 +69,10 @@ func HTTPErrorOf(err error) HTTPError {
 	if errors.As(err, &own) {
 		return own.HTTPError()
 	}
+	var se *StoreError
+	if errors.As(err, &se) {
+		return HTTPError{http.StatusInternalServerError, codeInternal, "internal error"}
+	}
 	switch {
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknown), errors.Is(err, ErrRevoked),
 		errors.Is(err, ErrExpired), errors.Is(err, ErrUserDisabled), errors.Is(err, errMissingToken):
@@ -82,14 +83,8 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusUnauthorized, codeAppPending, "application pending approval by the token's owner"}
 	case errors.Is(err, ErrAppDenied):
 		return HTTPError{http.StatusForbidden, codeAppDenied, "application denied for this token"}
-	case errors.Is(err, ErrTooManyApps):
-		return HTTPError{http.StatusForbidden, codeTooManyApps, "this token has reached its limit of applications"}
-	case errors.Is(err, ErrSessionRequired):
-		return HTTPError{http.StatusForbidden, codeSessionRequired, "password and MFA changes need a signed-in session of the user"}
 	case errors.Is(err, ErrInsufficientPrivilege):
 		return HTTPError{http.StatusForbidden, codeInsufficientPrivilege, "insufficient privilege"}
-	case errors.Is(err, ErrAmbiguousCredentials):
-		return HTTPError{http.StatusBadRequest, codeAmbiguousCredentials, "the request carries two different tokens"}
 	case errors.Is(err, ErrInvalidArgument):
 		return HTTPError{http.StatusBadRequest, codeInvalidRequest, safeMessage(err)}
 	case errors.Is(err, ErrNotFound):

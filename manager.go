@@ -74,7 +74,7 @@ type Options struct {
 	// MaxAppName bounds application names in bytes. Default 64.
 	MaxAppName int
 	// MaxApps bounds the application names recorded per token; further new
-	// names are refused with ErrTooManyApps. Default 32.
+	// names are refused with ErrLimitReached (code too_many_apps). Default 32.
 	MaxApps int
 	// DefaultApp is the application name of a verification that names
 	// none. Default "default".
@@ -431,7 +431,7 @@ func storeErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDuplicate), errors.Is(err, ErrConflict),
-		errors.Is(err, ErrImmutable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
 	var se *StoreError

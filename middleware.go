@@ -120,7 +120,7 @@ type credentials struct {
 
 // extract finds the request's token and application name without
 // verifying anything. Every place a token can be is read; two different
-// tokens are ErrAmbiguousCredentials.
+// tokens are ErrMalformed (code ambiguous_credentials).
 func (g *Guard) extract(r *http.Request) (credentials, error) {
 	return g.extractFrom(r.Header, r.URL.RawQuery)
 }
@@ -139,7 +139,7 @@ func (g *Guard) extractFrom(h http.Header, rawQueries ...string) (credentials, e
 		case c.token == "":
 			c.token = tok
 		case c.token != tok:
-			return ErrAmbiguousCredentials
+			return errAmbiguousCredentials
 		}
 		return nil
 	}

@@ -113,10 +113,10 @@ func TestRequireSessionOfIsTheOwnCredentialsRule(t *testing.T) {
 		want error
 	}{
 		{"the user's session", apitoken.Principal{Kind: apitoken.KindSession, UserID: "u1"}, "u1", nil},
-		{"another user's session", apitoken.Principal{Kind: apitoken.KindSession, UserID: "u2"}, "u1", apitoken.ErrSessionRequired},
-		{"the user's own API token", apitoken.Principal{Kind: apitoken.KindAPI, UserID: "u1", Privilege: apitoken.Admin}, "u1", apitoken.ErrSessionRequired},
-		{"an account token", apitoken.Principal{Kind: apitoken.KindAPI, Privilege: apitoken.Admin}, "", apitoken.ErrSessionRequired},
-		{"no user at all", apitoken.Principal{Kind: apitoken.KindSession}, "", apitoken.ErrSessionRequired},
+		{"another user's session", apitoken.Principal{Kind: apitoken.KindSession, UserID: "u2"}, "u1", apitoken.ErrInsufficientPrivilege},
+		{"the user's own API token", apitoken.Principal{Kind: apitoken.KindAPI, UserID: "u1", Privilege: apitoken.Admin}, "u1", apitoken.ErrInsufficientPrivilege},
+		{"an account token", apitoken.Principal{Kind: apitoken.KindAPI, Privilege: apitoken.Admin}, "", apitoken.ErrInsufficientPrivilege},
+		{"no user at all", apitoken.Principal{Kind: apitoken.KindSession}, "", apitoken.ErrInsufficientPrivilege},
 	} {
 		if err := c.p.RequireSessionOf(c.user); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
@@ -292,8 +292,8 @@ func TestManagerCreateUserTakesNoPasswordHash(t *testing.T) {
 	}
 	al, _ := e.m.StartSession(ctx, admin.ID)
 	ap, _ := e.m.Verify(ctx, al.Secret, "")
-	if _, err := e.m.CreateUser(ctx, ap, apitoken.NewUser{Name: "h@example.com", Role: apitoken.Normal, PasswordHash: admin.PasswordHash}); !errors.Is(err, apitoken.ErrSessionRequired) {
-		t.Fatalf("CreateUser with a hash: %v, want ErrSessionRequired", err)
+	if _, err := e.m.CreateUser(ctx, ap, apitoken.NewUser{Name: "h@example.com", Role: apitoken.Normal, PasswordHash: admin.PasswordHash}); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
+		t.Fatalf("CreateUser with a hash: %v, want ErrInsufficientPrivilege (session required)", err)
 	}
 	if _, err := e.s.UserByName(ctx, "h@example.com"); !errors.Is(err, apitoken.ErrNotFound) {
 		t.Fatalf("the refused user was stored: %v", err)

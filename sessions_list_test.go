@@ -143,7 +143,7 @@ func TestOwnSessionCallsNeedAnUnlockedSessionOfTheUser(t *testing.T) {
 		want   error
 	}{
 		{"the user's unlocked session may", e.m, session, nil},
-		{"the user's own API token may not", e.m, apiToken, apitoken.ErrSessionRequired},
+		{"the user's own API token may not", e.m, apiToken, apitoken.ErrInsufficientPrivilege},
 		{"a locked session may not", enrolled.m, locked, apitoken.ErrSessionLocked},
 		{"an unknown credential may not", e.m, apitoken.Principal{TokenID: "nope"}, apitoken.ErrUnknown},
 	} {

@@ -60,7 +60,7 @@ type TokenStore interface {
 	// still equals t.Version, then sets t.Version to the new version
 	// (old + 1). A stale version fails with ErrConflict, a missing ID
 	// with ErrNotFound, a changed ID, Hash, Kind or Account with
-	// ErrImmutable. Exactly one of several concurrent updates from the
+	// ErrInvalidArgument. Exactly one of several concurrent updates from the
 	// same version succeeds.
 	UpdateToken(ctx context.Context, t *Token) error
 
@@ -192,7 +192,7 @@ type UserStore interface {
 	// UpdateUser replaces the user with ID u.ID if its Version still
 	// equals u.Version, then sets u.Version to the new version. Stale
 	// versions fail with ErrConflict, missing IDs with ErrNotFound, a
-	// changed ID or Account with ErrImmutable, a name taken by another
+	// changed ID or Account with ErrInvalidArgument, a name taken by another
 	// user with ErrDuplicate.
 	UpdateUser(ctx context.Context, u *User) error
 

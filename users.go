@@ -76,14 +76,14 @@ func (m *Manager) adminOf(ctx context.Context, caller Principal) (actor, error) 
 // CreateUser creates a user without a password in the admin caller's
 // account; an admin API token may. A password is given only by an admin's
 // session, through package login's CreateUser (behaviour rule 24), so a
-// NewUser with a PasswordHash is ErrSessionRequired here.
+// NewUser with a PasswordHash is ErrInsufficientPrivilege (code session_required) here.
 func (m *Manager) CreateUser(ctx context.Context, caller Principal, nu NewUser) (*User, error) {
 	a, err := m.adminOf(ctx, caller)
 	if err != nil {
 		return nil, err
 	}
 	if nu.PasswordHash != "" {
-		return nil, ErrSessionRequired
+		return nil, errSessionRequired
 	}
 	nu.Account = a.account
 	return m.AddUser(ctx, nu)

@@ -37,7 +37,7 @@ type Principal struct {
 // and returns its Principal. Every failure wraps one sentinel: ErrMalformed,
 // ErrUnknown, ErrRevoked, ErrExpired, ErrUserDisabled,
 // ErrInsufficientPrivilege (an unset privilege), ErrAppPending,
-// ErrAppDenied, ErrTooManyApps, ErrSessionLocked, or a *StoreError.
+// ErrAppDenied, ErrLimitReached (too many applications), ErrSessionLocked, or a *StoreError.
 //
 // A locked session returns its Principal together with ErrSessionLocked,
 // so hosts can let it reach the unlock and logout routes only.
@@ -262,7 +262,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 		return -1, errTokenInAppName
 	}
 	if v.nApps >= m.opts.MaxApps {
-		return -1, ErrTooManyApps
+		return -1, errTooManyApps
 	}
 	var recorded bool
 	updated, err := m.updateToken(ctx, v.id, func(c *Token) error {
@@ -274,7 +274,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 			return nil // another request recorded it first
 		}
 		if len(c.Apps) >= m.opts.MaxApps {
-			return ErrTooManyApps
+			return errTooManyApps
 		}
 		c.Apps = append(c.Apps, App{Name: app, State: c.DefaultAppState, FirstSeen: now, LastSeen: now})
 		recorded = true

@@ -683,7 +683,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 		}
 		switch {
 		case old.Hash != c.Hash || old.Kind != c.Kind || old.Account != c.Account:
-			return apitoken.ErrImmutable
+			return errImmutable
 		case old.Version != c.Version:
 			return apitoken.ErrConflict
 		}
@@ -871,7 +871,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 		}
 		switch {
 		case old.Account != c.Account:
-			return apitoken.ErrImmutable
+			return errImmutable
 		case old.Version != c.Version:
 			return apitoken.ErrConflict
 		}
@@ -923,3 +923,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return bucket(tx, bucketUsersByAcct).Delete(userAcctKey(old))
 	})
 }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

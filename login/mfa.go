@@ -112,7 +112,7 @@ type MFAEnrolment struct {
 // EnrollMFA starts enrolling a new TOTP secret for the caller's own user
 // and returns it. The secret is pending: it changes nothing for logins
 // until ConfirmMFA accepts a code from it. Only an unlocked session of the
-// user may enrol (apitoken.ErrSessionRequired otherwise). While a secret is already
+// user may enrol (apitoken.ErrInsufficientPrivilege otherwise). While a secret is already
 // active, code must be a current code from it (replacing a second factor
 // needs the second factor); such codes count against the MFA budget like
 // Unlock's. Starting again replaces a pending secret.

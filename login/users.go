@@ -40,7 +40,7 @@ func (s *Service) AddUser(ctx context.Context, nu NewUser) (*apitoken.User, erro
 }
 
 // CreateUser creates a user in the admin caller's account. Only an admin's
-// session may give the new user a password (apitoken.ErrSessionRequired
+// session may give the new user a password (apitoken.ErrInsufficientPrivilege
 // for an API token, behaviour rule 24): a password chosen by a token would
 // be a session chosen by a token, and an admin session may reset any
 // user's password, the token owner's included. An admin API token may
@@ -80,7 +80,7 @@ type UserUpdate struct {
 
 // UpdateUser changes a user's password or lifts an MFA block, under
 // behaviour rule 24: users change their own password from an unlocked
-// session with the current one (apitoken.ErrSessionRequired for an API
+// session with the current one (apitoken.ErrInsufficientPrivilege for an API
 // token, ErrBadCredentials for a wrong current password); an admin's
 // session may reset the password of, or clear the MFA block of, any user
 // of its account. Other callers get apitoken.ErrNotFound for other users,
@@ -153,7 +153,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller apitoken.Principal, id 
 // refused to API tokens.
 func canResetPassword(a apitoken.Principal) error {
 	if a.Kind != apitoken.KindSession {
-		return apitoken.ErrSessionRequired
+		return a.RequireSessionOf(a.UserID) // refused: session required
 	}
 	if !a.Privilege.AtLeast(apitoken.Admin) {
 		return apitoken.ErrInsufficientPrivilege

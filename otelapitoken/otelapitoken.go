@@ -97,7 +97,7 @@ var errorTypes = []struct {
 	{"session_locked", sentinel(apitoken.ErrSessionLocked)},
 	{"app_pending", sentinel(apitoken.ErrAppPending)},
 	{"app_denied", sentinel(apitoken.ErrAppDenied)},
-	{"too_many_apps", sentinel(apitoken.ErrTooManyApps)},
+	{"too_many_apps", func(err error) bool { return apitoken.HTTPErrorOf(err).Code == "too_many_apps" }},
 	{"insufficient_privilege", sentinel(apitoken.ErrInsufficientPrivilege)},
 	{"invalid_argument", sentinel(apitoken.ErrInvalidArgument)},
 	{"bad_credentials", sentinel(login.ErrBadCredentials)},

@@ -427,7 +427,7 @@ func (s *Store) whyNotUpdated(ctx context.Context, t *apitoken.Token) error {
 		return s.fail(err)
 	}
 	if string(hash) != string(t.Hash[:]) || kind != int16(t.Kind) || account != t.Account {
-		return apitoken.ErrImmutable
+		return errImmutable
 	}
 	return apitoken.ErrConflict
 }
@@ -569,7 +569,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 			return s.fail(err)
 		}
 		if account != u.Account {
-			return apitoken.ErrImmutable
+			return errImmutable
 		}
 		return apitoken.ErrConflict
 	}
@@ -644,3 +644,7 @@ func parseChange(payload string) (c changefeed.Change, ok bool) {
 
 // quoteIdent quotes a channel name for LISTEN.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

@@ -175,11 +175,18 @@ func (e *env) token(caller apitoken.Principal, req apitoken.IssueRequest) (strin
 }
 
 func errName(err error) string {
+	// The precise cases of sentinels are told apart by their HTTP codes.
+	switch apitoken.HTTPErrorOf(err).Code {
+	case "session_required":
+		return "apitoken: credential changes need a signed-in session of the user"
+	case "too_many_apps":
+		return "apitoken: too many applications for this token"
+	}
 	for _, s := range []error{
 		apitoken.ErrNotFound, apitoken.ErrInsufficientPrivilege, apitoken.ErrInvalidArgument,
 		apitoken.ErrAlreadyAccountToken, apitoken.ErrRevoked, apitoken.ErrExpired, apitoken.ErrUnknown,
-		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrTooManyApps,
-		apitoken.ErrMalformed, apitoken.ErrSessionLocked, apitoken.ErrSessionRequired, login.ErrBadCredentials,
+		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrLimitReached,
+		apitoken.ErrMalformed, apitoken.ErrSessionLocked, login.ErrBadCredentials,
 		login.ErrMFABlocked, login.ErrThrottled, login.ErrBadMFACode,
 	} {
 		if errors.Is(err, s) {
@@ -405,7 +412,7 @@ var lifecycleCases = []lifecycleCase{
 		for i := range 200 {
 			wg.Go(func() {
 				_, err := e.m.Verify(ctx, live.Secret, fmt.Sprint("flood", i))
-				if errors.Is(err, apitoken.ErrTooManyApps) {
+				if errors.Is(err, apitoken.ErrLimitReached) {
 					refused.Add(1)
 				} else if err != nil {
 					t.Errorf("flood verify: %v", err)
