@@ -18,9 +18,9 @@ import (
 // Defaults for listing and history options.
 const (
 	// defaultListLimit is a page's size when ListOptions.Limit is 0, and
-	// MaxListLimit the largest a caller may ask for.
+	// maxListLimit the largest a caller may ask for.
 	defaultListLimit = 1000
-	MaxListLimit     = 1000
+	maxListLimit     = 1000
 	// defaultRetention is how long revoked and expired API tokens are
 	// kept before a purge removes them.
 	defaultRetention = 30 * 24 * time.Hour
@@ -40,7 +40,7 @@ const purgeBatch = 1000
 // ListOptions pages a listing. The zero value asks for the first page of
 // 1,000 records.
 type ListOptions struct {
-	// Limit is the page size, 1 to MaxListLimit (1,000); 0 means
+	// Limit is the page size, 1 to 1,000; 0 means
 	// 1,000.
 	Limit int
 	// Cursor continues a listing: the Next of the previous page. Empty
@@ -97,8 +97,8 @@ func (o ListOptions) parseOrdered() (int, Position, error) {
 	if limit == 0 {
 		limit = defaultListLimit
 	}
-	if limit < 1 || limit > MaxListLimit {
-		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, MaxListLimit)
+	if limit < 1 || limit > maxListLimit {
+		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, maxListLimit)
 	}
 	after, newest, err := decodeCursor(o.Cursor)
 	if err == nil && o.Cursor != "" && newest != o.Newest {

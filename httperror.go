@@ -48,9 +48,8 @@ type HTTPError struct {
 	Message string
 }
 
-// ErrorBody is the JSON shape of every failure response:
-// {"error": {"code": "...", "message": "..."}}.
-type ErrorBody struct {
+// errorBody is the JSON shape of every failure response.
+type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
@@ -147,7 +146,7 @@ const busyRetryAfter = "1"
 
 // RetryAfter returns the Retry-After header value, in seconds, that a
 // client should get with e, or "" if it should get none: only a 503 answer
-// (such as package login's busy one) has one. WriteError sends it; a host
+// (such as package login's busy one) has one. Write sends it; a host
 // that writes its own body for e (an HTML page) sets it itself.
 func (e HTTPError) RetryAfter() string {
 	if e.Status == http.StatusServiceUnavailable {
@@ -156,9 +155,10 @@ func (e HTTPError) RetryAfter() string {
 	return ""
 }
 
-// WriteError writes e as the JSON failure body. A 401 also gets a
+// Write writes e as the JSON failure body,
+// {"error": {"code": "...", "message": "..."}}. A 401 also gets a
 // WWW-Authenticate challenge naming realm; a 503 gets Retry-After.
-func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
+func (e HTTPError) Write(w http.ResponseWriter, realm string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -168,7 +168,7 @@ func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
 	if ra := e.RetryAfter(); ra != "" {
 		h.Set("Retry-After", ra)
 	}
-	var body ErrorBody
+	var body errorBody
 	body.Error.Code, body.Error.Message = e.Code, e.Message
 	w.WriteHeader(e.Status)
 	json.NewEncoder(w).Encode(body)

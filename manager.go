@@ -34,9 +34,9 @@ const (
 	defaultAbsoluteTimeout  = 12 * time.Hour
 )
 
-// MinHashKey is the shortest Options.HashKey New accepts, in bytes: as
+// minHashKey is the shortest Options.HashKey New accepts, in bytes: as
 // long as the HMAC-SHA256 output, so the key is no weaker than the hash.
-const MinHashKey = 32
+const minHashKey = 32
 
 // Options configures a Manager. The zero value means defaults throughout;
 // each field states its own.
@@ -44,7 +44,7 @@ type Options struct {
 	// HashKey keys the HMAC-SHA256 under which token hashes are stored,
 	// and the keys derived from it (DeriveKey; package login seals MFA
 	// secrets under one). Use 32 random bytes from the host's
-	// secret configuration; New refuses a key shorter than MinHashKey (32
+	// secret configuration; New refuses a key shorter than 32
 	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: still
 	// no secret at rest, but anyone holding the database can then confirm
 	// a token they already have (see Hash).
@@ -123,10 +123,14 @@ type Options struct {
 	// OnEvent receives every Event synchronously; it must not block. See
 	// SlogEvents for a log/slog adapter. Default: events are dropped.
 	OnEvent func(Event)
-	// Observer receives one VerifyObservation per verification (outcome,
-	// kind, cache hit, and the duration of a random sample), for metrics;
-	// see module otelapitoken. Default nil: nothing is measured.
-	Observer Observer
+	// ObserveVerify receives one VerifyObservation per Manager.Verify
+	// (outcome, kind, cache hit, and the duration of a random sample), for
+	// metrics adapters such as module otelapitoken. It is called
+	// synchronously on the verifying goroutine, after the verification and
+	// before its event.VerifyFailed (if any); it must not block and must be
+	// safe for concurrent use. Default nil: the Manager builds no
+	// observation and reads no clock for one.
+	ObserveVerify func(VerifyObservation)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Rand is the entropy source for secrets and IDs. Default
@@ -163,8 +167,8 @@ type Manager struct {
 
 // New returns a Manager over store. A nil opts means defaults. It starts
 // one goroutine (the last-used flush and the purge) that Close stops.
-// Invalid options, such as a HashKey that is neither empty nor at least
-// MinHashKey bytes, are ErrInvalidArgument.
+// Invalid options, such as a HashKey that is neither empty nor at least 32
+// bytes, are ErrInvalidArgument.
 func New(store Store, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
@@ -173,9 +177,9 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil Store", ErrInvalidArgument)
 	}
-	if n := len(o.HashKey); n > 0 && n < MinHashKey {
+	if n := len(o.HashKey); n > 0 && n < minHashKey {
 		return nil, fmt.Errorf("%w: HashKey has %d bytes; it must have at least %d bytes (32 random bytes), or be empty for plain SHA-256",
-			ErrInvalidArgument, n, MinHashKey)
+			ErrInvalidArgument, n, minHashKey)
 	}
 	f, err := o.Format.withDefaults()
 	if err != nil {

@@ -36,10 +36,10 @@ type GuardOptions struct {
 	AppHeaders []string
 	// Realm is named in WWW-Authenticate. Default "api".
 	Realm string
-	// OnDeny writes 4xx refusals; default WriteError. FailureReason(r)
+	// OnDeny writes 4xx refusals; default HTTPError.Write. FailureReason(r)
 	// gives the reason inside it.
 	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError)
-	// OnError writes 5xx failures (a store outage); default WriteError.
+	// OnError writes 5xx failures (a store outage); default HTTPError.Write.
 	// The response must not include the error's text.
 	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError)
 }
@@ -312,7 +312,7 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case e.Status < 500 && g.opts.OnDeny != nil:
 		g.opts.OnDeny(w, r, e)
 	default:
-		WriteError(w, e, g.opts.Realm)
+		e.Write(w, g.opts.Realm)
 	}
 }
 

@@ -139,7 +139,7 @@ func TestGuardExtraction(t *testing.T) {
 
 func assertErrorBody(t *testing.T, rec *httptest.ResponseRecorder, code string) {
 	t.Helper()
-	var body apitoken.ErrorBody
+	var body struct{ Error apitoken.HTTPError }
 	require.NoError(t, jsonDecode(rec.Body.Bytes(), &body))
 	assert.Equal(t, code, body.Error.Code)
 	assert.NotEmpty(t, body.Error.Message)
@@ -235,7 +235,7 @@ func TestGuardStoreFailureIs500WithoutStoreText(t *testing.T) {
 	var reason error
 	g := apitoken.NewGuard(m, &apitoken.GuardOptions{OnError: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError) {
 		reason = apitoken.FailureReason(r)
-		apitoken.WriteError(w, he, "api")
+		he.Write(w, "api")
 	}})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
@@ -304,7 +304,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			mu.Lock()
 			reasons = append(reasons, apitoken.FailureReason(r).Error())
 			mu.Unlock()
-			apitoken.WriteError(w, he, "api")
+			he.Write(w, "api")
 		}})
 	h := g.Handler(accessLog(e.handler(&seen{})))
 	secrets := []string{e.Live, e.ReadOnly, e.Revoked, e.Expired, e.Disabled, e.Pending, e.Denied, e.Locked}

@@ -278,7 +278,7 @@ func TestHTTPErrorOfHonoursAnErrorsOwnAnswer(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	apitoken.WriteError(rec, apitoken.HTTPError{Status: http.StatusServiceUnavailable, Code: "busy", Message: "busy"}, "api")
+	apitoken.HTTPError{Status: http.StatusServiceUnavailable, Code: "busy", Message: "busy"}.Write(rec, "api")
 	if rec.Header().Get("Retry-After") != "1" {
 		t.Fatalf("a 503 without Retry-After: %v", rec.Header())
 	}

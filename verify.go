@@ -52,7 +52,7 @@ type Principal struct {
 func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, error) {
 	var v view
 	var start time.Time
-	o := m.opts.Observer
+	o := m.opts.ObserveVerify
 	if o != nil && timeThisVerification() {
 		start = time.Now()
 	}
@@ -62,7 +62,7 @@ func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, err
 		if ob.Timed {
 			ob.Duration = time.Since(start)
 		}
-		o.ObserveVerify(ob)
+		o(ob)
 	}
 	if err != nil {
 		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
@@ -70,7 +70,7 @@ func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, err
 	return p, err
 }
 
-// verify is Verify without the event and the Observer; v receives what
+// verify is Verify without the event and the observation; v receives what
 // verification read.
 func (m *Manager) verify(ctx context.Context, token, app string, v *view) (Principal, error) {
 	p, app, now, err := m.check(ctx, token, app, v)

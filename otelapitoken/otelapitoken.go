@@ -163,8 +163,8 @@ type Options struct {
 }
 
 // Metrics turns a Manager's events and verifications into instruments. It
-// implements apitoken.Observer; its OnEvent method is an
-// apitoken.Options.OnEvent function. Both are safe for concurrent use and
+// has the methods apitoken.Options wants: ObserveVerify for
+// Options.ObserveVerify and OnEvent for Options.OnEvent. Both are safe for concurrent use and
 // never block on export.
 type Metrics struct {
 	verifications  metric.Int64ObservableCounter
@@ -247,27 +247,20 @@ func New(opts *Options) (*Metrics, error) {
 	return m, nil
 }
 
-// Install sets m as o's Observer and adds m.OnEvent to o.OnEvent, keeping
-// any Observer or OnEvent o already has (they are called first).
+// Install sets m.ObserveVerify as o.ObserveVerify and adds m.OnEvent to
+// o.OnEvent, keeping any ObserveVerify or OnEvent o already has (they are
+// called first).
 func (m *Metrics) Install(o *apitoken.Options) {
 	if next := o.OnEvent; next != nil {
 		o.OnEvent = func(e apitoken.Event) { next(e); m.OnEvent(e) }
 	} else {
 		o.OnEvent = m.OnEvent
 	}
-	if prev := o.Observer; prev != nil {
-		o.Observer = observers{prev, m}
+	if prev := o.ObserveVerify; prev != nil {
+		o.ObserveVerify = func(v apitoken.VerifyObservation) { prev(v); m.ObserveVerify(v) }
 	} else {
-		o.Observer = m
+		o.ObserveVerify = m.ObserveVerify
 	}
-}
-
-// observers calls two Observers in turn.
-type observers [2]apitoken.Observer
-
-func (os observers) ObserveVerify(v apitoken.VerifyObservation) {
-	os[0].ObserveVerify(v)
-	os[1].ObserveVerify(v)
 }
 
 // observeVerifications reports the verification counts at collection.

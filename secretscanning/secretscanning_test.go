@@ -342,7 +342,7 @@ func TestSecretScanningRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w0, n0 := e.s.Writes(), len(e.leakEvents())
 			w := e.post(tc.keyID, tc.sig, tc.body)
-			var eb apitoken.ErrorBody
+			var eb struct{ Error apitoken.HTTPError }
 			if w.Code != tc.status || jsonDecode(w.Body.Bytes(), &eb) != nil || eb.Error.Code != tc.code {
 				t.Errorf("status %d body %s; want %d %s", w.Code, w.Body, tc.status, tc.code)
 			}

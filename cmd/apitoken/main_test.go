@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var testKey = bytes.Repeat([]byte{42}, apitoken.MinHashKey)
+var testKey = bytes.Repeat([]byte{42}, hashKeyLen)
 
 // cmd runs the command in process.
 func cmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
