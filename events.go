@@ -40,44 +40,47 @@ type Event struct {
 }
 
 func (m *Manager) emit(e Event) {
-	if m.opts.OnEvent == nil {
+	if m.opts.OnEvent == nil && m.opts.Logger == nil {
 		return
 	}
 	if e.Time.IsZero() {
 		e.Time = m.now()
 	}
-	m.opts.OnEvent(e)
+	if m.opts.Logger != nil {
+		logEvent(m.opts.Logger, e)
+	}
+	if m.opts.OnEvent != nil {
+		m.opts.OnEvent(e)
+	}
 }
 
-// SlogEvents returns an Options.OnEvent function that logs each event to l:
-// failures at Warn, the rest at Info, with only non-secret attributes.
-func SlogEvents(l *slog.Logger) func(Event) {
-	return func(e Event) {
-		attrs := make([]slog.Attr, 0, 8)
-		add := func(k, v string) {
-			if v != "" {
-				attrs = append(attrs, slog.String(k, v))
-			}
+// logEvent logs e to l: failures at Warn, the rest at Info, with only
+// non-secret attributes.
+func logEvent(l *slog.Logger, e Event) {
+	attrs := make([]slog.Attr, 0, 8)
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
 		}
-		add("token_id", e.TokenID)
-		add("old_token_id", e.OldTokenID)
-		add("account", e.Account)
-		add("user_id", e.UserID)
-		add("actor_id", e.ActorID)
-		add("app", e.App)
-		add("url", e.URL)
-		add("source", e.Source)
-		if e.State.Valid() {
-			add("state", e.State.String())
-		}
-		if e.Privilege.Valid() {
-			add("privilege", e.Privilege.String())
-		}
-		level := slog.LevelInfo
-		if e.Err != nil {
-			level = slog.LevelWarn
-			add("reason", e.Err.Error())
-		}
-		l.LogAttrs(context.Background(), level, e.Type.String(), attrs...)
 	}
+	add("token_id", e.TokenID)
+	add("old_token_id", e.OldTokenID)
+	add("account", e.Account)
+	add("user_id", e.UserID)
+	add("actor_id", e.ActorID)
+	add("app", e.App)
+	add("url", e.URL)
+	add("source", e.Source)
+	if e.State.Valid() {
+		add("state", e.State.String())
+	}
+	if e.Privilege.Valid() {
+		add("privilege", e.Privilege.String())
+	}
+	level := slog.LevelInfo
+	if e.Err != nil {
+		level = slog.LevelWarn
+		add("reason", e.Err.Error())
+	}
+	l.LogAttrs(context.Background(), level, e.Type.String(), attrs...)
 }

@@ -37,8 +37,12 @@ type Issued struct {
 	// Secret is the token string. It is not stored anywhere; hand it to
 	// the user now.
 	Secret string
-	// Token is the stored record.
+	// Token is the stored record. A session may act once Token.Unlocked
+	// (false while its MFA unlock is due).
 	Token *Token
+	// User is the user whose session it is, for a session StartSession
+	// (or package login) started; nil for API tokens.
+	User *User
 }
 
 const maxTypeLabel = 32

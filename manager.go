@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -120,8 +121,13 @@ type Options struct {
 	// MFA are configured in package login.
 	SessionAbsoluteTimeout time.Duration
 
-	// OnEvent receives every Event synchronously; it must not block. See
-	// SlogEvents for a log/slog adapter. Default: events are dropped.
+	// Logger, if set, logs every Event: failures at Warn, the rest at
+	// Info, the event's dotted name as the message and only non-secret
+	// attributes (IDs, account, application, state, privilege, reason).
+	// Default nil: nothing is logged.
+	Logger *slog.Logger
+	// OnEvent receives every Event synchronously (after Logger); it must
+	// not block. Default nil.
 	OnEvent func(Event)
 	// ObserveVerify receives one VerifyObservation per Manager.Verify
 	// (outcome, kind, cache hit, and the duration of a random sample), for

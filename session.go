@@ -9,39 +9,25 @@ import (
 	"github.com/apitoken/apitoken/event"
 )
 
-// Login is a started session: what StartSession returns, and what a
-// successful password login (package login) returns.
-type Login struct {
-	// Secret is the session token, shown once.
-	Secret string
-	// Session is the stored session record.
-	Session *Token
-	// User is the user whose session it is.
-	User *User
-}
-
-// Unlocked reports whether the session may act (false while MFA is due).
-func (l Login) Unlocked() bool { return l.Session.Unlocked }
-
 // StartSession starts a session for user id with no password check. It is
 // a trusted-host call: for hosts that authenticate users themselves
 // (single sign-on), for package login once it has checked a password, and
 // for tests. A disabled or missing user is ErrUserDisabled. The session is
 // locked if the user is enrolled in MFA (see UnlockSession).
-func (m *Manager) StartSession(ctx context.Context, userID string) (Login, error) {
+func (m *Manager) StartSession(ctx context.Context, userID string) (Issued, error) {
 	u, err := m.users.UserByID(ctx, userID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
-		return Login{}, ErrUserDisabled
+		return Issued{}, ErrUserDisabled
 	}
 	if err != nil {
-		return Login{}, storeErr(err)
+		return Issued{}, storeErr(err)
 	}
 	return m.startSession(ctx, u)
 }
 
-func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
+func (m *Manager) startSession(ctx context.Context, u *User) (Issued, error) {
 	if err := m.makeRoomForSession(ctx, u); err != nil {
-		return Login{}, err
+		return Issued{}, err
 	}
 	now := m.now()
 	s := &Token{
@@ -51,9 +37,10 @@ func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
 	}
 	iss, err := m.create(ctx, s)
 	if err != nil {
-		return Login{}, err
+		return Issued{}, err
 	}
-	return Login{Secret: iss.Secret, Session: iss.Token, User: u}, nil
+	iss.User = u
+	return iss, nil
 }
 
 // UnlockSession marks the live session tokenID unlocked, so it may act

@@ -39,7 +39,7 @@ func newSessionEnv(t *testing.T) *sessionEnv {
 
 // login logs the user in with the password and returns the session and
 // its principal (a locked one for an MFA user).
-func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
+func (e *sessionEnv) login(t *testing.T) (apitoken.Issued, apitoken.Principal) {
 	t.Helper()
 	l, err := e.l.Login(ctx, e.user.Name, password, netip.Addr{})
 	if err != nil {

@@ -126,7 +126,7 @@ func TestLockedLoginsDoNotEndTheOwnersUnlockedSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if al.Unlocked() {
+		if al.Token.Unlocked {
 			t.Fatal("an MFA user's login started unlocked")
 		}
 		if _, err := m.Verify(ctx, l.Secret, ""); err != nil {

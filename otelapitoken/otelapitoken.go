@@ -6,8 +6,8 @@
 //
 //	met, err := otelapitoken.New(&otelapitoken.Options{MeterProvider: provider})
 //	...
-//	opts := &apitoken.Options{HashKey: key, OnEvent: apitoken.SlogEvents(logger)}
-//	met.Install(opts) // keeps OnEvent, adds the metrics
+//	opts := &apitoken.Options{HashKey: key, Logger: logger}
+//	met.Install(opts) // adds the metrics; Logger and any OnEvent stay
 //	m, err := apitoken.New(store, opts)
 //
 // # Instruments

@@ -216,7 +216,7 @@ func TestSecretScanningLabelsAndRevokes(t *testing.T) {
 		tokenID string
 	}{
 		{"a live API token is revoked", live.Secret, secretscanning.LabelTruePositive, 1, nil, live.Token.ID},
-		{"a live session token is revoked", session.Secret, secretscanning.LabelTruePositive, 1, nil, session.Session.ID},
+		{"a live session token is revoked", session.Secret, secretscanning.LabelTruePositive, 1, nil, session.Token.ID},
 		{"the same token reported again is false_positive", live.Secret, secretscanning.LabelFalsePositive, 0, apitoken.ErrRevoked, live.Token.ID},
 		{"a token revoked before is false_positive", revoked.Secret, secretscanning.LabelFalsePositive, 0, apitoken.ErrRevoked, revoked.Token.ID},
 		{"an unknown well-formed token is false_positive", mustGenerate(), secretscanning.LabelFalsePositive, 0, apitoken.ErrUnknown, ""},

@@ -239,7 +239,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := map[string]any{
-		"logged": true, "isUnlocked": l.Unlocked(), "tenant": l.User.Account, "user": viewUser(l.User),
+		"logged": true, "isUnlocked": l.Token.Unlocked, "tenant": l.User.Account, "user": viewUser(l.User),
 		"settings": map[string]any{"idleTimeoutSeconds": int(sessionIdleTimeout.Seconds())},
 		"rights":   rights(l.User.Role),
 	}

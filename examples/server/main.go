@@ -167,7 +167,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 		return nil, err
 	}
 	opts := &apitoken.Options{
-		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
+		HashKey: key, FlushInterval: c.flush, Logger: logger,
 		SessionIdleTimeout: sessionIdleTimeout,
 	}
 	met, stopMetrics, err := openMetrics(ctx, c.metrics, c.metricsInterval, stdout)
