@@ -90,17 +90,9 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 	return m.issue(ctx, t, req, a.tokenID)
 }
 
-// Holder names who a token issued by IssueFor belongs to: a user of the
-// host's directory (Options.Users), or, with UserID empty, an account.
-type Holder struct {
-	// Account is the account the token lives in (required).
-	Account string
-	// UserID is the owning user; empty issues an account token.
-	UserID string
-}
-
-// IssueFor issues an API token on the host's own authority, with no
-// credential: for hosts whose users sign in their own way (single
+// IssueFor issues an API token in account on the host's own authority,
+// with no credential, for user userID of the host's directory
+// (Options.Users) or, with userID empty, as an account token: for hosts whose users sign in their own way (single
 // sign-on, their own passwords), from trusted code that has already
 // decided the user may have it. The rules are Issue's but for the
 // caller's: a user token's privilege defaults to the user's current role
@@ -108,15 +100,15 @@ type Holder struct {
 // any user token); a read-only user may hold a read-only token; the user
 // must exist in the directory, in that account, and not be disabled
 // (ErrUserDisabled). An account token's privilege must be given. The
-// request's Owner must be unset or agree with to.
-func (m *Manager) IssueFor(ctx context.Context, to Holder, req IssueRequest) (Issued, error) {
-	if to.Account == "" {
+// request's Owner must be unset or agree with userID.
+func (m *Manager) IssueFor(ctx context.Context, account, userID string, req IssueRequest) (Issued, error) {
+	if account == "" {
 		return Issued{}, fmt.Errorf("%w: a token needs an account", ErrInvalidArgument)
 	}
-	t := &Token{Kind: KindAPI, Account: to.Account, Privilege: req.Privilege, Owner: OwnerAccount}
-	if to.UserID != "" {
-		u, err := m.users.UserByID(ctx, to.UserID)
-		if errors.Is(err, ErrNotFound) || (err == nil && (u.Disabled || u.Account != to.Account)) {
+	t := &Token{Kind: KindAPI, Account: account, Privilege: req.Privilege, Owner: OwnerAccount}
+	if userID != "" {
+		u, err := m.users.UserByID(ctx, userID)
+		if errors.Is(err, ErrNotFound) || (err == nil && (u.Disabled || u.Account != account)) {
 			return Issued{}, ErrUserDisabled
 		}
 		if err != nil {

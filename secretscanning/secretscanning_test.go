@@ -183,7 +183,7 @@ func issueTokens(t *testing.T, m *apitoken.Manager, n int) []apitoken.Issued {
 		if err != nil {
 			t.Fatal(err)
 		}
-		iss, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: u.ID}, apitoken.IssueRequest{})
+		iss, err := m.IssueFor(ctx, "acme", u.ID, apitoken.IssueRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}

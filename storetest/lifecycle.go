@@ -902,7 +902,7 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 				u, err := e.store.UserByID(ctx, users[rng.IntN(len(users))].ID)
 				must(t, err)
 				req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)]}
-				if iss, err := e.m.IssueFor(ctx, apitoken.Holder{Account: u.Account, UserID: u.ID}, req); err == nil {
+				if iss, err := e.m.IssueFor(ctx, u.Account, u.ID, req); err == nil {
 					creds = append(creds, cred{iss.Secret, iss.Token.ID, min(req.Privilege, u.Role)}) // the host's authority: the user's role now
 				}
 			case 7: // update privilege

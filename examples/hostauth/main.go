@@ -183,7 +183,7 @@ func (a *app) issue(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a JSON body {\"description\", \"privilege\"} is expected", http.StatusBadRequest)
 		return
 	}
-	iss, err := a.m.IssueFor(r.Context(), apitoken.Holder{Account: u.Account, UserID: u.ID},
+	iss, err := a.m.IssueFor(r.Context(), u.Account, u.ID,
 		apitoken.IssueRequest{Description: req.Description, Privilege: req.Privilege})
 	if err != nil {
 		apitoken.HTTPErrorOf(err).Write(w, "api")
