@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Expiry governance: the lifetime rules of new API tokens (Options.
 // DefaultExpiry, MaxExpiry and ExpiryPolicy, decided in one place for
 // Issue, IssueFor and Rotate) and the one-time warning ahead of expiry
-// (Options.ExpiryWarning, EventExpiring).
+// (Options.ExpiryWarning, event.Expiring).
 
 // expiryWarnBatch bounds the tokens one pass of warnExpiring reports, so a
 // pass costs one bounded store read and at most this many writes; the
@@ -70,7 +72,7 @@ func (m *Manager) ExpiryRule(account string) (def, longest time.Duration, requir
 	return def, longest, required
 }
 
-// warnExpiring reports, with EventExpiring, up to expiryWarnBatch live API
+// warnExpiring reports, with event.Expiring, up to expiryWarnBatch live API
 // tokens of any account that expire within Options.ExpiryWarning and were
 // not reported before, and marks each one reported (Token.ExpiryWarned)
 // with a compare-and-update: of several processes sharing a store only
@@ -104,7 +106,7 @@ func (m *Manager) warnExpiring(ctx context.Context, now time.Time) (int, error) 
 			return n, err
 		}
 		n++
-		m.emit(Event{Type: EventExpiring, TokenID: t.ID, Account: t.Account, UserID: t.UserID, Expires: t.Expires})
+		m.emit(Event{Type: event.Expiring, TokenID: t.ID, Account: t.Account, UserID: t.UserID, Expires: t.Expires})
 	}
 	return n, nil
 }

@@ -2,6 +2,7 @@ package apitoken_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 )
@@ -59,7 +61,7 @@ func TestExpiryPolicy(t *testing.T) {
 		{"an account without a rule takes the defaults", "other", time.Time{}, now.Add(365 * day), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			iss, err := m.IssueFor(ctx, apitoken.Holder{Account: tc.account}, apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: tc.expires})
+			iss, err := m.IssueFor(ctx, tc.account, "", apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: tc.expires})
 			if tc.errText != "" {
 				if !errors.Is(err, apitoken.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.errText) || strings.Contains(err.Error(), "h0m") {
 					t.Fatalf("issued %v, error %v; want ErrInvalidArgument saying %q", iss.Token, err, tc.errText)
@@ -94,7 +96,7 @@ func TestExpiryPolicyOnIssueAndRotate(t *testing.T) {
 		return longest, true
 	}})
 	now := clock.Now()
-	adminTok, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Admin, Expires: now.Add(60 * day)})
+	adminTok, err := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Admin, Expires: now.Add(60 * day)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +166,7 @@ func TestExpiringWithinListing(t *testing.T) {
 	if err := m.Revoke(ctx, admin, byDays[2]); err != nil {
 		t.Fatal(err)
 	}
-	other, err := m.IssueFor(ctx, apitoken.Holder{Account: "other"}, apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: clock.Now().Add(day)})
+	other, err := m.IssueFor(ctx, "other", "", apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: clock.Now().Add(day)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,13 +242,13 @@ func (e *events) add(ev apitoken.Event) {
 	e.all = append(e.all, ev)
 }
 
-// expiring returns the IDs of the EventExpiring events so far, and forgets them.
+// expiring returns the IDs of the event.Expiring events so far, and forgets them.
 func (e *events) expiring() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []string
 	for _, ev := range e.all {
-		if ev.Type == apitoken.EventExpiring {
+		if ev.Type == event.Expiring {
 			out = append(out, ev.TokenID)
 		}
 	}
@@ -288,7 +290,7 @@ func TestExpiryWarningsAreReportedOnce(t *testing.T) {
 			}
 			a, b := manager(), manager()
 			issue := func(d time.Duration) *apitoken.Token {
-				iss, err := a.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Admin, Expires: clock.Now().Add(d)})
+				iss, err := a.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Admin, Expires: clock.Now().Add(d)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -302,7 +304,7 @@ func TestExpiryWarningsAreReportedOnce(t *testing.T) {
 			}
 			soon, later, revoked := issue(3*day), issue(10*day), issue(2*day)
 			rotatedOut := issue(30 * day)
-			adminTok, err := a.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Admin, Expires: clock.Now().Add(60 * day)})
+			adminTok, err := a.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Admin, Expires: clock.Now().Add(60 * day)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -395,7 +397,7 @@ func TestExpiryWarningsCanBeTurnedOff(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 	var ev events
 	m, _ := newManager(t, &apitoken.Options{Now: clock.Now, OnEvent: ev.add, ExpiryWarning: -1})
-	if _, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: clock.Now().Add(day)}); err != nil {
+	if _, err := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: clock.Now().Add(day)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Purge(ctx); err != nil {
@@ -407,23 +409,34 @@ func TestExpiryWarningsCanBeTurnedOff(t *testing.T) {
 }
 
 // Every event type has a name of its own; the expiry warning's is
-// "token.expiring", and SlogEvents logs when the token lapses.
+// "token.expiring", and Options.Logger logs when the token lapses.
 func TestEventNamesAndTheExpiringEvent(t *testing.T) {
-	seen := map[string]apitoken.EventType{}
-	for ty := apitoken.EventCreated; ty <= apitoken.EventExpiring; ty++ {
+	seen := map[string]event.Type{}
+	for ty := event.Created; ty <= event.Expiring; ty++ {
 		name := ty.String()
 		if name == "unknown" || seen[name] != 0 {
 			t.Fatalf("event %d is named %q (also %d)", ty, name, seen[name])
 		}
 		seen[name] = ty
 	}
-	if got := apitoken.EventExpiring.String(); got != "token.expiring" {
-		t.Fatalf("EventExpiring is %q", got)
+	if got := event.Expiring.String(); got != "token.expiring" {
+		t.Fatalf("event.Expiring is %q", got)
 	}
 	var buf bytes.Buffer
-	expires := time.Date(2026, 12, 9, 9, 0, 0, 0, time.UTC)
-	apitoken.SlogEvents(slog.New(slog.NewTextHandler(&buf, nil)))(apitoken.Event{Type: apitoken.EventExpiring, TokenID: "t1", Account: "acme", Expires: expires})
-	if out := buf.String(); !strings.Contains(out, "token.expiring") || !strings.Contains(out, "expires=2026-12-09T09:00:00Z") || !strings.Contains(out, "level=INFO") {
-		t.Fatalf("logged %q", out)
+	m, err := apitoken.New(memstore.New(), &apitoken.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	iss, err := m.IssueFor(context.Background(), "acme", "", apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: time.Now().Add(72 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Purge(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := "expires=" + iss.Token.Expires.UTC().Format(time.RFC3339)
+	if out := buf.String(); !strings.Contains(out, "token.expiring") || !strings.Contains(out, want) || !strings.Contains(out, "level=INFO") {
+		t.Fatalf("logged %q, want token.expiring with %s", out, want)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Listing and purging: listings read a page at a time through the store's
@@ -16,9 +18,9 @@ import (
 // Defaults for listing and history options.
 const (
 	// defaultListLimit is a page's size when ListOptions.Limit is 0, and
-	// MaxListLimit the largest a caller may ask for.
+	// maxListLimit the largest a caller may ask for.
 	defaultListLimit = 1000
-	MaxListLimit     = 1000
+	maxListLimit     = 1000
 	// defaultRetention is how long revoked and expired API tokens are
 	// kept before a purge removes them.
 	defaultRetention = 30 * 24 * time.Hour
@@ -38,7 +40,7 @@ const purgeBatch = 1000
 // ListOptions pages a listing. The zero value asks for the first page of
 // 1,000 records.
 type ListOptions struct {
-	// Limit is the page size, 1 to MaxListLimit (1,000); 0 means
+	// Limit is the page size, 1 to 1,000; 0 means
 	// 1,000.
 	Limit int
 	// Cursor continues a listing: the Next of the previous page. Empty
@@ -106,8 +108,8 @@ func (o ListOptions) parseOrdered() (int, Position, error) {
 	if limit == 0 {
 		limit = defaultListLimit
 	}
-	if limit < 1 || limit > MaxListLimit {
-		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, MaxListLimit)
+	if limit < 1 || limit > maxListLimit {
+		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, maxListLimit)
 	}
 	after, newest, err := decodeCursor(o.Cursor)
 	if err == nil && o.Cursor != "" && newest != o.Newest {
@@ -219,7 +221,7 @@ func listPageIn[T any](ctx context.Context, limit int, after Position, newest bo
 // for almost the whole timeout and then used may be purged within that
 // instance's FlushInterval of the use.
 //
-// Purge then reports, with EventExpiring, up to 100 live API tokens that
+// Purge then reports, with event.Expiring, up to 100 live API tokens that
 // expire within Options.ExpiryWarning and were not reported before, each
 // once (Token.ExpiryWarned), even across restarts and processes sharing
 // the store; later passes report the rest.
@@ -257,7 +259,7 @@ func (m *Manager) purgeInBackground() {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.PurgeInterval)
 	defer cancel()
 	if _, err := m.Purge(ctx); err != nil {
-		m.emit(Event{Type: EventPurgeFailed, Err: err})
+		m.emit(Event{Type: event.PurgeFailed, Err: err})
 	}
 }
 
@@ -330,7 +332,7 @@ func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
 		if err := m.endSession(ctx, live[i]); err != nil {
 			return err
 		}
-		m.emit(Event{Type: EventLogout, TokenID: live[i].ID, Account: u.Account, UserID: u.ID, Err: ErrLimitReached})
+		m.emit(Event{Type: event.Logout, TokenID: live[i].ID, Account: u.Account, UserID: u.ID, Err: ErrLimitReached})
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Introspect says whether token is valid and, if it is, what it is and
@@ -33,7 +35,7 @@ func (m *Manager) Introspect(ctx context.Context, caller Principal, token string
 		p, err = m.use(ctx, &v, p, app, now)
 	}
 	if err != nil {
-		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
+		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 		if isStoreFailure(err) {
 			return Principal{}, time.Time{}, time.Time{}, err
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // IssueRequest describes an API token to issue. Fields left zero take the
@@ -36,8 +38,12 @@ type Issued struct {
 	// Secret is the token string. It is not stored anywhere; hand it to
 	// the user now.
 	Secret string
-	// Token is the stored record.
+	// Token is the stored record. A session may act once Token.Unlocked
+	// (false while its MFA unlock is due).
 	Token *Token
+	// User is the user whose session it is, for a session StartSession
+	// (or package login) started; nil for API tokens.
+	User *User
 }
 
 const maxTypeLabel = 32
@@ -85,17 +91,9 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 	return m.issue(ctx, t, req, a.tokenID)
 }
 
-// Holder names who a token issued by IssueFor belongs to: a user of the
-// host's directory (Options.Users), or, with UserID empty, an account.
-type Holder struct {
-	// Account is the account the token lives in (required).
-	Account string
-	// UserID is the owning user; empty issues an account token.
-	UserID string
-}
-
-// IssueFor issues an API token on the host's own authority, with no
-// credential: for hosts whose users sign in their own way (single
+// IssueFor issues an API token in account on the host's own authority,
+// with no credential, for user userID of the host's directory
+// (Options.Users) or, with userID empty, as an account token: for hosts whose users sign in their own way (single
 // sign-on, their own passwords), from trusted code that has already
 // decided the user may have it. The rules are Issue's but for the
 // caller's: a user token's privilege defaults to the user's current role
@@ -103,15 +101,15 @@ type Holder struct {
 // any user token); a read-only user may hold a read-only token; the user
 // must exist in the directory, in that account, and not be disabled
 // (ErrUserDisabled). An account token's privilege must be given. The
-// request's Owner must be unset or agree with to.
-func (m *Manager) IssueFor(ctx context.Context, to Holder, req IssueRequest) (Issued, error) {
-	if to.Account == "" {
+// request's Owner must be unset or agree with userID.
+func (m *Manager) IssueFor(ctx context.Context, account, userID string, req IssueRequest) (Issued, error) {
+	if account == "" {
 		return Issued{}, fmt.Errorf("%w: a token needs an account", ErrInvalidArgument)
 	}
-	t := &Token{Kind: KindAPI, Account: to.Account, Privilege: req.Privilege, Owner: OwnerAccount}
-	if to.UserID != "" {
-		u, err := m.users.UserByID(ctx, to.UserID)
-		if errors.Is(err, ErrNotFound) || (err == nil && (u.Disabled || u.Account != to.Account)) {
+	t := &Token{Kind: KindAPI, Account: account, Privilege: req.Privilege, Owner: OwnerAccount}
+	if userID != "" {
+		u, err := m.users.UserByID(ctx, userID)
+		if errors.Is(err, ErrNotFound) || (err == nil && (u.Disabled || u.Account != account)) {
 			return Issued{}, ErrUserDisabled
 		}
 		if err != nil {
@@ -168,7 +166,7 @@ func (m *Manager) issue(ctx context.Context, t *Token, req IssueRequest, actorID
 	if err != nil {
 		return Issued{}, err
 	}
-	m.emit(Event{Type: EventCreated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, Privilege: t.Privilege})
+	m.emit(Event{Type: event.Created, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, Privilege: t.Privilege})
 	return iss, nil
 }
 
@@ -257,7 +255,7 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 // A failure is reported and the listing goes on with what is stored.
 func (m *Manager) flushForListing(ctx context.Context) {
 	if err := m.Flush(ctx); err != nil {
-		m.emit(Event{Type: EventFlushFailed, Err: err})
+		m.emit(Event{Type: event.FlushFailed, Err: err})
 	}
 }
 
@@ -322,7 +320,7 @@ func (m *Manager) revokeRecord(ctx context.Context, id, actorID string) (wrote b
 		return false, err
 	}
 	m.usage.forget(t.ID)
-	m.emit(Event{Type: EventRevoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
+	m.emit(Event{Type: event.Revoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
 	return true, nil
 }
 
@@ -339,7 +337,7 @@ const unknownTokenID = "0000000000000000"
 //
 // The three cases also cost the same: each reads the store twice (by hash,
 // then by ID), and where a live token costs one write, a revoked or unknown
-// one writes no record; instead, if the store implements EmptyCommitter,
+// one writes no record; instead, if the store has CommitEmpty (see Store),
 // it commits an empty write transaction, which on a store that fsyncs
 // (bolt) costs what the revoking write does. Repeating RevokeSecret for a
 // revoked token therefore never writes a record.
@@ -371,7 +369,7 @@ func (m *Manager) revokeSecret(ctx context.Context, secret string) (t *Token, wr
 			return t, false, err
 		}
 	}
-	if c, ok := m.store.(EmptyCommitter); ok && !wrote {
+	if c, ok := m.store.(emptyCommitter); ok && !wrote {
 		return t, false, storeErr(c.CommitEmpty(ctx))
 	}
 	return t, wrote, nil
@@ -396,7 +394,7 @@ func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*To
 	if err != nil {
 		return nil, err
 	}
-	m.emit(Event{Type: EventPromoted, TokenID: t.ID, Account: t.Account, ActorID: actorID})
+	m.emit(Event{Type: event.Promoted, TokenID: t.ID, Account: t.Account, ActorID: actorID})
 	return t, nil
 }
 
@@ -445,9 +443,9 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 	if err != nil {
 		return nil, err
 	}
-	e := Event{Type: EventUpdated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID}
+	e := Event{Type: event.Updated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID}
 	if privChanged {
-		e.Type, e.Privilege = EventPrivilegeChanged, t.Privilege
+		e.Type, e.Privilege = event.PrivilegeChanged, t.Privilege
 	}
 	m.emit(e)
 	return t, nil
@@ -475,9 +473,9 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 	if err != nil {
 		return nil, err
 	}
-	typ := EventAppAllowed
+	typ := event.AppAllowed
 	if state == Deny {
-		typ = EventAppDenied
+		typ = event.AppDenied
 	}
 	m.emit(Event{Type: typ, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, App: app, State: state})
 	return t, nil
@@ -608,6 +606,6 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 		}
 		return Issued{}, err
 	}
-	m.emit(Event{Type: EventRotated, TokenID: iss.Token.ID, OldTokenID: id, Account: old.Account, UserID: old.UserID, ActorID: a.tokenID})
+	m.emit(Event{Type: event.Rotated, TokenID: iss.Token.ID, OldTokenID: id, Account: old.Account, UserID: old.UserID, ActorID: a.tokenID})
 	return iss, nil
 }

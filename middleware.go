@@ -36,12 +36,13 @@ type GuardOptions struct {
 	AppHeaders []string
 	// Realm is named in WWW-Authenticate. Default "api".
 	Realm string
-	// OnDeny writes 4xx refusals; default WriteError. FailureReason(r)
-	// gives the reason inside it.
-	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError)
-	// OnError writes 5xx failures (a store outage); default WriteError.
-	// The response must not include the error's text.
-	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError)
+	// OnDeny writes 4xx refusals; default e.Write. reason is why the
+	// request was refused (it wraps one of the sentinels Manager.Verify
+	// lists, or ErrInsufficientPrivilege), for logs: it holds no secret.
+	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError, reason error)
+	// OnError writes 5xx failures (a store outage); default e.Write. The
+	// response must not include reason's text.
+	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError, reason error)
 }
 
 // Guard authenticates requests with tokens. Build it with NewGuard, wrap
@@ -71,10 +72,7 @@ func NewGuard(v Verifier, opts *GuardOptions) *Guard {
 
 type ctxKey int
 
-const (
-	principalKey ctxKey = iota
-	reasonKey
-)
+const principalKey ctxKey = 0
 
 // FromContext returns the Principal the Guard put in ctx.
 func FromContext(ctx context.Context) (Principal, bool) {
@@ -100,14 +98,6 @@ func (c *principalContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// FailureReason returns why the Guard refused r (inside OnDeny and OnError),
-// or nil. It wraps one of the library's sentinels; its text never holds a
-// secret.
-func FailureReason(r *http.Request) error {
-	err, _ := r.Context().Value(reasonKey).(error)
-	return err
-}
-
 // errMissingToken means the request carried no token at all.
 var errMissingToken = errors.New("apitoken: no token in request")
 
@@ -120,7 +110,7 @@ type credentials struct {
 
 // extract finds the request's token and application name without
 // verifying anything. Every place a token can be is read; two different
-// tokens are ErrAmbiguousCredentials.
+// tokens are ErrMalformed (code ambiguous_credentials).
 func (g *Guard) extract(r *http.Request) (credentials, error) {
 	return g.extractFrom(r.Header, r.URL.RawQuery)
 }
@@ -139,7 +129,7 @@ func (g *Guard) extractFrom(h http.Header, rawQueries ...string) (credentials, e
 		case c.token == "":
 			c.token = tok
 		case c.token != tok:
-			return ErrAmbiguousCredentials
+			return errAmbiguousCredentials
 		}
 		return nil
 	}
@@ -305,14 +295,13 @@ func removeQueryParam(raw, name string) string {
 // fail answers a refused request through OnDeny or OnError.
 func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := HTTPErrorOf(err)
-	r = r.WithContext(context.WithValue(r.Context(), reasonKey, err))
 	switch {
 	case e.Status >= 500 && g.opts.OnError != nil:
-		g.opts.OnError(w, r, e)
+		g.opts.OnError(w, r, e, err)
 	case e.Status < 500 && g.opts.OnDeny != nil:
-		g.opts.OnDeny(w, r, e)
+		g.opts.OnDeny(w, r, e, err)
 	default:
-		WriteError(w, e, g.opts.Realm)
+		e.Write(w, g.opts.Realm)
 	}
 }
 

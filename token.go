@@ -128,7 +128,7 @@ type Token struct {
 	// Revoked is when the token was revoked (zero: not revoked).
 	Revoked time.Time
 	// ExpiryWarned is when the Manager reported that the token is about
-	// to expire (EventExpiring; zero: not yet). It is set once, with a
+	// to expire (event.Expiring; zero: not yet). It is set once, with a
 	// compare-and-update, so the warning is given once per token however
 	// many processes share the store.
 	ExpiryWarned time.Time

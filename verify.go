@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/internal/cache"
 )
 
@@ -36,14 +37,14 @@ type Principal struct {
 // and returns its Principal. Every failure wraps one sentinel: ErrMalformed,
 // ErrUnknown, ErrRevoked, ErrExpired, ErrUserDisabled,
 // ErrInsufficientPrivilege (an unset privilege), ErrAppPending,
-// ErrAppDenied, ErrTooManyApps, ErrSessionLocked, or a *StoreError.
+// ErrAppDenied, ErrLimitReached (too many applications), ErrSessionLocked, or a *StoreError.
 //
 // A locked session returns its Principal together with ErrSessionLocked,
 // so hosts can let it reach the unlock and logout routes only.
 //
 // An application name not yet recorded for the token that holds a token
 // string is refused with ErrInvalidArgument, and is neither recorded nor
-// put in the Principal or the EventVerifyFailed event.
+// put in the Principal or the event.VerifyFailed event.
 //
 // Malformed tokens are refused before any store call. A hot token costs no
 // store read and no store write: usage is recorded in memory and flushed in
@@ -51,7 +52,7 @@ type Principal struct {
 func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, error) {
 	var v view
 	var start time.Time
-	o := m.opts.Observer
+	o := m.opts.ObserveVerify
 	if o != nil && timeThisVerification() {
 		start = time.Now()
 	}
@@ -61,15 +62,15 @@ func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, err
 		if ob.Timed {
 			ob.Duration = time.Since(start)
 		}
-		o.ObserveVerify(ob)
+		o(ob)
 	}
 	if err != nil {
-		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
+		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 	}
 	return p, err
 }
 
-// verify is Verify without the event and the Observer; v receives what
+// verify is Verify without the event and the observation; v receives what
 // verification read.
 func (m *Manager) verify(ctx context.Context, token, app string, v *view) (Principal, error) {
 	p, app, now, err := m.check(ctx, token, app, v)
@@ -261,7 +262,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 		return -1, errTokenInAppName
 	}
 	if v.nApps >= m.opts.MaxApps {
-		return -1, ErrTooManyApps
+		return -1, errTooManyApps
 	}
 	var recorded bool
 	updated, err := m.updateToken(ctx, v.id, func(c *Token) error {
@@ -273,7 +274,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 			return nil // another request recorded it first
 		}
 		if len(c.Apps) >= m.opts.MaxApps {
-			return ErrTooManyApps
+			return errTooManyApps
 		}
 		c.Apps = append(c.Apps, App{Name: app, State: c.DefaultAppState, FirstSeen: now, LastSeen: now})
 		recorded = true
@@ -284,7 +285,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 	}
 	i := updated.App(app)
 	if recorded {
-		m.emit(Event{Type: EventAppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
+		m.emit(Event{Type: event.AppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
 	}
 	return -1, updated.Apps[i].State.decision()
 }

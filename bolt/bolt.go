@@ -110,10 +110,7 @@ type Store struct {
 	failCommit func() error
 }
 
-var (
-	_ apitoken.Store          = (*Store)(nil)
-	_ apitoken.EmptyCommitter = (*Store)(nil)
-)
+var _ apitoken.Store = (*Store)(nil)
 
 // Open opens or creates the store at path.
 func Open(path string, opts *Options) (*Store, error) {
@@ -738,7 +735,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 		}
 		switch {
 		case old.Hash != c.Hash || old.Kind != c.Kind || old.Account != c.Account:
-			return apitoken.ErrImmutable
+			return errImmutable
 		case old.Version != c.Version:
 			return apitoken.ErrConflict
 		}
@@ -751,7 +748,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	return err
 }
 
-// CommitEmpty implements apitoken.EmptyCommitter: it commits a write
+// CommitEmpty is the optional Store method apitoken.Store describes: it commits a write
 // transaction that changes no record. An empty bbolt commit writes only the
 // freelist and meta pages; to cost what a one-record UpdateToken costs it
 // also puts the last token record back with its own bytes, so the commit
@@ -926,7 +923,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 		}
 		switch {
 		case old.Account != c.Account:
-			return apitoken.ErrImmutable
+			return errImmutable
 		case old.Version != c.Version:
 			return apitoken.ErrConflict
 		}
@@ -978,3 +975,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return bucket(tx, bucketUsersByAcct).Delete(userAcctKey(old))
 	})
 }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

@@ -183,7 +183,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	case !ok:
 		return apitoken.ErrNotFound
 	case old.Hash != t.Hash || old.Kind != t.Kind || old.Account != t.Account:
-		return apitoken.ErrImmutable
+		return errImmutable
 	case old.Version != t.Version:
 		return apitoken.ErrConflict
 	}
@@ -302,7 +302,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 	case !ok:
 		return apitoken.ErrNotFound
 	case old.Account != u.Account:
-		return apitoken.ErrImmutable
+		return errImmutable
 	case old.Version != u.Version:
 		return apitoken.ErrConflict
 	}
@@ -360,3 +360,7 @@ func (s *Store) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/pgstore"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/jackc/pgx/v5"
@@ -94,7 +95,7 @@ func TestExpiryWarningsAcrossInstancesAreSentOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		m, err := apitoken.New(s, &apitoken.Options{HashKey: hashKey, PurgeInterval: -1, OnEvent: func(e apitoken.Event) {
-			if e.Type == apitoken.EventExpiring {
+			if e.Type == event.Expiring {
 				mu.Lock()
 				reported[e.TokenID]++
 				mu.Unlock()
@@ -113,7 +114,7 @@ func TestExpiryWarningsAcrossInstancesAreSentOnce(t *testing.T) {
 		if i%4 == 0 {
 			d = 30 * 24 * time.Hour // outside the window
 		}
-		iss, err := a.IssueFor(ctx, apitoken.Holder{Account: []string{"acme", "beta"}[i%2]}, apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: time.Now().Add(d)})
+		iss, err := a.IssueFor(ctx, []string{"acme", "beta"}[i%2], "", apitoken.IssueRequest{Privilege: apitoken.Normal, Expires: time.Now().Add(d)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,7 @@
 //
 // Every method is one statement or one transaction. Compare-and-update
 // (and so promote's single winner) is decided by the database, not by
-// process memory. The store is also an apitoken.ChangeFeed: every change
+// process memory. The store is also an changefeed.Feed: every change
 // that can alter a verification's outcome is announced with NOTIFY in the
 // same statement, so the verify caches of all Managers over the database
 // drop the record when the change commits.
@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/changefeed"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,7 +83,7 @@ type Options struct {
 	ListenConnString string
 }
 
-// Store is an apitoken.Store and apitoken.ChangeFeed on PostgreSQL. It is
+// Store is an apitoken.Store and changefeed.Feed on PostgreSQL. It is
 // safe for concurrent use.
 type Store struct {
 	pool      *pgxpool.Pool
@@ -92,7 +93,7 @@ type Store struct {
 
 	feedMu sync.Mutex // serialises subscriber calls and guards the fields below
 	feedUp bool
-	subs   map[int]func(apitoken.Change)
+	subs   map[int]func(changefeed.Change)
 	nextID int
 
 	nonce           string         // random, per store: tells its own heartbeats from other instances'
@@ -110,8 +111,8 @@ type Store struct {
 }
 
 var (
-	_ apitoken.Store      = (*Store)(nil)
-	_ apitoken.ChangeFeed = (*Store)(nil)
+	_ apitoken.Store  = (*Store)(nil)
+	_ changefeed.Feed = (*Store)(nil)
 )
 
 // Open connects to the database named by connString (a PostgreSQL URL or
@@ -145,7 +146,7 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	}
 	var nonce [8]byte
 	rand.Read(nonce[:])
-	s := &Store{pool: pool, listenCfg: cfg.ConnConfig, opts: o, subs: map[int]func(apitoken.Change){},
+	s := &Store{pool: pool, listenCfg: cfg.ConnConfig, opts: o, subs: map[int]func(changefeed.Change){},
 		done: make(chan struct{}), firstUp: make(chan struct{}), nonce: hex.EncodeToString(nonce[:])}
 	if o.ListenConnString != "" {
 		if s.listenCfg, err = pgx.ParseConfig(o.ListenConnString); err != nil {
@@ -448,7 +449,7 @@ func (s *Store) whyNotUpdated(ctx context.Context, t *apitoken.Token) error {
 		return s.fail(err)
 	}
 	if string(hash) != string(t.Hash[:]) || kind != int16(t.Kind) || account != t.Account {
-		return apitoken.ErrImmutable
+		return errImmutable
 	}
 	return apitoken.ErrConflict
 }
@@ -590,7 +591,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 			return s.fail(err)
 		}
 		if account != u.Account {
-			return apitoken.ErrImmutable
+			return errImmutable
 		}
 		return apitoken.ErrConflict
 	}
@@ -641,7 +642,7 @@ func parseHeartbeat(payload string) (nonce string, seq uint64, ok bool) {
 
 // parseChange reads a change notification's payload; ok is false for
 // anything this package did not write as a change (heartbeats included).
-func parseChange(payload string) (c apitoken.Change, ok bool) {
+func parseChange(payload string) (c changefeed.Change, ok bool) {
 	if payload == "" {
 		return c, false
 	}
@@ -651,17 +652,21 @@ func parseChange(payload string) (c apitoken.Change, ok bool) {
 		if err != nil || len(b) != len(c.Hash) {
 			return c, false
 		}
-		c.Kind = apitoken.ChangeToken
+		c.Kind = changefeed.Token
 		copy(c.Hash[:], b)
 		return c, true
 	case notifyUser:
 		if len(payload) == 1 {
 			return c, false
 		}
-		return apitoken.Change{Kind: apitoken.ChangeUser, UserID: payload[1:]}, true
+		return changefeed.Change{Kind: changefeed.User, UserID: payload[1:]}, true
 	}
 	return c, false
 }
 
 // quoteIdent quotes a channel name for LISTEN.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

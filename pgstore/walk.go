@@ -8,20 +8,21 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 var (
-	_ apitoken.Walker   = (*Store)(nil)
-	_ apitoken.Importer = (*Store)(nil)
+	_ migrate.Walker   = (*Store)(nil)
+	_ migrate.Importer = (*Store)(nil)
 )
 
-// WalkTokens implements apitoken.Walker: one query per page through the
+// WalkTokens implements migrate.Walker: one query per page through the
 // primary key, in the ID column's collation order.
 func (s *Store) WalkTokens(ctx context.Context, after string, limit int) ([]*apitoken.Token, error) {
 	return walk(ctx, s, `SELECT `+tokenColumns+` FROM apitoken_tokens WHERE id > $1 ORDER BY id LIMIT $2`, after, limit, scanToken)
 }
 
-// WalkUsers implements apitoken.Walker, like WalkTokens.
+// WalkUsers implements migrate.Walker, like WalkTokens.
 func (s *Store) WalkUsers(ctx context.Context, after string, limit int) ([]*apitoken.User, error) {
 	return walk(ctx, s, `SELECT `+userColumns+` FROM apitoken_users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit, scanUser)
 }
@@ -40,7 +41,7 @@ func walk[T any](ctx context.Context, s *Store, query, after string, limit int, 
 	return rs, s.fail(err)
 }
 
-// ImportTokens implements apitoken.Importer: one transaction that inserts
+// ImportTokens implements migrate.Importer: one transaction that inserts
 // the batch with one statement (skipping IDs and hashes already stored),
 // then reads back the records it skipped and fails unless each is stored
 // equal.
@@ -97,7 +98,7 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 		})
 }
 
-// ImportUsers implements apitoken.Importer, like ImportTokens.
+// ImportUsers implements migrate.Importer, like ImportTokens.
 func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, error) {
 	if len(us) == 0 {
 		return 0, nil

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 // NewStoreFunc returns a fresh, empty store. See the package doc.
@@ -420,7 +421,7 @@ var cases = []storeCase{
 		_, err := s.TokenByHash(ctx, tk.Hash)
 		wantErr(t, err, apitoken.ErrNotFound)
 	}},
-	{"UpdateToken that changes Hash, Kind or Account returns ErrImmutable", func(t *testing.T, s apitoken.Store) {
+	{"UpdateToken that changes Hash, Kind or Account returns ErrInvalidArgument", func(t *testing.T, s apitoken.Store) {
 		tk := Token(1, "acme", "u1")
 		must(t, s.CreateToken(ctx, tk))
 		for name, mutate := range map[string]func(*apitoken.Token){
@@ -430,8 +431,8 @@ var cases = []storeCase{
 		} {
 			c := tk.Clone()
 			mutate(c)
-			if err := s.UpdateToken(ctx, c); !errors.Is(err, apitoken.ErrImmutable) {
-				t.Fatalf("changing %s: got %v, want ErrImmutable", name, err)
+			if err := s.UpdateToken(ctx, c); !errors.Is(err, apitoken.ErrInvalidArgument) {
+				t.Fatalf("changing %s: got %v, want ErrInvalidArgument", name, err)
 			}
 		}
 		got, err := s.TokenByHash(ctx, tk.Hash)
@@ -595,7 +596,7 @@ var cases = []storeCase{
 		wantErr(t, s.UpdateUser(ctx, taken), apitoken.ErrDuplicate)
 		moved := u.Clone()
 		moved.Account = "other"
-		wantErr(t, s.UpdateUser(ctx, moved), apitoken.ErrImmutable)
+		wantErr(t, s.UpdateUser(ctx, moved), apitoken.ErrInvalidArgument)
 		missing := User(9, "acme")
 		missing.Version = 1
 		wantErr(t, s.UpdateUser(ctx, missing), apitoken.ErrNotFound)
@@ -645,7 +646,7 @@ func Benchmark(b *testing.B, newStore NewStoreFunc) {
 				ts[i] = Token(i, "acme", "u1")
 				ts[i].Version = 1
 			}
-			if imp, ok := s.(apitoken.Importer); ok {
+			if imp, ok := s.(migrate.Importer); ok {
 				if _, err := imp.ImportTokens(ctx, ts); err != nil {
 					b.Fatal(err)
 				}

@@ -42,9 +42,12 @@ import (
 // banner's maxPendingScan.
 const maxScan = 5_000
 
+// maxListLimit is the most records Manager.List returns in one page.
+const maxListLimit = 1000
+
 // maxPendingScan bounds how many of the caller's tokens, newest first, a
 // view reads to find applications waiting for approval: one listing call.
-const maxPendingScan = apitoken.MaxListLimit
+const maxPendingScan = maxListLimit
 
 // maxPending bounds the waiting applications listed at the top.
 const maxPending = 20
@@ -203,7 +206,7 @@ func (p *Handler) scan(ctx context.Context, pr apitoken.Principal, newest bool, 
 			if *budget < 1 {
 				return hits, cursor, nil
 			}
-			n = min(n, apitoken.MaxListLimit, *budget)
+			n = min(n, maxListLimit, *budget)
 			if page, err = p.m.List(ctx, pr, apitoken.ListOptions{Newest: newest, Cursor: cursor, Limit: n}); err != nil {
 				return nil, "", err
 			}

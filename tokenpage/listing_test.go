@@ -15,6 +15,7 @@ import (
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
+	"github.com/apitoken/apitoken/migrate"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/apitoken/apitoken/tokenpage"
 )
@@ -56,7 +57,7 @@ func newBigAccount(tb testing.TB, st apitoken.Store, n int, tweak func(i int, t 
 		}
 		batch = append(batch, tk)
 		if len(batch) == 5000 || i == n {
-			if _, err := st.(apitoken.Importer).ImportTokens(ctx, batch); err != nil {
+			if _, err := st.(migrate.Importer).ImportTokens(ctx, batch); err != nil {
 				tb.Fatal(err)
 			}
 			batch = batch[:0]

@@ -178,7 +178,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 		return nil, err
 	}
 	opts := &apitoken.Options{
-		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
+		HashKey: key, FlushInterval: c.flush, Logger: logger,
 		SessionIdleTimeout: sessionIdleTimeout,
 	}
 	if c.maxExpiry > 0 || c.requireExpiry {
