@@ -2,18 +2,20 @@ package apitoken
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 )
 
-// ErrAddressNotAllowed means the token verified but the request came from
+// errAddressNotAllowed means the token verified but the request came from
 // an address outside its allow-list (Token.AllowedCIDRs), or from no known
 // address at all: a token with an allow-list works only where the client
 // address is known (Manager.VerifyFrom, the Guard, ForwardAuth, package
-// grpcauth), never through a plain Manager.Verify.
-var ErrAddressNotAllowed = errors.New("apitoken: token not allowed from this address")
+// grpcauth), never through a plain Manager.Verify. It is a precise case of
+// ErrInsufficientPrivilege, answered with 403 address_not_allowed.
+var errAddressNotAllowed = &refinedError{ErrInsufficientPrivilege, "apitoken: token not allowed from this address",
+	HTTPError{http.StatusForbidden, codeAddressNotAllowed, "this token may not be used from this address"}}
 
 // maxAllowedCIDRs bounds Token.AllowedCIDRs.
 const maxAllowedCIDRs = 32

@@ -20,8 +20,8 @@ func (t *Token) Equal(u *Token) bool {
 		t.Privilege != u.Privilege || t.DefaultAppState != u.DefaultAppState || t.Unlocked != u.Unlocked ||
 		t.Version != u.Version || t.LastUsedIP != u.LastUsedIP ||
 		!slices.Equal(t.Scopes, u.Scopes) || !slices.Equal(t.AllowedCIDRs, u.AllowedCIDRs) || !sameTimes(
-		[]time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked},
-		[]time.Time{u.Created, u.LastUsed, u.Expires, u.Revoked}) || len(t.Apps) != len(u.Apps) {
+		[]time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked, t.ExpiryWarned},
+		[]time.Time{u.Created, u.LastUsed, u.Expires, u.Revoked, u.ExpiryWarned}) || len(t.Apps) != len(u.Apps) {
 		return false
 	}
 	for i, a := range t.Apps {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Introspect says whether token is valid and, if it is, what it is and
@@ -36,7 +38,7 @@ func (m *Manager) Introspect(ctx context.Context, caller Principal, token string
 		p, err = m.use(ctx, &v, p, app, netip.Addr{}, now)
 	}
 	if err != nil {
-		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
+		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 		if isStoreFailure(err) {
 			return Principal{}, time.Time{}, time.Time{}, err
 		}

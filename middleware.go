@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/apitoken/apitoken/internal/clientaddr"
 )
 
 // Verifier is what the middleware needs: *Manager implements it.
@@ -38,17 +39,18 @@ type GuardOptions struct {
 	AppHeaders []string
 	// Realm is named in WWW-Authenticate. Default "api".
 	Realm string
-	// OnDeny writes 4xx refusals; default WriteError. FailureReason(r)
-	// gives the reason inside it.
-	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError)
-	// OnError writes 5xx failures (a store outage); default WriteError.
-	// The response must not include the error's text.
-	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError)
+	// OnDeny writes 4xx refusals; default e.Write. reason is why the
+	// request was refused (it wraps one of the sentinels Manager.Verify
+	// lists, or ErrInsufficientPrivilege), for logs: it holds no secret.
+	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError, reason error)
+	// OnError writes 5xx failures (a store outage); default e.Write. The
+	// response must not include reason's text.
+	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError, reason error)
 	// TrustedProxies are the reverse proxies (or, for ForwardAuth, the
 	// proxy that calls it) whose X-Forwarded-For gives the client address
 	// that token allow-lists (Token.AllowedCIDRs) are checked against and
-	// LastUsedIP records (see ClientAddr). Default none: the address is
-	// the connection's peer and the header is never read.
+	// LastUsedIP records. Default none: the address is the connection's
+	// peer and the header is never read.
 	TrustedProxies []netip.Prefix
 }
 
@@ -91,10 +93,7 @@ func NewGuard(v Verifier, opts *GuardOptions) *Guard {
 
 type ctxKey int
 
-const (
-	principalKey ctxKey = iota
-	reasonKey
-)
+const principalKey ctxKey = 0
 
 // FromContext returns the Principal the Guard put in ctx.
 func FromContext(ctx context.Context) (Principal, bool) {
@@ -120,14 +119,6 @@ func (c *principalContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// FailureReason returns why the Guard refused r (inside OnDeny and OnError),
-// or nil. It wraps one of the library's sentinels; its text never holds a
-// secret.
-func FailureReason(r *http.Request) error {
-	err, _ := r.Context().Value(reasonKey).(error)
-	return err
-}
-
 // errMissingToken means the request carried no token at all.
 var errMissingToken = errors.New("apitoken: no token in request")
 
@@ -140,7 +131,7 @@ type credentials struct {
 
 // extract finds the request's token and application name without
 // verifying anything. Every place a token can be is read; two different
-// tokens are ErrAmbiguousCredentials.
+// tokens are ErrMalformed (code ambiguous_credentials).
 func (g *Guard) extract(r *http.Request) (credentials, error) {
 	return g.extractFrom(r.Header, r.URL.RawQuery)
 }
@@ -159,7 +150,7 @@ func (g *Guard) extractFrom(h http.Header, rawQueries ...string) (credentials, e
 		case c.token == "":
 			c.token = tok
 		case c.token != tok:
-			return ErrAmbiguousCredentials
+			return errAmbiguousCredentials
 		}
 		return nil
 	}
@@ -247,7 +238,7 @@ func (g *Guard) Check(r *http.Request) (Principal, error) {
 // one.
 func (g *Guard) verify(r *http.Request, c credentials) (Principal, error) {
 	if g.av != nil {
-		return g.av.VerifyFrom(r.Context(), c.token, c.app, ClientAddr(r, g.opts.TrustedProxies))
+		return g.av.VerifyFrom(r.Context(), c.token, c.app, clientaddr.Of(r, g.opts.TrustedProxies))
 	}
 	return g.v.Verify(r.Context(), c.token, c.app)
 }
@@ -334,14 +325,13 @@ func removeQueryParam(raw, name string) string {
 // fail answers a refused request through OnDeny or OnError.
 func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := HTTPErrorOf(err)
-	r = r.WithContext(context.WithValue(r.Context(), reasonKey, err))
 	switch {
 	case e.Status >= 500 && g.opts.OnError != nil:
-		g.opts.OnError(w, r, e)
+		g.opts.OnError(w, r, e, err)
 	case e.Status < 500 && g.opts.OnDeny != nil:
-		g.opts.OnDeny(w, r, e)
+		g.opts.OnDeny(w, r, e, err)
 	default:
-		WriteError(w, e, g.opts.Realm)
+		e.Write(w, g.opts.Realm)
 	}
 }
 
@@ -366,7 +356,8 @@ func (g *Guard) RequireWriteUnlessSafe() func(http.Handler) http.Handler {
 
 // errInsufficientScope refuses a credential without the scope a
 // RequireScope gate asks for: 403 insufficient_scope.
-var errInsufficientScope = fmt.Errorf("%w: the credential lacks a required scope", ErrInsufficientPrivilege)
+var errInsufficientScope = &refinedError{ErrInsufficientPrivilege, "apitoken: the credential lacks a required scope",
+	HTTPError{http.StatusForbidden, codeInsufficientScope, "this credential lacks a scope the request needs"}}
 
 // RequireScope returns a gate that lets through only principals whose
 // effective scopes (Principal.Scopes) include every one of scopes; others

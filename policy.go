@@ -144,12 +144,12 @@ func (a actor) canChangeOwnCredentials(userID string) error {
 // user actor.
 func sessionOf(kind Kind, actor, userID string) error {
 	if kind != KindSession || actor == "" || actor != userID {
-		return ErrSessionRequired
+		return errSessionRequired
 	}
 	return nil
 }
 
-// RequireSessionOf returns ErrSessionRequired unless p is a session of
+// RequireSessionOf returns ErrInsufficientPrivilege (code session_required) unless p is a session of
 // user userID: the rule for calls about a user's own account and
 // credentials (behaviour rule 24), which API tokens may never make. Pass
 // a Principal from Manager.Authorize, which also refuses locked sessions.

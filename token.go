@@ -122,7 +122,7 @@ type Token struct {
 	Scopes []string
 	// AllowedCIDRs are the address ranges the token may be used from;
 	// empty means anywhere. A request from elsewhere, or from an unknown
-	// address, is refused with ErrAddressNotAllowed after the token
+	// address, is refused with ErrInsufficientPrivilege (code address_not_allowed) after the token
 	// verifies.
 	AllowedCIDRs []netip.Prefix
 	// DefaultAppState is the state a new application name receives.
@@ -142,6 +142,11 @@ type Token struct {
 	Expires time.Time
 	// Revoked is when the token was revoked (zero: not revoked).
 	Revoked time.Time
+	// ExpiryWarned is when the Manager reported that the token is about
+	// to expire (event.Expiring; zero: not yet). It is set once, with a
+	// compare-and-update, so the warning is given once per token however
+	// many processes share the store.
+	ExpiryWarned time.Time
 	// Unlocked is false for a session that awaits its MFA unlock.
 	Unlocked bool
 	// Version increases with every update; stores use it for

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/internal/cache"
 )
 
@@ -43,28 +44,28 @@ type Principal struct {
 // and returns its Principal. Every failure wraps one sentinel: ErrMalformed,
 // ErrUnknown, ErrRevoked, ErrExpired, ErrUserDisabled,
 // ErrInsufficientPrivilege (an unset privilege), ErrAppPending,
-// ErrAppDenied, ErrTooManyApps, ErrSessionLocked, or a *StoreError.
+// ErrAppDenied, ErrLimitReached (too many applications), ErrSessionLocked, or a *StoreError.
 //
 // A locked session returns its Principal together with ErrSessionLocked,
 // so hosts can let it reach the unlock and logout routes only.
 //
 // An application name not yet recorded for the token that holds a token
 // string is refused with ErrInvalidArgument, and is neither recorded nor
-// put in the Principal or the EventVerifyFailed event.
+// put in the Principal or the event.VerifyFailed event.
 //
 // Malformed tokens are refused before any store call. A hot token costs no
 // store read and no store write: usage is recorded in memory and flushed in
 // batches; only an application name new to the token is written at once.
 //
 // Verify knows no client address, so a token with an allow-list
-// (Token.AllowedCIDRs) fails with ErrAddressNotAllowed; use VerifyFrom.
+// (Token.AllowedCIDRs) fails with ErrInsufficientPrivilege (code address_not_allowed); use VerifyFrom.
 func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, error) {
 	return m.VerifyFrom(ctx, token, app, netip.Addr{})
 }
 
 // VerifyFrom is Verify for a request from client address addr (see
 // ClientAddr; the zero Addr when unknown): a token with an allow-list
-// (Token.AllowedCIDRs) is refused with ErrAddressNotAllowed, after every
+// (Token.AllowedCIDRs) is refused with ErrInsufficientPrivilege (code address_not_allowed), after every
 // other check of the token passed, unless addr lies in one of its ranges;
 // nothing of such a refused use is recorded. A valid addr is recorded as
 // the token's LastUsedIP with the use. The Guard, ForwardAuth and package
@@ -72,7 +73,7 @@ func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, err
 func (m *Manager) VerifyFrom(ctx context.Context, token, app string, addr netip.Addr) (Principal, error) {
 	var v view
 	var start time.Time
-	o := m.opts.Observer
+	o := m.opts.ObserveVerify
 	if o != nil && timeThisVerification() {
 		start = time.Now()
 	}
@@ -82,15 +83,15 @@ func (m *Manager) VerifyFrom(ctx context.Context, token, app string, addr netip.
 		if ob.Timed {
 			ob.Duration = time.Since(start)
 		}
-		o.ObserveVerify(ob)
+		o(ob)
 	}
 	if err != nil {
-		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
+		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 	}
 	return p, err
 }
 
-// verify is Verify without the event and the Observer; v receives what
+// verify is Verify without the event and the observation; v receives what
 // verification read.
 func (m *Manager) verify(ctx context.Context, token, app string, addr netip.Addr, v *view) (Principal, error) {
 	p, app, now, err := m.check(ctx, token, app, addr, v)
@@ -142,7 +143,7 @@ func (m *Manager) check(ctx context.Context, token, app string, addr netip.Addr,
 		p.Scopes = m.scopes.list(v.scopes)
 	}
 	if v.allow != "" && !allowedFromEncoded(v.allow, addr) {
-		return p, app, now, ErrAddressNotAllowed
+		return p, app, now, errAddressNotAllowed
 	}
 	return p, app, now, nil
 }
@@ -317,7 +318,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 		return -1, errTokenInAppName
 	}
 	if v.nApps >= m.opts.MaxApps {
-		return -1, ErrTooManyApps
+		return -1, errTooManyApps
 	}
 	var recorded bool
 	updated, err := m.updateToken(ctx, v.id, func(c *Token) error {
@@ -329,7 +330,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 			return nil // another request recorded it first
 		}
 		if len(c.Apps) >= m.opts.MaxApps {
-			return ErrTooManyApps
+			return errTooManyApps
 		}
 		c.Apps = append(c.Apps, App{Name: app, State: c.DefaultAppState, FirstSeen: now, LastSeen: now})
 		recorded = true
@@ -340,7 +341,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 	}
 	i := updated.App(app)
 	if recorded {
-		m.emit(Event{Type: EventAppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
+		m.emit(Event{Type: event.AppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
 	}
 	return -1, updated.Apps[i].State.decision()
 }

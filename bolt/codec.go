@@ -262,6 +262,8 @@ func (d *decoder) scopes(t *apitoken.Token) {
 		d.fail("non-canonical scopes")
 	}
 }
+// flagExpiryWarned is the token record's flag bit for Token.ExpiryWarned.
+const flagExpiryWarned = 16
 
 func encodeToken(t *apitoken.Token) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
@@ -277,6 +279,7 @@ func encodeToken(t *apitoken.Token) []byte {
 	// A flag byte: bit 0, a lineage other than the ID follows (the common
 	// case is a token never rotated); bit 1, an origin follows (tokens
 	// issued by API tokens); bit 3, scopes and allowed ranges follow;
+	// bit 4, the time of the expiry warning follows (flagExpiryWarned);
 	// bit 5, the last-used address follows. Each bit's data follows in
 	// bit order. Records written before a bit existed lack it and read
 	// as they are.
@@ -289,6 +292,9 @@ func encodeToken(t *apitoken.Token) []byte {
 	}
 	if len(t.Scopes) > 0 || len(t.AllowedCIDRs) > 0 {
 		flags |= flagScopes
+	}
+	if !t.ExpiryWarned.IsZero() {
+		flags |= flagExpiryWarned
 	}
 	if t.LastUsedIP.IsValid() {
 		flags |= flagLastIP
@@ -310,6 +316,9 @@ func encodeToken(t *apitoken.Token) []byte {
 			b, _ := p.MarshalBinary() // address bytes (4 or 16) and the bit count
 			e.str(string(b))
 		}
+	}
+	if flags&flagExpiryWarned != 0 {
+		e.varint(t.ExpiryWarned.UnixNano())
 	}
 	if flags&flagLastIP != 0 {
 		b, _ := t.LastUsedIP.WithZone("").MarshalBinary() // 4 or 16 bytes
@@ -359,7 +368,7 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	t.CreatedBy = d.str()
 	t.Parent = d.str()
 	flags := d.byte()
-	if flags&^(1|2|flagScopes|flagLastIP) != 0 {
+	if flags&^(1|2|flagScopes|flagExpiryWarned|flagLastIP) != 0 {
 		d.fail("bad lineage flags")
 	}
 	t.Lineage = t.ID
@@ -375,6 +384,9 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	}
 	if flags&flagScopes != 0 {
 		d.scopes(t)
+	}
+	if flags&flagExpiryWarned != 0 {
+		t.ExpiryWarned = time.Unix(0, d.varint()).UTC()
 	}
 	if flags&flagLastIP != 0 {
 		if err := t.LastUsedIP.UnmarshalBinary(d.raw()); err != nil || !t.LastUsedIP.IsValid() {

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"encoding/hex"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -23,6 +24,11 @@ func FuzzDecodeToken(f *testing.F) {
 	withOrigin.Lineage, withOrigin.Origin = "first", "root"
 	f.Add(encodeToken(&withOrigin))       // rotated, issued by an API token
 	f.Add(encodeToken(scopedToken(good))) // scopes, ranges and a last-used address
+	warned := withOrigin
+	warned.ExpiryWarned = now.Add(time.Minute)
+	f.Add(encodeToken(&warned)) // reported as about to expire
+	all := scopedToken(&warned)
+	f.Add(encodeToken(all)) // every optional part
 	f.Add(enc)                            // a valid record
 	f.Add(enc[:len(enc)-1])               // truncated
 	f.Add(append(bytes.Clone(enc), 0))    // trailing byte
@@ -138,5 +144,40 @@ func TestVersionOneUserRecordsStillDecode(t *testing.T) {
 	}
 	if _, err := decodeUser(append(userRecordV1(encodeUser(u)), 0)); err == nil {
 		t.Fatal("a version 1 record with trailing bytes decoded")
+	}
+}
+
+// A token record written before expiry warnings existed (the bytes the
+// encoder of that time made) decodes unchanged, with no warning time; the
+// same token with one encodes under flag bit 4 and reads back equal.
+func TestRecordsWithoutExpiryWarningStillDecode(t *testing.T) {
+	const old = "011030413162324333643445356636473768047778797a02010461636d6502753102753102733103103041316232433364344535663647376704726f6f740263690767656e65726963020100018080a8f4ccbb9aea31018080edff928d9cea3101808090b383ab90eb31000004"
+	b, err := hex.DecodeString(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	want := &apitoken.Token{ID: "0A1b2C3d4E5f6G7h", Hash: apitoken.Hash{1}, Hint: "wxyz", Account: "acme", UserID: "u1", CreatedBy: "u1", Parent: "s1",
+		Lineage: "0A1b2C3d4E5f6G7g", Origin: "root", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser, Description: "ci", Type: "generic",
+		Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now, Expires: now.Add(72 * time.Hour), LastUsed: now.Add(time.Hour), Version: 4}
+	got, err := decodeToken(apitoken.Hash{1}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(want) || !got.ExpiryWarned.IsZero() {
+		t.Fatalf("decoded %+v, want %+v", got, want)
+	}
+	if !bytes.Equal(encodeToken(got), b) {
+		t.Fatal("an old record does not encode back to its own bytes")
+	}
+	want.ExpiryWarned = now.Add(2 * time.Hour)
+	enc := encodeToken(want)
+	// version, ID, hint, kind, owner, account, user, creator, parent
+	flagsAt := 1 + 1 + len(want.ID) + 1 + len(want.Hint) + 2 + 1 + len(want.Account) + 1 + len(want.UserID) + 1 + len(want.CreatedBy) + 1 + len(want.Parent)
+	if enc[flagsAt]&16 == 0 {
+		t.Fatal("the warning time is not flagged by bit 4")
+	}
+	if got, err = decodeToken(apitoken.Hash{1}, enc); err != nil || !got.Equal(want) {
+		t.Fatalf("decoded %+v, %v; want %+v", got, err, want)
 	}
 }

@@ -76,10 +76,10 @@ func decodeApps(b []byte) ([]apitoken.App, error) {
 	return out, nil
 }
 
-// tokenArgs returns the 22 column values of t in tokenColumns order, with
+// tokenArgs returns the 23 column values of t in tokenColumns order, with
 // version as the last.
 func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
-	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked} {
+	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked, t.ExpiryWarned} {
 		if err := checkTime(tm); err != nil {
 			return nil, err
 		}
@@ -94,8 +94,8 @@ func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
 	return []any{t.ID, t.Hash[:], t.Hint, int16(t.Kind), int16(t.Owner), t.Account, t.UserID,
 		t.CreatedBy, t.Parent, t.Lineage, t.Description, t.Type, int16(t.Privilege),
 		int16(t.DefaultAppState), apps, *nanos(t.Created), nanos(t.LastUsed), nanos(t.Expires),
-		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin, nonNil(t.Scopes), prefixTexts(t.AllowedCIDRs),
-		addrText(t.LastUsedIP)}, nil
+		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin, nanos(t.ExpiryWarned), nonNil(t.Scopes),
+		prefixTexts(t.AllowedCIDRs), addrText(t.LastUsedIP)}, nil
 }
 
 // nonNil returns s, or an empty slice for nil: the columns are NOT NULL.
@@ -130,13 +130,14 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 		kind, owner, privilege, appState int16
 		created                          int64
 		lastUsed, expires, revoked       *int64
+		expiryWarned                     *int64
 		version                          int64
 		scopes, cidrs                    []string
 		lastIP                           string
 	)
 	err := row.Scan(&t.ID, &hash, &t.Hint, &kind, &owner, &t.Account, &t.UserID, &t.CreatedBy,
 		&t.Parent, &t.Lineage, &t.Description, &t.Type, &privilege, &appState, &apps, &created,
-		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin, &scopes, &cidrs, &lastIP)
+		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin, &expiryWarned, &scopes, &cidrs, &lastIP)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +152,7 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 	}
 	t.Created = time.Unix(0, created).UTC()
 	t.LastUsed, t.Expires, t.Revoked = fromNanos(lastUsed), fromNanos(expires), fromNanos(revoked)
+	t.ExpiryWarned = fromNanos(expiryWarned)
 	t.Version = uint64(version)
 	if len(scopes) > 0 {
 		t.Scopes = scopes

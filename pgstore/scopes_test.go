@@ -24,10 +24,10 @@ func TestRowsFromBeforeScopesReadUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	// Back to version 4: the row as a version 4 database holds it.
+	// Back to version 5: the row as a version 5 database holds it.
 	for _, q := range []string{
 		"ALTER TABLE apitoken_tokens DROP COLUMN scopes, DROP COLUMN allowed_cidrs, DROP COLUMN last_used_ip",
-		"DELETE FROM apitoken_schema WHERE version >= 5",
+		"DELETE FROM apitoken_schema WHERE version >= 6",
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			t.Fatal(err)

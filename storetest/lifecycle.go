@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/login"
 )
 
@@ -174,11 +175,18 @@ func (e *env) token(caller apitoken.Principal, req apitoken.IssueRequest) (strin
 }
 
 func errName(err error) string {
+	// The precise cases of sentinels are told apart by their HTTP codes.
+	switch apitoken.HTTPErrorOf(err).Code {
+	case "session_required":
+		return "apitoken: credential changes need a signed-in session of the user"
+	case "too_many_apps":
+		return "apitoken: too many applications for this token"
+	}
 	for _, s := range []error{
 		apitoken.ErrNotFound, apitoken.ErrInsufficientPrivilege, apitoken.ErrInvalidArgument,
 		apitoken.ErrAlreadyAccountToken, apitoken.ErrRevoked, apitoken.ErrExpired, apitoken.ErrUnknown,
-		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrTooManyApps,
-		apitoken.ErrMalformed, apitoken.ErrSessionLocked, apitoken.ErrSessionRequired, login.ErrBadCredentials,
+		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrLimitReached,
+		apitoken.ErrMalformed, apitoken.ErrSessionLocked, login.ErrBadCredentials,
 		login.ErrMFABlocked, login.ErrThrottled, login.ErrBadMFACode,
 	} {
 		if errors.Is(err, s) {
@@ -404,7 +412,7 @@ var lifecycleCases = []lifecycleCase{
 		for i := range 200 {
 			wg.Go(func() {
 				_, err := e.m.Verify(ctx, live.Secret, fmt.Sprint("flood", i))
-				if errors.Is(err, apitoken.ErrTooManyApps) {
+				if errors.Is(err, apitoken.ErrLimitReached) {
 					refused.Add(1)
 				} else if err != nil {
 					t.Errorf("flood verify: %v", err)
@@ -938,7 +946,7 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 				u, err := e.store.UserByID(ctx, users[rng.IntN(len(users))].ID)
 				must(t, err)
 				req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)], Scopes: randomScopes(rng)}
-				if iss, err := e.m.IssueFor(ctx, apitoken.Holder{Account: u.Account, UserID: u.ID}, req); err == nil {
+				if iss, err := e.m.IssueFor(ctx, u.Account, u.ID, req); err == nil {
 					creds = append(creds, cred{iss.Secret, iss.Token.ID, min(req.Privilege, u.Role), roleScopes(u.Role)}) // the host's authority: the user's role now
 				}
 			case 7: // update privilege
@@ -1028,7 +1036,7 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	u, err := e.l.AddUser(ctx, login.NewUser{Account: "acme", Name: "cancel@example.com", Password: pw, Role: apitoken.Admin})
 	must(t, err)
 	_, s := e.session(u)
-	count := func(ty apitoken.EventType) int {
+	count := func(ty event.Type) int {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		n := 0
@@ -1060,37 +1068,37 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		before := tokens()
 		switch trial % 4 {
 		case 0:
-			evs := count(apitoken.EventCreated)
+			evs := count(event.Created)
 			iss, err := e.m.Issue(cctx, s, apitoken.IssueRequest{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, iss.Secret, ""); verr != nil || tokens() != before+1 || count(apitoken.EventCreated) != evs+1 {
-					t.Fatalf("issue succeeded but: verify %v, %d→%d tokens, events %d→%d", verr, before, tokens(), evs, count(apitoken.EventCreated))
+				if _, verr := e.m.Verify(ctx, iss.Secret, ""); verr != nil || tokens() != before+1 || count(event.Created) != evs+1 {
+					t.Fatalf("issue succeeded but: verify %v, %d→%d tokens, events %d→%d", verr, before, tokens(), evs, count(event.Created))
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(apitoken.EventCreated) != evs {
-					t.Fatalf("issue failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(apitoken.EventCreated))
+				if tokens() != before || count(event.Created) != evs {
+					t.Fatalf("issue failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(event.Created))
 				}
 			}
 		case 1:
 			e.store.OnCall = nil
 			victim := e.issue(s, apitoken.IssueRequest{})
 			arm()
-			evs := count(apitoken.EventRevoked)
+			evs := count(event.Revoked)
 			err := e.m.Revoke(cctx, s, victim.Token.ID)
 			e.store.OnCall = nil
 			_, verr := e.m.Verify(ctx, victim.Secret, "")
 			if err == nil {
 				committed++
-				if !errors.Is(verr, apitoken.ErrRevoked) || count(apitoken.EventRevoked) != evs+1 {
-					t.Fatalf("revoke succeeded but verify %v, events %d→%d", verr, evs, count(apitoken.EventRevoked))
+				if !errors.Is(verr, apitoken.ErrRevoked) || count(event.Revoked) != evs+1 {
+					t.Fatalf("revoke succeeded but verify %v, events %d→%d", verr, evs, count(event.Revoked))
 				}
 			} else {
 				aborted++
-				if verr != nil || count(apitoken.EventRevoked) != evs {
-					t.Fatalf("revoke failed (%v) but verify %v, events %d→%d", err, verr, evs, count(apitoken.EventRevoked))
+				if verr != nil || count(event.Revoked) != evs {
+					t.Fatalf("revoke failed (%v) but verify %v, events %d→%d", err, verr, evs, count(event.Revoked))
 				}
 			}
 		case 2:
@@ -1098,35 +1106,35 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 			old := e.issue(s, apitoken.IssueRequest{})
 			before = tokens()
 			arm()
-			evs := count(apitoken.EventRotated)
+			evs := count(event.Rotated)
 			iss, err := e.m.Rotate(cctx, s, old.Token.ID, 0)
 			e.store.OnCall = nil
 			_, oldErr := e.m.Verify(ctx, old.Secret, "")
 			if err == nil {
 				committed++
 				_, newErr := e.m.Verify(ctx, iss.Secret, "")
-				if newErr != nil || !errors.Is(oldErr, apitoken.ErrRevoked) || tokens() != before+1 || count(apitoken.EventRotated) != evs+1 {
+				if newErr != nil || !errors.Is(oldErr, apitoken.ErrRevoked) || tokens() != before+1 || count(event.Rotated) != evs+1 {
 					t.Fatalf("rotate succeeded but new %v, old %v, %d→%d tokens", newErr, oldErr, before, tokens())
 				}
 			} else {
 				aborted++
-				if oldErr != nil || tokens() != before || count(apitoken.EventRotated) != evs {
-					t.Fatalf("rotate failed (%v) but old %v, %d→%d tokens, events %d→%d", err, oldErr, before, tokens(), evs, count(apitoken.EventRotated))
+				if oldErr != nil || tokens() != before || count(event.Rotated) != evs {
+					t.Fatalf("rotate failed (%v) but old %v, %d→%d tokens, events %d→%d", err, oldErr, before, tokens(), evs, count(event.Rotated))
 				}
 			}
 		case 3:
-			evs := count(login.EventLogin)
+			evs := count(event.Login)
 			l, err := e.l.Login(cctx, u.Name, pw, netip.Addr{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(login.EventLogin) != evs+1 {
+				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(event.Login) != evs+1 {
 					t.Fatalf("login succeeded but verify %v, %d→%d tokens", verr, before, tokens())
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(login.EventLogin) != evs {
-					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(login.EventLogin))
+				if tokens() != before || count(event.Login) != evs {
+					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(event.Login))
 				}
 			}
 		}

@@ -15,8 +15,10 @@ import (
 // signed-in user's scopes, a token created with some holds only those,
 // and the table shows scopes, allowed ranges and the last address.
 func TestTheCreateFormOffersTheScopesTheUserHolds(t *testing.T) {
-	s := newSiteWith(t, map[apitoken.Privilege][]string{
-		apitoken.ReadOnly: {"documents:read"}, apitoken.Normal: {"documents:write"}, apitoken.Admin: {"users:manage"}})
+	s := newSiteWith(t, func(o *apitoken.Options) {
+		o.Scopes = map[apitoken.Privilege][]string{
+			apitoken.ReadOnly: {"documents:read"}, apitoken.Normal: {"documents:write"}, apitoken.Admin: {"users:manage"}}
+	})
 	b := s.browser()
 	b.signIn("dev@example.com", "dev password")
 	_, form := b.get("/new")

@@ -28,13 +28,21 @@ type site struct {
 	srv *httptest.Server
 }
 
-func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
+func newSite(t *testing.T) *site {
+	t.Helper()
+	return newSiteWith(t, nil)
+}
 
-// newSiteWith is newSite with the scope vocabulary scopes.
-func newSiteWith(t *testing.T, scopes map[apitoken.Privilege][]string) *site {
+// newSiteWith is newSite with the Manager's options changed by edit (nil:
+// none).
+func newSiteWith(t *testing.T, edit func(*apitoken.Options)) *site {
 	t.Helper()
 	store := memstore.New()
-	m, err := apitoken.New(store, &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes...."), Scopes: scopes})
+	opts := &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")}
+	if edit != nil {
+		edit(opts)
+	}
+	m, err := apitoken.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

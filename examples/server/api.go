@@ -221,7 +221,7 @@ func (s *server) routes() http.Handler {
 		mux.Handle(rt.method+" "+base+rt.path, h)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}, "api")
+		apitoken.HTTPError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}.Write(w, "api")
 	})
 	// The token management page for people, beside the API for programs.
 	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Login: s.logins, Logger: s.log, TrustedProxies: s.trusted, QRCode: qrModules}))
@@ -242,14 +242,14 @@ func (s *server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var be *errBody
 	if errors.As(err, &be) {
-		apitoken.WriteError(w, apitoken.HTTPError{Status: be.status, Code: be.code, Message: be.msg}, "api")
+		apitoken.HTTPError{Status: be.status, Code: be.code, Message: be.msg}.Write(w, "api")
 		return
 	}
 	e := apitoken.HTTPErrorOf(err)
 	if e.Status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", redactPath(r.URL.Path), "err", err)
 	}
-	apitoken.WriteError(w, e, "api")
+	e.Write(w, "api")
 }
 
 type statusRecorder struct {
@@ -325,7 +325,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := map[string]any{
-		"logged": true, "isUnlocked": l.Unlocked(), "tenant": l.User.Account, "user": viewUser(l.User),
+		"logged": true, "isUnlocked": l.Token.Unlocked, "tenant": l.User.Account, "user": viewUser(l.User),
 		"settings": map[string]any{"idleTimeoutSeconds": int(sessionIdleTimeout.Seconds())},
 		"rights":   rights(l.User.Role),
 	}
@@ -546,8 +546,8 @@ func listOptions(r *http.Request) (apitoken.ListOptions, error) {
 	opts := apitoken.ListOptions{Cursor: q.Get("cursor")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > apitoken.MaxListLimit {
-			return opts, badRequest("limit must be a whole number from 1 to %d", apitoken.MaxListLimit)
+		if err != nil || n < 1 || n > maxListLimit {
+			return opts, badRequest("limit must be a whole number from 1 to %d", maxListLimit)
 		}
 		opts.Limit = n
 	}
@@ -572,6 +572,15 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
 	if err != nil {
 		return err
+	}
+	// ?expiringWithin=7d (or 48h): only the live tokens about to expire.
+	if v, ok := r.URL.Query()["expiringWithin"]; ok {
+		if len(v) != 1 {
+			return badRequest("expiringWithin is given once")
+		}
+		if opts.ExpiringWithin, err = parseWindow(v[0]); err != nil {
+			return badRequest("expiringWithin: %v", err)
+		}
 	}
 	page, err := s.m.List(r.Context(), principal(r), opts)
 	if err != nil {
@@ -813,3 +822,6 @@ func (s *server) openAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Write(openAPIDoc)
 	return nil
 }
+
+// maxListLimit is the most records Manager.List returns in one page.
+const maxListLimit = 1000

@@ -1,4 +1,7 @@
-package apitoken
+// Package clientaddr reads the address of the client that sent a request,
+// believing X-Forwarded-For only from trusted proxies: one implementation
+// for the Guard's allow-lists and package login's throttling.
+package clientaddr
 
 import (
 	"net/http"
@@ -6,13 +9,13 @@ import (
 	"strings"
 )
 
-// maxForwardedHops bounds how many X-Forwarded-For entries ClientAddr
+// maxForwardedHops bounds how many X-Forwarded-For entries Of
 // reads, from the right; a longer chain of trusted proxies is absurd.
 const maxForwardedHops = 32
 
-// ClientAddr returns the address of the client that sent r, for
-// throttling and allow-lists (Token.AllowedCIDRs). It is the connection's peer (r.RemoteAddr)
-// unless that peer lies in one of the trusted prefixes (your own reverse
+// Of returns the address of the client that sent r, for throttling and
+// allow-lists (apitoken.Token.AllowedCIDRs). It is the connection's peer
+// (r.RemoteAddr) unless that peer lies in one of the trusted prefixes (your own reverse
 // proxies or load balancers): then it is the right-most X-Forwarded-For
 // entry that is not itself trusted. Entries left of that one were written
 // by the client and are ignored, so a client cannot choose its address by
@@ -22,8 +25,8 @@ const maxForwardedHops = 32
 // left-most trusted hop; if the right-most untrusted entry is not an
 // address, the answer is the trusted hop that reported it. IPv4-mapped IPv6
 // addresses are returned as IPv4, and zones are dropped. An unparsable
-// RemoteAddr gives the zero Addr, which Login treats as "unknown".
-func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+// RemoteAddr gives the zero Addr: "unknown".
+func Of(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	peer := parseHostAddr(r.RemoteAddr)
 	if !peer.IsValid() || !isTrusted(peer, trusted) {
 		return peer
