@@ -262,6 +262,7 @@ func (d *decoder) scopes(t *apitoken.Token) {
 		d.fail("non-canonical scopes")
 	}
 }
+
 // flagExpiryWarned is the token record's flag bit for Token.ExpiryWarned.
 const flagExpiryWarned = 16
 

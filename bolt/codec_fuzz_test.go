@@ -28,7 +28,7 @@ func FuzzDecodeToken(f *testing.F) {
 	warned.ExpiryWarned = now.Add(time.Minute)
 	f.Add(encodeToken(&warned)) // reported as about to expire
 	all := scopedToken(&warned)
-	f.Add(encodeToken(all)) // every optional part
+	f.Add(encodeToken(all))               // every optional part
 	f.Add(enc)                            // a valid record
 	f.Add(enc[:len(enc)-1])               // truncated
 	f.Add(append(bytes.Clone(enc), 0))    // trailing byte
