@@ -37,9 +37,9 @@ type ringKey struct {
 
 // newKeyring checks the hash key options and builds the keyring.
 func newKeyring(o *Options) (keyring, error) {
-	if n := len(o.HashKey); n > 0 && n < MinHashKey {
+	if n := len(o.HashKey); n > 0 && n < minHashKey {
 		return keyring{}, fmt.Errorf("%w: HashKey has %d bytes; it must have at least %d bytes (32 random bytes), or be empty for plain SHA-256",
-			ErrInvalidArgument, n, MinHashKey)
+			ErrInvalidArgument, n, minHashKey)
 	}
 	r := keyring{legacy: newHasher(o.HashKey), readLegacy: true, current: o.CurrentHashKey}
 	if len(o.HashKeys) == 0 {
@@ -60,8 +60,8 @@ func newKeyring(o *Options) (keyring, error) {
 		switch {
 		case id == 0:
 			return keyring{}, fmt.Errorf("%w: hash key ID 0 names the records of HashKey; number the keys of HashKeys from 1", ErrInvalidArgument)
-		case len(key) < MinHashKey:
-			return keyring{}, fmt.Errorf("%w: hash key %d has %d bytes; it must have at least %d (32 random bytes)", ErrInvalidArgument, id, len(key), MinHashKey)
+		case len(key) < minHashKey:
+			return keyring{}, fmt.Errorf("%w: hash key %d has %d bytes; it must have at least %d (32 random bytes)", ErrInvalidArgument, id, len(key), minHashKey)
 		}
 		for _, other := range ids[:i] {
 			if hmac.Equal(key, o.HashKeys[other]) {
@@ -238,7 +238,7 @@ func (m *Manager) rekeyOnUse(ctx context.Context, t *Token, h Hash) {
 // SHA-256 without it), else the ID of a key of Options.HashKeys. A key may
 // be dropped from the options once no record counts under it; an ID the
 // options no longer hold counts records that can no longer verify. The
-// store must implement Walker.
+// store must implement migrate.Walker.
 func (m *Manager) HashKeyCounts(ctx context.Context) (map[uint32]int, error) {
 	counts := map[uint32]int{}
 	err := m.walkTokens(ctx, func(t *Token) error {
@@ -261,7 +261,7 @@ func (m *Manager) HashKeyCounts(ctx context.Context) (map[uint32]int, error) {
 //
 // It is safe to run while tokens are verified and changed, on any number
 // of instances: each move is a compare-and-update (TokenStore.RehashToken).
-// The store must implement Walker.
+// The store must implement migrate.Walker.
 func (m *Manager) RekeyHashes(ctx context.Context) (map[uint32]int, error) {
 	r := &m.ring
 	remain := map[uint32]int{}
@@ -332,12 +332,18 @@ func storeErrUnlessConflict(err error) error {
 	return storeErr(err)
 }
 
-// walkTokens calls fn for every token record of the store (a Walker), a
-// page at a time.
+// tokenWalker is the token half of migrate.Walker (which the root cannot
+// import).
+type tokenWalker interface {
+	WalkTokens(ctx context.Context, after string, limit int) ([]*Token, error)
+}
+
+// walkTokens calls fn for every token record of the store (a
+// migrate.Walker), a page at a time.
 func (m *Manager) walkTokens(ctx context.Context, fn func(*Token) error) error {
-	w, ok := m.store.(Walker)
+	w, ok := m.store.(tokenWalker)
 	if !ok {
-		return fmt.Errorf("%w: the store cannot walk its records (Walker)", errors.ErrUnsupported)
+		return fmt.Errorf("%w: the store cannot walk its records (migrate.Walker)", errors.ErrUnsupported)
 	}
 	const page = 500
 	after := ""

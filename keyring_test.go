@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/memstore"
 )
 
-func key(b byte) []byte { return bytes.Repeat([]byte{b}, apitoken.MinHashKey) }
+func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 // The rules of Options.HashKey, HashKeys and CurrentHashKey.
 func TestKeyringRules(t *testing.T) {
@@ -120,6 +122,61 @@ func TestTokenMovedOnUseThenRevokedFails(t *testing.T) {
 	}
 }
 
+// A token found under an older key is held to its allow-list and its
+// scopes as under the current one, and keeps its scopes, allowed ranges
+// and expiry warning when it moves to the current key on use.
+func TestTokenMovedOnUseKeepsScopesAllowListAndWarning(t *testing.T) {
+	store := memstore.New()
+	old, err := apitoken.New(store, &apitoken.Options{HashKeys: map[uint32][]byte{1: key(1)}, CurrentHashKey: 1, Scopes: vocabulary})
+	must(t, err)
+	u, err := old.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "n@example.com", Role: apitoken.Normal})
+	must(t, err)
+	l, err := old.StartSession(ctx, u.ID)
+	must(t, err)
+	sess, err := old.Verify(ctx, l.Secret, "")
+	must(t, err)
+	inside, outside := netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("192.0.2.1")
+	iss, err := old.Issue(ctx, sess, apitoken.IssueRequest{Scopes: []string{"documents:read"},
+		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	must(t, err)
+	old.Close()
+	rec, err := store.TokenByID(ctx, iss.Token.ID)
+	must(t, err)
+	if rec.HashKeyID != 1 {
+		t.Fatalf("issued under key %d, want 1", rec.HashKeyID)
+	}
+	rec.ExpiryWarned = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	must(t, store.UpdateToken(ctx, rec))
+	want := rec.Clone()
+
+	m, err := apitoken.New(store, &apitoken.Options{HashKeys: map[uint32][]byte{1: key(1), 2: key(2)}, CurrentHashKey: 2, Scopes: vocabulary})
+	must(t, err)
+	defer m.Close()
+	// Refused from outside the range and without an address, though the
+	// lookup found it under key 1 and moved it.
+	if _, err := m.VerifyFrom(ctx, iss.Secret, "", outside); apitoken.HTTPErrorOf(err).Code != "address_not_allowed" {
+		t.Fatalf("from outside the range: %v", err)
+	}
+	if _, err := m.Verify(ctx, iss.Secret, ""); apitoken.HTTPErrorOf(err).Code != "address_not_allowed" {
+		t.Fatalf("without an address: %v", err)
+	}
+	got, err := store.TokenByID(ctx, iss.Token.ID)
+	must(t, err)
+	if got.HashKeyID != 2 || got.Hash != m.HashOf(iss.Secret) {
+		t.Fatalf("the record is under key %d, want 2", got.HashKeyID)
+	}
+	want.Hash, want.HashKeyID, want.Version = got.Hash, 2, got.Version
+	if !got.Equal(want) {
+		t.Fatalf("the move changed the record:\n got %+v\nwant %+v", got, want)
+	}
+	p, err := m.VerifyFrom(ctx, iss.Secret, "", inside)
+	must(t, err)
+	wantScopes(t, p, "documents:read")
+	if p.HasScope("keys:manage") {
+		t.Fatal("the moved token gained a scope it does not carry")
+	}
+}
+
 // DeriveKey derives from the current key; DeriveKeyring gives every key
 // by ID, and refuses the keyring's own label.
 func TestDeriveKeyring(t *testing.T) {
@@ -148,10 +205,10 @@ func TestDeriveKeyring(t *testing.T) {
 func TestRekeyNeedsAWalker(t *testing.T) {
 	m, _ := newManager(t, &apitoken.Options{HashKeys: map[uint32][]byte{1: key(1)}, CurrentHashKey: 1})
 	if _, err := m.HashKeyCounts(ctx); !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("HashKeyCounts over a store without Walker: %v", err)
+		t.Fatalf("HashKeyCounts over a store without migrate.Walker: %v", err)
 	}
 	if _, err := m.RekeyHashes(ctx); !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("RekeyHashes over a store without Walker: %v", err)
+		t.Fatalf("RekeyHashes over a store without migrate.Walker: %v", err)
 	}
 }
 

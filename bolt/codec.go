@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
 	"unsafe"
 
@@ -221,6 +222,52 @@ func (d *decoder) end() error {
 	return d.err
 }
 
+// Token flag bits beyond the lineage (1) and origin (2) bits.
+const (
+	flagHashKey = 4  // HashKeyID follows
+	flagScopes  = 8  // Scopes and AllowedCIDRs follow
+	flagLastIP  = 32 // LastUsedIP follows
+)
+
+// maxScopeEntries bounds the scopes and ranges a record may list, so a
+// corrupt count cannot make decoding allocate without bound.
+const maxScopeEntries = 1024
+
+// scopes reads the data of flagScopes into t.
+func (d *decoder) scopes(t *apitoken.Token) {
+	n := d.uvarint()
+	if n > maxScopeEntries || n > uint64(len(d.b)) {
+		d.fail("scope count out of range")
+		return
+	}
+	for range n {
+		sc := d.str()
+		if d.err != nil {
+			return
+		}
+		t.Scopes = append(t.Scopes, sc)
+	}
+	n = d.uvarint()
+	if n > maxScopeEntries || n > uint64(len(d.b)) {
+		d.fail("range count out of range")
+		return
+	}
+	for range n {
+		var p netip.Prefix
+		if err := p.UnmarshalBinary(d.raw()); err != nil || !p.IsValid() {
+			d.fail("bad allowed range")
+			return
+		}
+		t.AllowedCIDRs = append(t.AllowedCIDRs, p)
+	}
+	if len(t.Scopes) == 0 && len(t.AllowedCIDRs) == 0 {
+		d.fail("non-canonical scopes")
+	}
+}
+
+// flagExpiryWarned is the token record's flag bit for Token.ExpiryWarned.
+const flagExpiryWarned = 16
+
 func encodeToken(t *apitoken.Token) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
 	e.byte(recordVersion)
@@ -234,10 +281,13 @@ func encodeToken(t *apitoken.Token) []byte {
 	e.str(t.Parent)
 	// A flag byte: bit 0, a lineage other than the ID follows (the common
 	// case is a token never rotated); bit 1, an origin follows (tokens
-	// issued by API tokens). Records written before origins existed have
-	// flags 0 or 1 and read as they are; bit 2, a hash key ID follows
-	// (records of a keyring key; 0, the implicit ID of every record
-	// written before keyrings, is not written).
+	// issued by API tokens); bit 2, a hash key ID follows (records of a
+	// keyring key; 0, the implicit ID of every record written before
+	// keyrings, is not written); bit 3, scopes and allowed ranges follow;
+	// bit 4, the time of the expiry warning follows (flagExpiryWarned);
+	// bit 5, the last-used address follows. Each bit's data follows in
+	// bit order. Records written before a bit existed lack it and read
+	// as they are.
 	var flags byte
 	if t.Lineage != t.ID {
 		flags |= 1
@@ -246,7 +296,16 @@ func encodeToken(t *apitoken.Token) []byte {
 		flags |= 2
 	}
 	if t.HashKeyID != 0 {
-		flags |= 4
+		flags |= flagHashKey
+	}
+	if len(t.Scopes) > 0 || len(t.AllowedCIDRs) > 0 {
+		flags |= flagScopes
+	}
+	if !t.ExpiryWarned.IsZero() {
+		flags |= flagExpiryWarned
+	}
+	if t.LastUsedIP.IsValid() {
+		flags |= flagLastIP
 	}
 	e.byte(flags)
 	if flags&1 != 0 {
@@ -255,8 +314,26 @@ func encodeToken(t *apitoken.Token) []byte {
 	if flags&2 != 0 {
 		e.str(t.Origin)
 	}
-	if flags&4 != 0 {
+	if flags&flagHashKey != 0 {
 		e.uvarint(uint64(t.HashKeyID))
+	}
+	if flags&flagScopes != 0 {
+		e.uvarint(uint64(len(t.Scopes)))
+		for _, sc := range t.Scopes {
+			e.str(sc)
+		}
+		e.uvarint(uint64(len(t.AllowedCIDRs)))
+		for _, p := range t.AllowedCIDRs {
+			b, _ := p.MarshalBinary() // address bytes (4 or 16) and the bit count
+			e.str(string(b))
+		}
+	}
+	if flags&flagExpiryWarned != 0 {
+		e.varint(t.ExpiryWarned.UnixNano())
+	}
+	if flags&flagLastIP != 0 {
+		b, _ := t.LastUsedIP.WithZone("").MarshalBinary() // 4 or 16 bytes
+		e.str(string(b))
 	}
 	e.str(t.Description)
 	e.str(t.Type)
@@ -302,7 +379,7 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	t.CreatedBy = d.str()
 	t.Parent = d.str()
 	flags := d.byte()
-	if flags > 7 {
+	if flags&^(1|2|flagHashKey|flagScopes|flagExpiryWarned|flagLastIP) != 0 {
 		d.fail("bad lineage flags")
 	}
 	t.Lineage = t.ID
@@ -316,11 +393,22 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 			d.fail("non-canonical origin")
 		}
 	}
-	if flags&4 != 0 {
+	if flags&flagHashKey != 0 {
 		if id := d.uvarint(); id == 0 || id > math.MaxUint32 {
 			d.fail("hash key ID out of range")
 		} else {
 			t.HashKeyID = uint32(id)
+		}
+	}
+	if flags&flagScopes != 0 {
+		d.scopes(t)
+	}
+	if flags&flagExpiryWarned != 0 {
+		t.ExpiryWarned = time.Unix(0, d.varint()).UTC()
+	}
+	if flags&flagLastIP != 0 {
+		if err := t.LastUsedIP.UnmarshalBinary(d.raw()); err != nil || !t.LastUsedIP.IsValid() {
+			d.fail("bad last-used address")
 		}
 	}
 	t.Description = d.str()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 // ResealMFA is the MFA part of a hash key rotation (see Options.HashKeys
@@ -18,11 +19,11 @@ import (
 // must enrol again, or the key be configured again). Secrets of users who
 // pass MFA move on their own too, when their code is accepted.
 //
-// The UserStore given to New must implement apitoken.Walker.
+// The UserStore given to New must implement migrate.Walker.
 func (s *Service) ResealMFA(ctx context.Context) (int, map[uint32]int, error) {
-	w, ok := s.users.(apitoken.Walker)
+	w, ok := s.users.(migrate.Walker)
 	if !ok {
-		return 0, nil, fmt.Errorf("%w: the user store cannot walk its records (apitoken.Walker)", errors.ErrUnsupported)
+		return 0, nil, fmt.Errorf("%w: the user store cannot walk its records (migrate.Walker)", errors.ErrUnsupported)
 	}
 	const page = 500
 	moved, remain := 0, map[uint32]int{}

@@ -61,7 +61,7 @@ func TestARecordMovedOnOneInstanceThenRevokedStopsOnTheOther(t *testing.T) {
 	untilRefused(t, b.m, iss.Secret, 5*time.Second, 0)
 }
 
-// A row written before migration 5 (no hash_key column given) reads as key
+// A row written before migration 7 (no hash_key column given) reads as key
 // 0 and verifies as before.
 func TestRowsWrittenBeforeHashKeysReadAsKeyZero(t *testing.T) {
 	url := schemaURL(t)

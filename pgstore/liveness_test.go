@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/changefeed"
 	"github.com/apitoken/apitoken/pgstore"
 	"github.com/apitoken/apitoken/pgstore/pgtest"
 	"github.com/apitoken/apitoken/storetest"
@@ -45,8 +46,8 @@ func TestAListenerOnAnotherDatabaseReportsTheFeedDown(t *testing.T) {
 	start := time.Now()
 
 	var mu sync.Mutex
-	var seen []apitoken.ChangeKind
-	cancel := s.Subscribe(func(c apitoken.Change) {
+	var seen []changefeed.Kind
+	cancel := s.Subscribe(func(c changefeed.Change) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, c.Kind)
@@ -61,8 +62,8 @@ func TestAListenerOnAnotherDatabaseReportsTheFeedDown(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(seen) != 1 || seen[0] != apitoken.ChangeFeedDown {
-		t.Fatalf("a subscriber saw %v, want only the ChangeFeedDown it is given on subscribing", seen)
+	if len(seen) != 1 || seen[0] != changefeed.Down {
+		t.Fatalf("a subscriber saw %v, want only the changefeed.Down it is given on subscribing", seen)
 	}
 }
 
@@ -105,10 +106,10 @@ func TestARevokeIsRefusedByAnInstanceListeningOnAnotherDatabase(t *testing.T) {
 // so that a Manager over it both subscribes and is counted.
 type countingFeed struct {
 	*storetest.Counting
-	feed apitoken.ChangeFeed
+	feed changefeed.Feed
 }
 
-func (c countingFeed) Subscribe(fn func(apitoken.Change)) func() { return c.feed.Subscribe(fn) }
+func (c countingFeed) Subscribe(fn func(changefeed.Change)) func() { return c.feed.Subscribe(fn) }
 
 // TestHeartbeatsNeitherEmptyCachesNorCountAsChanges checks that the
 // heartbeats, this store's and another instance's on the same channel,
@@ -159,8 +160,8 @@ func TestHeartbeatsNeitherEmptyCachesNorCountAsChanges(t *testing.T) {
 	}
 
 	var mu sync.Mutex
-	var seen []apitoken.Change
-	cancel := s.Subscribe(func(ch apitoken.Change) {
+	var seen []changefeed.Change
+	cancel := s.Subscribe(func(ch changefeed.Change) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, ch)

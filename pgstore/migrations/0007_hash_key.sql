@@ -1,4 +1,4 @@
--- apitoken schema version 5: the ID of the hash key a token's hash was
+-- apitoken schema version 7: the ID of the hash key a token's hash was
 -- made under (Token.HashKeyID), for key rotation; 0 is the key of every
 -- earlier record.
 
