@@ -283,19 +283,26 @@ func (m *Manager) flushLoop() {
 	}
 }
 
-// Flush writes pending last-used data to the store in one batch. On
-// failure the batch is kept and retried by the next flush.
+// Flush writes pending last-used data to the store, in batches of at
+// most 4,096 uses (one TouchTokens call each), so that the store's other
+// writes (issuing, revoking) wait for one batch rather than the whole
+// flush. Verification never waits for it. On failure the batches not
+// written are kept and retried by the next flush.
 func (m *Manager) Flush(ctx context.Context) error {
 	batch := m.usage.take(m.cache)
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := m.store.TouchTokens(ctx, batch); err != nil {
-		m.usage.putBack(batch)
-		return fmt.Errorf("apitoken: flushing last-used data: %w", err)
+	for len(batch) > 0 {
+		n := min(len(batch), flushBatch)
+		if err := m.store.TouchTokens(ctx, batch[:n]); err != nil {
+			m.usage.putBack(batch)
+			return fmt.Errorf("apitoken: flushing last-used data: %w", err)
+		}
+		batch = batch[n:]
 	}
 	return nil
 }
+
+// flushBatch bounds the uses one TouchTokens call of a flush writes.
+const flushBatch = 4096
 
 // HashOf returns the stored hash of token under this Manager's key and
 // Format (see Hash). It is for tests and migrations; stores index tokens
