@@ -40,7 +40,7 @@ for part in $PARTS; do
         # bolt's cold comparison is interleaved too; lib runs it already
         case " $PARTS " in *" lib "*) ;; *) bench -count "$COUNT" -bench '^BenchmarkColdVerify$/tokens=1000000/Interleaved' ./bolt ;; esac ;;
     tail) bench -benchtime 1x -count "$TAIL_COUNT" -bench '^BenchmarkVerifyTail$' ./bench ;;
-    http) bench -benchtime 1x -count 1 -bench '^BenchmarkHTTPConstantRate$' -v ./bench ;;
+    http) bench -benchtime 1x -count 1 -bench '^BenchmarkHTTPConstantRate$' ./bench ;;
     *) echo "unknown part $part (lib, vs, tail, http)" >&2; exit 2 ;;
   esac
 done
