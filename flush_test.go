@@ -3,6 +3,7 @@ package apitoken_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -165,5 +166,31 @@ func TestFlushWritesInBatchesAndKeepsWhatFailed(t *testing.T) {
 		if !tok.LastUsed.Equal(used) {
 			t.Fatalf("token %s: last used %v, want %v", id, tok.LastUsed, used)
 		}
+	}
+}
+
+// A full usage log is folded in the background even while a flush's
+// store write is under way: otherwise, with the loop stuck in the write,
+// the verification that fills the next log folds both itself, on the
+// verification path. Here the background flush is held in TouchTokens
+// while a token verified with the cache off fills one log; that log must
+// still be folded.
+func TestUsageLogsFoldWhileAFlushWriteIsHeld(t *testing.T) {
+	g := &touchGate{Store: memstore.New(), armed: true, entered: make(chan struct{}), release: make(chan struct{})}
+	m, err := apitoken.New(g, &apitoken.Options{FlushInterval: time.Millisecond, PurgeInterval: -1, CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		close(g.release)
+		m.Close()
+	}()
+	iss := issueAPIToken(t, m) // its session's use reaches the flush below
+	<-g.entered                // the background flush holds its store write from here
+	for range 4096 {           // one usage log's worth
+		verified(t, m, iss.Secret, "")
+	}
+	for apitoken.UsageLogWaiting(m) { // before the fold goroutine: waited forever
+		runtime.Gosched()
 	}
 }

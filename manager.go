@@ -156,11 +156,13 @@ type Manager struct {
 	unsubscribe func() // from the store's ChangeFeed, if it has one
 	closeOnce   sync.Once
 	stop        chan struct{}
-	done        chan struct{}
+	done        chan struct{} // closed when flushLoop has returned
+	foldDone    chan struct{} // closed when foldLoop has returned
 }
 
 // New returns a Manager over store. A nil opts means defaults. It starts
-// one goroutine (the last-used flush and the purge) that Close stops.
+// two goroutines (the last-used flush and the purge; the usage tracker's
+// folds) that Close stops.
 // Invalid options, such as a HashKey that is neither empty nor at least
 // MinHashKey bytes, are ErrInvalidArgument.
 func New(store Store, opts *Options) (*Manager, error) {
@@ -225,11 +227,14 @@ func New(store Store, opts *Options) (*Manager, error) {
 		usage:  usageTracker{ut},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+
+		foldDone: make(chan struct{}),
 	}
 	if feed, ok := store.(ChangeFeed); ok {
 		m.unsubscribe = feed.Subscribe(m.applyChange)
 	}
 	go m.flushLoop()
+	go m.foldLoop()
 	return m, nil
 }
 
@@ -250,6 +255,7 @@ func (m *Manager) Close() error {
 		}
 		close(m.stop)
 		<-m.done
+		<-m.foldDone
 		err = m.Flush(context.Background())
 	})
 	return err
@@ -271,14 +277,28 @@ func (m *Manager) flushLoop() {
 			return
 		case <-purge:
 			m.purgeInBackground()
-		case <-m.usage.Wake():
-			m.usage.FoldWaiting()
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
 			if err := m.Flush(ctx); err != nil {
 				m.emit(Event{Type: EventFlushFailed, Err: err})
 			}
 			cancel()
+		}
+	}
+}
+
+// foldLoop folds the usage tracker's full logs as they are handed over.
+// It is apart from flushLoop so that a flush's store write, which on
+// bolt can take seconds, never delays a fold: while a log waits, the
+// verification that fills the next one folds both itself.
+func (m *Manager) foldLoop() {
+	defer close(m.foldDone)
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.usage.Wake():
+			m.usage.FoldWaiting()
 		}
 	}
 }

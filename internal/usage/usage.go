@@ -207,6 +207,13 @@ func (u *Tracker) logFull() {
 	}
 }
 
+// Waiting reports whether a full log waits for FoldWaiting.
+func (u *Tracker) Waiting() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.waiting != nil
+}
+
 // Wake signals that a full log waits for FoldWaiting.
 func (u *Tracker) Wake() <-chan struct{} { return u.wake }
 
