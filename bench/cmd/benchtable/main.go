@@ -103,6 +103,9 @@ func special(name string, x run) bool {
 }
 
 func (r *results) library() {
+	if !slices.ContainsFunc(r.order, func(n string) bool { return !special(n, r.runs[n][0]) }) {
+		return
+	}
 	fmt.Println("### The library (medians)")
 	fmt.Println()
 	fmt.Println("| benchmark | time/op | B/op | allocs/op | other |")
@@ -163,6 +166,9 @@ var peerTargets = []peer{
 }
 
 func (r *results) peers() {
+	if !slices.ContainsFunc(peerTargets, func(p peer) bool { return len(r.runs[p.name]) > 0 }) {
+		return
+	}
 	fmt.Println("### Beside the peers (interleaved: both sides alternate within each iteration)")
 	fmt.Println()
 	fmt.Println("| comparison | ours | peer | allocs ours / peer | ratio (median; range over runs) | target |")
