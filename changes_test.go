@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/changefeed"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 )
@@ -19,22 +20,22 @@ type feedStore struct {
 	apitoken.Store
 	mu   sync.Mutex
 	up   bool
-	subs map[int]func(apitoken.Change)
+	subs map[int]func(changefeed.Change)
 	next int
 }
 
 func newFeedStore() *feedStore {
-	return &feedStore{Store: memstore.New(), up: true, subs: map[int]func(apitoken.Change){}}
+	return &feedStore{Store: memstore.New(), up: true, subs: map[int]func(changefeed.Change){}}
 }
 
-func (s *feedStore) Subscribe(fn func(apitoken.Change)) func() {
+func (s *feedStore) Subscribe(fn func(changefeed.Change)) func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.next
 	s.next++
 	s.subs[id] = fn
 	if !s.up {
-		fn(apitoken.Change{Kind: apitoken.ChangeFeedDown})
+		fn(changefeed.Change{Kind: changefeed.Down})
 	}
 	return func() {
 		s.mu.Lock()
@@ -43,10 +44,10 @@ func (s *feedStore) Subscribe(fn func(apitoken.Change)) func() {
 	}
 }
 
-func (s *feedStore) publish(c apitoken.Change) {
+func (s *feedStore) publish(c changefeed.Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.up && c.Kind != apitoken.ChangeFeedUp {
+	if !s.up && c.Kind != changefeed.Up {
 		return
 	}
 	for _, fn := range s.subs {
@@ -55,11 +56,11 @@ func (s *feedStore) publish(c apitoken.Change) {
 }
 
 func (s *feedStore) setUp(up bool) {
-	kind := apitoken.ChangeFeedDown
+	kind := changefeed.Down
 	if up {
-		kind = apitoken.ChangeFeedUp
+		kind = changefeed.Up
 	}
-	s.publish(apitoken.Change{Kind: kind}) // while still up, for Down
+	s.publish(changefeed.Change{Kind: kind}) // while still up, for Down
 	s.mu.Lock()
 	s.up = up
 	s.mu.Unlock()
@@ -68,7 +69,7 @@ func (s *feedStore) setUp(up bool) {
 func (s *feedStore) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	err := s.Store.UpdateToken(ctx, t)
 	if err == nil {
-		s.publish(apitoken.Change{Kind: apitoken.ChangeToken, Hash: t.Hash})
+		s.publish(changefeed.Change{Kind: changefeed.Token, Hash: t.Hash})
 	}
 	return err
 }
@@ -76,7 +77,7 @@ func (s *feedStore) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 func (s *feedStore) UpdateUser(ctx context.Context, u *apitoken.User) error {
 	err := s.Store.UpdateUser(ctx, u)
 	if err == nil {
-		s.publish(apitoken.Change{Kind: apitoken.ChangeUser, UserID: u.ID})
+		s.publish(changefeed.Change{Kind: changefeed.User, UserID: u.ID})
 	}
 	return err
 }

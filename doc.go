@@ -40,6 +40,14 @@
 // or denied application is refused until the token's owner or an admin
 // allows it.
 //
+// # Events and metrics
+//
+// Every change and refusal is an Event, typed by package event (stable
+// numbers and dotted names such as "token.revoked"): Options.Logger logs
+// them with log/slog, Options.OnEvent hands them to the host.
+// Options.ObserveVerify receives one measurement per verification for
+// metrics (module otelapitoken).
+//
 // # History
 //
 // Listings page with a cursor ([ListOptions]); [Manager.Purge], also run

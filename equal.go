@@ -2,12 +2,13 @@ package apitoken
 
 import (
 	"bytes"
+	"slices"
 	"time"
 )
 
 // Equal reports whether t and u are the same record in every field,
 // Version included. Times compare as instants (time.Time.Equal), and nil
-// and empty Apps are equal, so records read back from different stores
+// and empty Apps (and Scopes and AllowedCIDRs) are equal, so records read back from different stores
 // compare equal when they hold the same data.
 func (t *Token) Equal(u *Token) bool {
 	if t == nil || u == nil {
@@ -17,9 +18,10 @@ func (t *Token) Equal(u *Token) bool {
 		t.Account != u.Account || t.UserID != u.UserID || t.CreatedBy != u.CreatedBy || t.Parent != u.Parent ||
 		t.Lineage != u.Lineage || t.Origin != u.Origin || t.Description != u.Description || t.Type != u.Type ||
 		t.Privilege != u.Privilege || t.DefaultAppState != u.DefaultAppState || t.Unlocked != u.Unlocked ||
-		t.Version != u.Version || !sameTimes(
-		[]time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked},
-		[]time.Time{u.Created, u.LastUsed, u.Expires, u.Revoked}) || len(t.Apps) != len(u.Apps) {
+		t.Version != u.Version || t.LastUsedIP != u.LastUsedIP ||
+		!slices.Equal(t.Scopes, u.Scopes) || !slices.Equal(t.AllowedCIDRs, u.AllowedCIDRs) || !sameTimes(
+		[]time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked, t.ExpiryWarned},
+		[]time.Time{u.Created, u.LastUsed, u.Expires, u.Revoked, u.ExpiryWarned}) || len(t.Apps) != len(u.Apps) {
 		return false
 	}
 	for i, a := range t.Apps {

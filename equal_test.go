@@ -1,6 +1,7 @@
 package apitoken_test
 
 import (
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -68,7 +69,8 @@ func TestEqualComparesEveryField(t *testing.T) {
 	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 	tok := &apitoken.Token{ID: "a", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser, Account: "acme", UserID: "u",
 		Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now, Expires: now.Add(time.Hour), Version: 1,
-		Apps: []apitoken.App{{Name: "ci", State: apitoken.Allow, FirstSeen: now, LastSeen: now}}}
+		Apps:   []apitoken.App{{Name: "ci", State: apitoken.Allow, FirstSeen: now, LastSeen: now}},
+		Scopes: []string{"documents:read"}, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	usr := &apitoken.User{ID: "u", Account: "acme", Name: "n", Role: apitoken.Normal, Created: now, Version: 1}
 	for _, rec := range []any{tok, usr} {
 		v := reflect.ValueOf(rec).Elem()
@@ -94,8 +96,13 @@ func TestEqualComparesEveryField(t *testing.T) {
 				} else {
 					f.Set(reflect.Zero(f.Type())) // Apps: drop them
 				}
-			case reflect.Struct: // time.Time
-				f.Set(reflect.ValueOf(f.Interface().(time.Time).Add(time.Second)))
+			case reflect.Struct: // time.Time, netip.Addr
+				switch x := f.Interface().(type) {
+				case time.Time:
+					f.Set(reflect.ValueOf(x.Add(time.Second)))
+				case netip.Addr:
+					f.Set(reflect.ValueOf(netip.MustParseAddr("192.0.2.1")))
+				}
 			default:
 				t.Fatalf("field %s of kind %v: teach this test to change it", name, f.Kind())
 			}

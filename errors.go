@@ -1,6 +1,9 @@
 package apitoken
 
-import "errors"
+import (
+	"errors"
+	"net/http"
+)
 
 // Sentinel errors. Compare with errors.Is: the library wraps them with
 // context, and stores wrap them with their own detail. None of them, nor any
@@ -8,7 +11,9 @@ import "errors"
 var (
 	// ErrMalformed means the presented string is not a token of this
 	// library's format: wrong length, characters, prefix or checksum. It is
-	// decided before any store lookup.
+	// decided before any store lookup. A request that carries two different
+	// tokens (say a header and a query parameter) fails with an error that
+	// matches it too, answered with HTTP 400, code ambiguous_credentials.
 	ErrMalformed = errors.New("apitoken: malformed token")
 
 	// ErrUnknown means the token is well formed but no store record has its
@@ -39,13 +44,14 @@ var (
 	// by is denied (HTTP 403, code app_denied).
 	ErrAppDenied = errors.New("apitoken: application denied")
 
-	// ErrTooManyApps means the token already records the maximum number of
-	// application names; a new name is refused and not stored.
-	ErrTooManyApps = errors.New("apitoken: too many applications for this token")
-
 	// ErrInsufficientPrivilege means the caller's effective privilege is
 	// below what the operation needs, or the operation asks for more than
-	// the caller has.
+	// the caller has (HTTP 403, code insufficient_privilege). Its precise
+	// case "session required" matches it too: a password or second-factor
+	// change asked by a credential that may not make it, since such changes
+	// come only from an unlocked session of the user (or, for a password
+	// reset, an admin's session), never from an API token (HTTP 403, code
+	// session_required).
 	ErrInsufficientPrivilege = errors.New("apitoken: insufficient privilege")
 
 	// ErrNotFound means a record does not exist, or exists but the caller
@@ -60,29 +66,47 @@ var (
 	// it was read. Callers re-read and retry or give up.
 	ErrConflict = errors.New("apitoken: record changed concurrently")
 
-	// ErrImmutable means an update tried to change a field a store keeps
-	// fixed for a record's life (ID, hash, kind, account).
-	ErrImmutable = errors.New("apitoken: immutable field changed")
-
 	// ErrAlreadyAccountToken means a promote found the token already owned
 	// by the account. Promotion is irreversible and happens once.
 	ErrAlreadyAccountToken = errors.New("apitoken: token is already an account token")
 
 	// ErrInvalidArgument means an option or field is out of range: an
 	// unset privilege, an over-long description, an expiry in the past.
+	// Stores return it, too, for an update that changes a field they keep
+	// fixed for a record's life (ID, hash, kind, account).
 	ErrInvalidArgument = errors.New("apitoken: invalid argument")
-
-	// ErrSessionRequired means a password or second-factor change was
-	// asked by a credential that may not make it: such changes come only
-	// from an unlocked session of the user (or, for a password reset, an
-	// admin's session), never from an API token.
-	ErrSessionRequired = errors.New("apitoken: credential changes need a signed-in session of the user")
 
 	// ErrLimitReached means a user already holds the most live API tokens
 	// Options.MaxTokensPerUser allows (HTTP 409, code limit_reached):
-	// revoke one first.
+	// revoke one first. Its precise case "too many applications" matches it
+	// too: the token already records the most application names
+	// Options.MaxApps allows, and a new name is refused and not stored
+	// (HTTP 403, code too_many_apps).
 	ErrLimitReached = errors.New("apitoken: the user holds the most live API tokens allowed; revoke one first")
 
 	// ErrClosed means the Manager or store was closed.
 	ErrClosed = errors.New("apitoken: closed")
 )
+
+// The precise cases of sentinels: each matches its sentinel with errors.Is
+// and carries its own HTTP answer.
+var (
+	errTooManyApps = &refinedError{ErrLimitReached, "apitoken: too many applications for this token",
+		HTTPError{http.StatusForbidden, codeTooManyApps, "this token has reached its limit of applications"}}
+	errSessionRequired = &refinedError{ErrInsufficientPrivilege, "apitoken: credential changes need a signed-in session of the user",
+		HTTPError{http.StatusForbidden, codeSessionRequired, "password and MFA changes need a signed-in session of the user"}}
+	errAmbiguousCredentials = &refinedError{ErrMalformed, "apitoken: request carries two different tokens",
+		HTTPError{http.StatusBadRequest, codeAmbiguousCredentials, "the request carries two different tokens"}}
+)
+
+// refinedError is a precise case of a sentinel error: errors.Is matches
+// the sentinel, and HTTPErrorOf answers with the case's own status and code.
+type refinedError struct {
+	sentinel error
+	msg      string
+	answer   HTTPError
+}
+
+func (e *refinedError) Error() string        { return e.msg }
+func (e *refinedError) Unwrap() error        { return e.sentinel }
+func (e *refinedError) HTTPError() HTTPError { return e.answer }

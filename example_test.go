@@ -62,11 +62,11 @@ func ExampleManager_IssueFor() {
 	m, _ := apitoken.New(memstore.New(), &apitoken.Options{HashKey: []byte("load 32 random bytes from config"), Users: users})
 	defer m.Close()
 
-	issued, _ := m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: "u-42"}, apitoken.IssueRequest{Description: "deploy bot"})
+	issued, _ := m.IssueFor(ctx, "acme", "u-42", apitoken.IssueRequest{Description: "deploy bot"})
 	p, _ := m.Verify(ctx, issued.Secret, "")
 	fmt.Println(p.UserID, p.Privilege)
 
-	_, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: "u-42"}, apitoken.IssueRequest{Privilege: apitoken.Admin})
+	_, err := m.IssueFor(ctx, "acme", "u-42", apitoken.IssueRequest{Privilege: apitoken.Admin})
 	fmt.Println(errors.Is(err, apitoken.ErrInsufficientPrivilege))
 	// Output:
 	// u-42 normal
@@ -79,7 +79,7 @@ func ExampleGuard() {
 	ctx := context.Background()
 	m, _ := apitoken.New(memstore.New(), &apitoken.Options{HashKey: []byte("load 32 random bytes from config")})
 	defer m.Close()
-	issued, _ := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.ReadOnly})
+	issued, _ := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.ReadOnly})
 
 	guard := apitoken.NewGuard(m, nil)
 	mux := http.NewServeMux()
@@ -109,9 +109,9 @@ func ExampleManager_Rotate() {
 	clock := storetest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	m, _ := apitoken.New(memstore.New(), &apitoken.Options{HashKey: []byte("load 32 random bytes from config"), Now: clock.Now})
 	defer m.Close()
-	admin, _ := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Admin})
+	admin, _ := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Admin})
 	caller, _ := m.Verify(ctx, admin.Secret, "")
-	old, _ := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Normal, Description: "billing export"})
+	old, _ := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Normal, Description: "billing export"})
 
 	next, _ := m.Rotate(ctx, caller, old.Token.ID, time.Hour)
 	fmt.Println(next.Token.Description, next.Token.Lineage == old.Token.ID)
@@ -132,9 +132,9 @@ func ExampleManager_SetAppState() {
 	ctx := context.Background()
 	m, _ := apitoken.New(memstore.New(), &apitoken.Options{HashKey: []byte("load 32 random bytes from config")})
 	defer m.Close()
-	admin, _ := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Admin})
+	admin, _ := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Admin})
 	owner, _ := m.Verify(ctx, admin.Secret, "")
-	tok, _ := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.ReadOnly, DefaultAppState: apitoken.Pending})
+	tok, _ := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.ReadOnly, DefaultAppState: apitoken.Pending})
 
 	_, err := m.Verify(ctx, tok.Secret, "grafana")
 	fmt.Println(err)

@@ -3,6 +3,7 @@ package apitoken
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -29,6 +30,8 @@ const (
 	// headerAuthApp is the application the token was verified for (empty
 	// for sessions).
 	headerAuthApp = "X-Auth-App"
+	// headerAuthScopes is the effective scopes, separated by spaces.
+	headerAuthScopes = "X-Auth-Scopes"
 	// headerAuthRequestURI is the forwarded request URI with every token
 	// query parameter removed (and { and } percent-encoded), sent when the
 	// forwarded request's URI is known (headerOriginalURI or
@@ -59,6 +62,7 @@ const (
 //	X-Auth-Token-Id       the credential's non-secret ID
 //	X-Auth-Privilege      the effective privilege: read-only, normal or admin
 //	X-Auth-App            the application verified for (empty for sessions)
+//	X-Auth-Scopes         the effective scopes, separated by spaces
 //	X-Auth-Request-Uri    the forwarded URI with every token parameter removed
 //	                      (and { and } percent-encoded), when it is known
 //	X-Auth-Request-Query  its query with the leading '?', or empty
@@ -76,7 +80,16 @@ const (
 // passes only 401 and 403 of an auth_request on to the client and turns
 // any other refusal into 500; Caddy passes every refusal on as it is.
 // Privilege gates (Require, RequireWriteUnlessSafe) are the upstream's to
-// apply from X-Auth-Privilege.
+// apply from X-Auth-Privilege. A scope gate can be asked of ForwardAuth
+// itself: each "scope" parameter of the URL the proxy calls it at
+// (auth_request /auth?scope=documents:read) names a scope the credential
+// must hold, else the answer is 403 insufficient_scope.
+//
+// The client address, which token allow-lists are checked against, is
+// the proxy's unless GuardOptions.TrustedProxies names the proxy and it
+// sends X-Forwarded-For (nginx: proxy_set_header X-Forwarded-For
+// $proxy_add_x_forwarded_for). Without that, a token with an allow-list
+// works only if the proxy's own address is in it.
 func (g *Guard) ForwardAuth() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		uri := r.Header.Get(headerOriginalURI)
@@ -89,6 +102,10 @@ func (g *Guard) ForwardAuth() http.Handler {
 		if !ok {
 			return
 		}
+		if !holdsAskedScopes(p, r.URL.RawQuery) {
+			g.fail(w, r, errInsufficientScope)
+			return
+		}
 		// Every identity header is sent, empty when it does not apply, so
 		// that a proxy that copies them finds each one (Caddy 2.6 would
 		// otherwise copy its own placeholder text).
@@ -98,6 +115,7 @@ func (g *Guard) ForwardAuth() http.Handler {
 		h.Set(headerAuthTokenID, p.TokenID)
 		h.Set(headerAuthPrivilege, p.Privilege.String())
 		h.Set(headerAuthApp, p.App)
+		h.Set(headerAuthScopes, strings.Join(p.Scopes, " "))
 		if uri != "" {
 			if c.fromQuery {
 				uri = withoutQueryToken(uri)
@@ -113,6 +131,24 @@ func (g *Guard) ForwardAuth() http.Handler {
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// holdsAskedScopes reports whether p holds every scope the "scope"
+// parameters of raw (ForwardAuth's own query) name, each a space-separated
+// list.
+func holdsAskedScopes(p Principal, raw string) bool {
+	if !strings.Contains(raw, "scope") && !strings.Contains(raw, "%") {
+		return true // the common case: nothing asked, nothing parsed
+	}
+	q, _ := url.ParseQuery(raw)
+	for _, v := range q["scope"] {
+		for _, s := range strings.Fields(v) {
+			if !p.HasScope(s) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // braceEscaper percent-encodes { and } (which mean the same encoded), so

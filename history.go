@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Listing and purging: listings read a page at a time through the store's
@@ -16,9 +18,9 @@ import (
 // Defaults for listing and history options.
 const (
 	// defaultListLimit is a page's size when ListOptions.Limit is 0, and
-	// MaxListLimit the largest a caller may ask for.
+	// maxListLimit the largest a caller may ask for.
 	defaultListLimit = 1000
-	MaxListLimit     = 1000
+	maxListLimit     = 1000
 	// defaultRetention is how long revoked and expired API tokens are
 	// kept before a purge removes them.
 	defaultRetention = 30 * 24 * time.Hour
@@ -38,7 +40,7 @@ const purgeBatch = 1000
 // ListOptions pages a listing. The zero value asks for the first page of
 // 1,000 records.
 type ListOptions struct {
-	// Limit is the page size, 1 to MaxListLimit (1,000); 0 means
+	// Limit is the page size, 1 to 1,000; 0 means
 	// 1,000.
 	Limit int
 	// Cursor continues a listing: the Next of the previous page. Empty
@@ -49,6 +51,11 @@ type ListOptions struct {
 	// it. A cursor continues only a listing in the order it was made
 	// for: one made for the other order is ErrInvalidArgument.
 	Newest bool
+	// ExpiringWithin, when positive, keeps only the live tokens that
+	// expire within that long from now (Manager.List only; other listings
+	// refuse it, and a negative one is ErrInvalidArgument). Paging and
+	// both orders work as without it.
+	ExpiringWithin time.Duration
 }
 
 // Page is one page of a listing.
@@ -85,18 +92,24 @@ func (o ListOptions) parse() (int, Position, error) {
 	if o.Newest {
 		return 0, Position{}, fmt.Errorf("%w: this listing is oldest first only", ErrInvalidArgument)
 	}
+	if o.ExpiringWithin != 0 {
+		return 0, Position{}, fmt.Errorf("%w: only token listings filter by expiry", ErrInvalidArgument)
+	}
 	return o.parseOrdered()
 }
 
 // parseOrdered checks o for a listing in either order and returns the
 // page size and the place to start after, in o's order.
 func (o ListOptions) parseOrdered() (int, Position, error) {
+	if o.ExpiringWithin < 0 {
+		return 0, Position{}, fmt.Errorf("%w: an expiry window cannot be negative", ErrInvalidArgument)
+	}
 	limit := o.Limit
 	if limit == 0 {
 		limit = defaultListLimit
 	}
-	if limit < 1 || limit > MaxListLimit {
-		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, MaxListLimit)
+	if limit < 1 || limit > maxListLimit {
+		return 0, Position{}, fmt.Errorf("%w: a page holds 1 to %d records", ErrInvalidArgument, maxListLimit)
 	}
 	after, newest, err := decodeCursor(o.Cursor)
 	if err == nil && o.Cursor != "" && newest != o.Newest {
@@ -207,6 +220,11 @@ func listPageIn[T any](ctx context.Context, limit int, after Position, newest bo
 // another instance has not flushed yet are not seen: there a session idle
 // for almost the whole timeout and then used may be purged within that
 // instance's FlushInterval of the use.
+//
+// Purge then reports, with event.Expiring, up to 100 live API tokens that
+// expire within Options.ExpiryWarning and were not reported before, each
+// once (Token.ExpiryWarned), even across restarts and processes sharing
+// the store; later passes report the rest.
 func (m *Manager) Purge(ctx context.Context) (int, error) {
 	if err := m.Flush(ctx); err != nil {
 		return 0, err
@@ -229,6 +247,9 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 		}
 	}
 	m.usage.forgetIdle(now.Add(-m.opts.SessionIdleTimeout))
+	if _, err := m.warnExpiring(ctx, now); err != nil {
+		return total, err
+	}
 	return total, nil
 }
 
@@ -238,7 +259,7 @@ func (m *Manager) purgeInBackground() {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.PurgeInterval)
 	defer cancel()
 	if _, err := m.Purge(ctx); err != nil {
-		m.emit(Event{Type: EventPurgeFailed, Err: err})
+		m.emit(Event{Type: event.PurgeFailed, Err: err})
 	}
 }
 
@@ -311,7 +332,7 @@ func (m *Manager) makeRoomForSession(ctx context.Context, u *User) error {
 		if err := m.endSession(ctx, live[i]); err != nil {
 			return err
 		}
-		m.emit(Event{Type: EventLogout, TokenID: live[i].ID, Account: u.Account, UserID: u.ID, Err: ErrLimitReached})
+		m.emit(Event{Type: event.Logout, TokenID: live[i].ID, Account: u.Account, UserID: u.ID, Err: ErrLimitReached})
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ const (
 	codeAppDenied             = "app_denied"
 	codeTooManyApps           = "too_many_apps"
 	codeInsufficientPrivilege = "insufficient_privilege"
+	codeInsufficientScope     = "insufficient_scope"
+	codeAddressNotAllowed     = "address_not_allowed"
 	codeAmbiguousCredentials  = "ambiguous_credentials"
 	codeInvalidRequest        = "invalid_request"
 	codeNotFound              = "not_found"
@@ -27,9 +29,6 @@ const (
 	codeSessionRequired       = "session_required"
 	codeInternal              = "internal_error"
 )
-
-// ErrAmbiguousCredentials means one request carried two different tokens.
-var ErrAmbiguousCredentials = errors.New("apitoken: request carries two different tokens")
 
 // HTTPError is how the library answers a failure over HTTP: a status, a
 // stable code and a message safe to show (it never contains a secret or a
@@ -42,6 +41,7 @@ type HTTPError struct {
 	// revoked or expired token, or one of a disabled user), session_locked
 	// (401), app_pending (401), app_denied (403), too_many_apps (403),
 	// session_required (403), insufficient_privilege (403),
+	// insufficient_scope (403), address_not_allowed (403),
 	// ambiguous_credentials (400), invalid_request (400), not_found (404),
 	// limit_reached (409), duplicate (409), conflict (409) and
 	// internal_error (500). Packages built on this one add their own (see
@@ -51,9 +51,8 @@ type HTTPError struct {
 	Message string
 }
 
-// ErrorBody is the JSON shape of every failure response:
-// {"error": {"code": "...", "message": "..."}}.
-type ErrorBody struct {
+// errorBody is the JSON shape of every failure response.
+type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
@@ -72,6 +71,10 @@ func HTTPErrorOf(err error) HTTPError {
 	if errors.As(err, &own) {
 		return own.HTTPError()
 	}
+	var se *StoreError
+	if errors.As(err, &se) {
+		return HTTPError{http.StatusInternalServerError, codeInternal, "internal error"}
+	}
 	switch {
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknown), errors.Is(err, ErrRevoked),
 		errors.Is(err, ErrExpired), errors.Is(err, ErrUserDisabled), errors.Is(err, errMissingToken):
@@ -82,14 +85,8 @@ func HTTPErrorOf(err error) HTTPError {
 		return HTTPError{http.StatusUnauthorized, codeAppPending, "application pending approval by the token's owner"}
 	case errors.Is(err, ErrAppDenied):
 		return HTTPError{http.StatusForbidden, codeAppDenied, "application denied for this token"}
-	case errors.Is(err, ErrTooManyApps):
-		return HTTPError{http.StatusForbidden, codeTooManyApps, "this token has reached its limit of applications"}
-	case errors.Is(err, ErrSessionRequired):
-		return HTTPError{http.StatusForbidden, codeSessionRequired, "password and MFA changes need a signed-in session of the user"}
 	case errors.Is(err, ErrInsufficientPrivilege):
 		return HTTPError{http.StatusForbidden, codeInsufficientPrivilege, "insufficient privilege"}
-	case errors.Is(err, ErrAmbiguousCredentials):
-		return HTTPError{http.StatusBadRequest, codeAmbiguousCredentials, "the request carries two different tokens"}
 	case errors.Is(err, ErrInvalidArgument):
 		return HTTPError{http.StatusBadRequest, codeInvalidRequest, safeMessage(err)}
 	case errors.Is(err, ErrNotFound):
@@ -152,7 +149,7 @@ const busyRetryAfter = "1"
 
 // RetryAfter returns the Retry-After header value, in seconds, that a
 // client should get with e, or "" if it should get none: only a 503 answer
-// (such as package login's busy one) has one. WriteError sends it; a host
+// (such as package login's busy one) has one. Write sends it; a host
 // that writes its own body for e (an HTML page) sets it itself.
 func (e HTTPError) RetryAfter() string {
 	if e.Status == http.StatusServiceUnavailable {
@@ -161,9 +158,10 @@ func (e HTTPError) RetryAfter() string {
 	return ""
 }
 
-// WriteError writes e as the JSON failure body. A 401 also gets a
+// Write writes e as the JSON failure body,
+// {"error": {"code": "...", "message": "..."}}. A 401 also gets a
 // WWW-Authenticate challenge naming realm; a 503 gets Retry-After.
-func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
+func (e HTTPError) Write(w http.ResponseWriter, realm string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -173,7 +171,7 @@ func WriteError(w http.ResponseWriter, e HTTPError, realm string) {
 	if ra := e.RetryAfter(); ra != "" {
 		h.Set("Retry-After", ra)
 	}
-	var body ErrorBody
+	var body errorBody
 	body.Error.Code, body.Error.Message = e.Code, e.Message
 	w.WriteHeader(e.Status)
 	json.NewEncoder(w).Encode(body)

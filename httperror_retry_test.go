@@ -10,7 +10,7 @@ import (
 )
 
 // Only a 503 answer (login's busy one) tells the client when to retry,
-// whether the host writes it with WriteError or renders its own body from
+// whether the host writes it with HTTPError.Write or renders its own body from
 // RetryAfter.
 func TestRetryAfterOnlyWhenBusy(t *testing.T) {
 	for _, tc := range []struct {
@@ -27,9 +27,9 @@ func TestRetryAfterOnlyWhenBusy(t *testing.T) {
 			t.Errorf("%v: RetryAfter %q, want %q", tc.err, got, tc.want)
 		}
 		rec := httptest.NewRecorder()
-		apitoken.WriteError(rec, he, "api")
+		he.Write(rec, "api")
 		if got := rec.Header().Get("Retry-After"); got != tc.want {
-			t.Errorf("%v: WriteError sent Retry-After %q, want %q", tc.err, got, tc.want)
+			t.Errorf("%v: Write sent Retry-After %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

@@ -3,7 +3,10 @@ package apitoken
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // Introspect says whether token is valid and, if it is, what it is and
@@ -14,7 +17,9 @@ import (
 // that names no application (Options.DefaultApp's approval applies,
 // locked sessions are not active), and only if it belongs to the caller's
 // account: tokens of other accounts are inactive, as are malformed,
-// unknown, revoked and expired ones and those of disabled users.
+// unknown, revoked and expired ones and those of disabled users. A token
+// with an allow-list (Token.AllowedCIDRs) is inactive here: introspection
+// does not know the address its holder uses it from.
 // Introspecting an active token counts as a use of it, as the Guard's
 // verification does.
 //
@@ -25,15 +30,15 @@ import (
 // failure (or ctx's).
 func (m *Manager) Introspect(ctx context.Context, caller Principal, token string) (p Principal, issued, expires time.Time, err error) {
 	var v view
-	p, app, now, err := m.check(ctx, token, "", &v)
+	p, app, now, err := m.check(ctx, token, "", netip.Addr{}, &v)
 	if err == nil && (caller.Account == "" || p.Account != caller.Account) {
 		err = ErrUnknown // another account's token is nobody's business here
 	}
 	if err == nil {
-		p, err = m.use(ctx, &v, p, app, now)
+		p, err = m.use(ctx, &v, p, app, netip.Addr{}, now)
 	}
 	if err != nil {
-		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
+		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 		if isStoreFailure(err) {
 			return Principal{}, time.Time{}, time.Time{}, err
 		}

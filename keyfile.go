@@ -32,19 +32,19 @@ func LoadOrCreateHashKey(path string) ([]byte, error) {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: hash key file %s has mode %04o: others may read it; make it 0600 (chmod 600)", ErrInvalidArgument, path, perm)
 	}
-	key := make([]byte, MinHashKey+1)
+	key := make([]byte, minHashKey+1)
 	n, _ := f.Read(key)
-	if n != MinHashKey || st.Size() != MinHashKey {
+	if n != minHashKey || st.Size() != minHashKey {
 		return nil, fmt.Errorf("%w: hash key file %s must hold exactly %d raw bytes (32 random bytes, not text), but has %d; restore the original file, or remove it only if no token was ever issued under it",
-			ErrInvalidArgument, path, MinHashKey, st.Size())
+			ErrInvalidArgument, path, minHashKey, st.Size())
 	}
-	return key[:MinHashKey], nil
+	return key[:minHashKey], nil
 }
 
 // createHashKey writes a new random key to path, failing if the file
 // appeared meanwhile.
 func createHashKey(path string) ([]byte, error) {
-	key := make([]byte, MinHashKey)
+	key := make([]byte, minHashKey)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("apitoken: reading randomness: %w", err)
 	}

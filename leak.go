@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+
+	"github.com/apitoken/apitoken/event"
 )
 
-// What an EventLeakReported keeps of where a leak was found.
+// What an event.LeakReported keeps of where a leak was found.
 const (
 	maxLeakURL    = 2048
 	maxLeakSource = 64
@@ -14,7 +16,7 @@ const (
 
 // ReportLeak revokes the token whose full secret was found in public, by
 // possession as RevokeSecret does (behaviour rule 10, with the same store
-// reads and writes), and emits one EventLeakReported. url and source say
+// reads and writes), and emits one event.LeakReported. url and source say
 // where it was found (for a secret scanner: a link to the file or commit,
 // and "content", "commit", ...); the event keeps them bounded in length,
 // as valid UTF-8, with anything shaped like a token redacted.
@@ -26,7 +28,7 @@ const (
 // user when this Manager issued it, and never the secret. Only a store
 // failure is an error.
 func (m *Manager) ReportLeak(ctx context.Context, secret, url, source string) (bool, error) {
-	e := Event{Type: EventLeakReported, URL: m.scrub(url, maxLeakURL), Source: m.scrub(source, maxLeakSource)}
+	e := Event{Type: event.LeakReported, URL: m.scrub(url, maxLeakURL), Source: m.scrub(source, maxLeakSource)}
 	if len(secret) > maxTokenLength {
 		e.Err = ErrMalformed
 		m.emit(e)

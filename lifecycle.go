@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // IssueRequest describes an API token to issue. Fields left zero take the
@@ -17,7 +21,8 @@ type IssueRequest struct {
 	// exceed it.
 	Privilege Privilege
 	// Expires defaults to now + Options.DefaultExpiry; it must be in the
-	// future and at most now + Options.MaxExpiry.
+	// future and at most now + Options.MaxExpiry. Options.ExpiryPolicy may
+	// shorten both for the token's account, or require an expiry.
 	Expires time.Time
 	// DefaultAppState defaults to Allow.
 	DefaultAppState AppState
@@ -27,6 +32,18 @@ type IssueRequest struct {
 	// Type is the type label (apiKeyType); default "generic". At most 32
 	// bytes.
 	Type string
+	// Scopes are the token's scopes, names of the vocabulary
+	// (Options.Scopes): each must be held by the token's privilege and by
+	// the caller (an unknown name is ErrInvalidArgument, one the caller
+	// lacks ErrInsufficientPrivilege). Empty means every scope the
+	// privilege holds when the caller holds them all (the token is then
+	// unscoped, Token.Scopes empty), else the ones the caller holds.
+	Scopes []string
+	// AllowedCIDRs are the address ranges the token may be used from
+	// (Token.AllowedCIDRs), at most 32. A caller with an allow-list of its
+	// own may give only ranges within it, and by default passes its own
+	// on.
+	AllowedCIDRs []netip.Prefix
 }
 
 // Issued is a newly issued token: the secret, shown exactly once, and its
@@ -35,8 +52,12 @@ type Issued struct {
 	// Secret is the token string. It is not stored anywhere; hand it to
 	// the user now.
 	Secret string
-	// Token is the stored record.
+	// Token is the stored record. A session may act once Token.Unlocked
+	// (false while its MFA unlock is due).
 	Token *Token
+	// User is the user whose session it is, for a session StartSession
+	// (or package login) started; nil for API tokens.
+	User *User
 }
 
 const maxTypeLabel = 32
@@ -68,6 +89,18 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 			t.Owner = OwnerAccount
 		}
 	}
+	if t.Scopes, err = m.scopes.newTokenScopes(req.Scopes, t.Privilege, a.scopes); err != nil {
+		return Issued{}, err
+	}
+	if t.AllowedCIDRs, err = checkAllowedCIDRs(req.AllowedCIDRs); err != nil {
+		return Issued{}, err
+	}
+	if len(t.AllowedCIDRs) == 0 {
+		t.AllowedCIDRs = slices.Clone(a.allow)
+	}
+	if err := a.grantAllowList(t.AllowedCIDRs); err != nil {
+		return Issued{}, err
+	}
 	switch t.Owner {
 	case OwnerUser:
 		if a.userID == "" {
@@ -84,33 +117,25 @@ func (m *Manager) Issue(ctx context.Context, caller Principal, req IssueRequest)
 	return m.issue(ctx, t, req, a.tokenID)
 }
 
-// Holder names who a token issued by IssueFor belongs to: a user of the
-// host's directory (Options.Users), or, with UserID empty, an account.
-type Holder struct {
-	// Account is the account the token lives in (required).
-	Account string
-	// UserID is the owning user; empty issues an account token.
-	UserID string
-}
-
-// IssueFor issues an API token on the host's own authority, with no
-// credential: for hosts whose users sign in their own way (single
+// IssueFor issues an API token in account on the host's own authority,
+// with no credential, for user userID of the host's directory
+// (Options.Users) or, with userID empty, as an account token: for hosts whose users sign in their own way (single
 // sign-on, their own passwords), from trusted code that has already
 // decided the user may have it. The rules are Issue's but for the
 // caller's: a user token's privilege defaults to the user's current role
-// and may not exceed it (and is capped by it at every verification, like
+// and may not exceed it, and so its scopes those of the role (and is capped by it at every verification, like
 // any user token); a read-only user may hold a read-only token; the user
 // must exist in the directory, in that account, and not be disabled
 // (ErrUserDisabled). An account token's privilege must be given. The
-// request's Owner must be unset or agree with to.
-func (m *Manager) IssueFor(ctx context.Context, to Holder, req IssueRequest) (Issued, error) {
-	if to.Account == "" {
+// request's Owner must be unset or agree with userID.
+func (m *Manager) IssueFor(ctx context.Context, account, userID string, req IssueRequest) (Issued, error) {
+	if account == "" {
 		return Issued{}, fmt.Errorf("%w: a token needs an account", ErrInvalidArgument)
 	}
-	t := &Token{Kind: KindAPI, Account: to.Account, Privilege: req.Privilege, Owner: OwnerAccount}
-	if to.UserID != "" {
-		u, err := m.users.UserByID(ctx, to.UserID)
-		if errors.Is(err, ErrNotFound) || (err == nil && (u.Disabled || u.Account != to.Account)) {
+	t := &Token{Kind: KindAPI, Account: account, Privilege: req.Privilege, Owner: OwnerAccount}
+	if userID != "" {
+		u, err := m.users.UserByID(ctx, userID)
+		if errors.Is(err, ErrNotFound) || (err == nil && (u.Disabled || u.Account != account)) {
 			return Issued{}, ErrUserDisabled
 		}
 		if err != nil {
@@ -131,6 +156,13 @@ func (m *Manager) IssueFor(ctx context.Context, to Holder, req IssueRequest) (Is
 	}
 	if req.Owner != 0 && req.Owner != t.Owner {
 		return Issued{}, fmt.Errorf("%w: owner %v does not match the holder", ErrInvalidArgument, req.Owner)
+	}
+	var err error
+	if t.Scopes, err = m.scopes.newTokenScopes(req.Scopes, t.Privilege, m.scopes.role[t.Privilege]); err != nil {
+		return Issued{}, err
+	}
+	if t.AllowedCIDRs, err = checkAllowedCIDRs(req.AllowedCIDRs); err != nil {
+		return Issued{}, err
 	}
 	return m.issue(ctx, t, req, "")
 }
@@ -154,13 +186,10 @@ func (m *Manager) issue(ctx context.Context, t *Token, req IssueRequest, actorID
 	if err := m.checkText(t.Description, t.Type); err != nil {
 		return Issued{}, err
 	}
-	if t.Expires.IsZero() {
-		t.Expires = now.Add(m.opts.DefaultExpiry)
+	var err error
+	if t.Expires, err = m.newExpiry(t.Account, req.Expires, now); err != nil {
+		return Issued{}, err
 	}
-	if !t.Expires.After(now) || t.Expires.After(now.Add(m.opts.MaxExpiry)) {
-		return Issued{}, fmt.Errorf("%w: expiry must be in the future and at most %s away", ErrInvalidArgument, humanDuration(m.opts.MaxExpiry))
-	}
-	t.Expires = t.Expires.UTC()
 	if t.Owner == OwnerUser {
 		if err := m.checkTokenCap(ctx, t.Account, t.UserID); err != nil {
 			return Issued{}, err
@@ -170,7 +199,7 @@ func (m *Manager) issue(ctx context.Context, t *Token, req IssueRequest, actorID
 	if err != nil {
 		return Issued{}, err
 	}
-	m.emit(Event{Type: EventCreated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, Privilege: t.Privilege})
+	m.emit(Event{Type: event.Created, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, Privilege: t.Privilege})
 	return iss, nil
 }
 
@@ -218,7 +247,8 @@ func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
 
 // List returns a page of the active API tokens the caller may see, oldest
 // first, or newest first with opts.Newest: its own user tokens, or every
-// API token of the account for an admin. It reads only API tokens, a page
+// API token of the account for an admin; with opts.ExpiringWithin, only
+// those that expire within that window. It reads only API tokens, a page
 // at a time, in either order. Uses this process has
 // recorded but not yet flushed are written first, so LastUsed and each
 // app's LastSeen include them; other instances' uses show once they flush.
@@ -240,13 +270,17 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 	}
 	m.flushForListing(ctx)
 	now := m.now()
+	if opts.ExpiringWithin > 0 {
+		q.ExpiresAfter, q.ExpiresBefore = now, now.Add(opts.ExpiringWithin)
+	}
 	return listPageIn(ctx, limit, after, opts.Newest,
 		func(ctx context.Context, after Position, n int) ([]*Token, error) {
 			q.After, q.Limit = after, n
 			return m.store.ListTokens(ctx, q)
 		},
 		(*Token).Position,
-		func(t *Token) bool { return a.sees(t) && active(t, now) })
+		// q.Expiring again: a store that ignored the range lists no more.
+		func(t *Token) bool { return a.sees(t) && active(t, now) && q.Expiring(t) })
 }
 
 // flushForListing writes this process's pending uses before a listing or
@@ -254,7 +288,7 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 // A failure is reported and the listing goes on with what is stored.
 func (m *Manager) flushForListing(ctx context.Context) {
 	if err := m.Flush(ctx); err != nil {
-		m.emit(Event{Type: EventFlushFailed, Err: err})
+		m.emit(Event{Type: event.FlushFailed, Err: err})
 	}
 }
 
@@ -319,7 +353,7 @@ func (m *Manager) revokeRecord(ctx context.Context, id, actorID string) (wrote b
 		return false, err
 	}
 	m.usage.forget(t.ID)
-	m.emit(Event{Type: EventRevoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
+	m.emit(Event{Type: event.Revoked, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID})
 	return true, nil
 }
 
@@ -336,7 +370,7 @@ const unknownTokenID = "0000000000000000"
 //
 // The three cases also cost the same: each reads the store twice (by hash,
 // then by ID), and where a live token costs one write, a revoked or unknown
-// one writes no record; instead, if the store implements EmptyCommitter,
+// one writes no record; instead, if the store has CommitEmpty (see Store),
 // it commits an empty write transaction, which on a store that fsyncs
 // (bolt) costs what the revoking write does. Repeating RevokeSecret for a
 // revoked token therefore never writes a record.
@@ -368,7 +402,7 @@ func (m *Manager) revokeSecret(ctx context.Context, secret string) (t *Token, wr
 			return t, false, err
 		}
 	}
-	if c, ok := m.store.(EmptyCommitter); ok && !wrote {
+	if c, ok := m.store.(emptyCommitter); ok && !wrote {
 		return t, false, storeErr(c.CommitEmpty(ctx))
 	}
 	return t, wrote, nil
@@ -387,13 +421,18 @@ func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*To
 		if t.Owner == OwnerAccount {
 			return ErrAlreadyAccountToken
 		}
+		// No longer capped by its owner's role, the token holds all it
+		// declares: the admin must hold that itself.
+		if err := a.grantsOf(t); err != nil {
+			return err
+		}
 		t.Owner, t.UserID = OwnerAccount, ""
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	m.emit(Event{Type: EventPromoted, TokenID: t.ID, Account: t.Account, ActorID: actorID})
+	m.emit(Event{Type: event.Promoted, TokenID: t.ID, Account: t.Account, ActorID: actorID})
 	return t, nil
 }
 
@@ -404,10 +443,18 @@ type TokenUpdate struct {
 	Description     *string
 	Privilege       *Privilege
 	DefaultAppState *AppState
+	// Scopes replaces the token's scopes (see IssueRequest.Scopes; an
+	// empty list makes it unscoped). Neither it nor a privilege change
+	// may give the token a scope the caller does not hold.
+	Scopes *[]string
+	// AllowedCIDRs replaces the allow-list (empty: none). A caller with
+	// an allow-list of its own may set only ranges within it.
+	AllowedCIDRs *[]netip.Prefix
 }
 
 // Update changes a token's description, privilege (never above the
-// caller's own) or default app state.
+// caller's own), scopes, allow-list or default app state. The token ends
+// with no scope it did not have that the caller lacks.
 func (m *Manager) Update(ctx context.Context, caller Principal, id string, u TokenUpdate) (*Token, error) {
 	var (
 		actorID     string
@@ -415,6 +462,7 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 	)
 	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
 		actorID = a.tokenID
+		before := m.scopes.declared(t)
 		if u.Privilege != nil {
 			if err := a.grant(*u.Privilege); err != nil {
 				return err
@@ -437,14 +485,34 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 			}
 			t.Description = *u.Description
 		}
-		return nil
+		if u.Scopes != nil {
+			mask, err := m.scopes.mask(*u.Scopes)
+			if err != nil {
+				return err
+			}
+			if _, err := m.scopes.newTokenScopes(*u.Scopes, t.Privilege, mask); err != nil {
+				return err // a scope beyond the token's privilege
+			}
+			t.Scopes = m.scopes.build(mask)
+		}
+		if u.AllowedCIDRs != nil {
+			list, err := checkAllowedCIDRs(*u.AllowedCIDRs)
+			if err != nil {
+				return err
+			}
+			if err := a.grantAllowList(list); err != nil {
+				return err
+			}
+			t.AllowedCIDRs = list
+		}
+		return a.grantScopes(m.scopes.declared(t) &^ before)
 	})
 	if err != nil {
 		return nil, err
 	}
-	e := Event{Type: EventUpdated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID}
+	e := Event{Type: event.Updated, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID}
 	if privChanged {
-		e.Type, e.Privilege = EventPrivilegeChanged, t.Privilege
+		e.Type, e.Privilege = event.PrivilegeChanged, t.Privilege
 	}
 	m.emit(e)
 	return t, nil
@@ -472,9 +540,9 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 	if err != nil {
 		return nil, err
 	}
-	typ := EventAppAllowed
+	typ := event.AppAllowed
 	if state == Deny {
-		typ = EventAppDenied
+		typ = event.AppDenied
 	}
 	m.emit(Event{Type: typ, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: actorID, App: app, State: state})
 	return t, nil
@@ -485,8 +553,9 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 var errApprovalsMoved = errors.New("apitoken: approvals changed during rotation")
 
 // retireRotated retires old (now, or at the end of grace) once its
-// successor nextID exists. If old was revoked, promoted or re-privileged
-// meanwhile it fails with ErrConflict. If an application was allowed or
+// successor nextID exists. If old was revoked, promoted, re-privileged,
+// re-scoped or given another allow-list meanwhile it fails with
+// ErrConflict. If an application was allowed or
 // denied, or the default app state changed, on old after the successor
 // copied it, the successor takes the newer states first and the retire is
 // tried again: the retire commits only while both records agree, so a deny
@@ -495,7 +564,8 @@ func (m *Manager) retireRotated(ctx context.Context, old *Token, nextID string, 
 	for range maxUpdateAttempts {
 		var latest *Token
 		_, err := m.updateToken(ctx, old.ID, func(t *Token) error {
-			if !active(t, m.now()) || t.Owner != old.Owner || t.Privilege != old.Privilege {
+			if !active(t, m.now()) || t.Owner != old.Owner || t.Privilege != old.Privilege ||
+				!slices.Equal(t.Scopes, old.Scopes) || !slices.Equal(t.AllowedCIDRs, old.AllowedCIDRs) {
 				return ErrConflict
 			}
 			if !sameApprovals(t, old) {
@@ -506,6 +576,10 @@ func (m *Manager) retireRotated(ctx context.Context, old *Token, nextID string, 
 				t.Revoked = now
 			} else if end := now.Add(grace); end.Before(t.Expires) {
 				t.Expires = end
+				// Whoever rotated knows the old secret ends: no warning.
+				if t.ExpiryWarned.IsZero() {
+					t.ExpiryWarned = now
+				}
 			}
 			return nil
 		})
@@ -551,7 +625,8 @@ func carryApps(from []App) []App {
 }
 
 // Rotate issues a new secret for token id with the same lineage and
-// settings (behaviour rule 13) and retires the old secret after grace (zero: at
+// settings (behaviour rule 13; the expiry is kept unless the account's
+// expiry rules now allow less, and then shortened to their maximum) and retires the old secret after grace (zero: at
 // once). The caller needs at least the token's privilege. The new record
 // has a new ID; its Lineage names the first token of the chain. With a
 // grace period both secrets are live for a while, so the rotation counts
@@ -571,7 +646,7 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 	if err := a.canWrite(); err != nil {
 		return Issued{}, err
 	}
-	if err := a.grant(old.Privilege); err != nil {
+	if err := a.grantsOf(old); err != nil {
 		return Issued{}, err
 	}
 	if grace > 0 && old.Owner == OwnerUser {
@@ -583,7 +658,8 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 	}
 	now := m.now()
 	next := old.Clone()
-	next.Created, next.LastUsed, next.Revoked, next.Parent = now, time.Time{}, time.Time{}, a.tokenID
+	next.Created, next.LastUsed, next.Revoked, next.ExpiryWarned, next.Parent = now, time.Time{}, time.Time{}, time.Time{}, a.tokenID
+	next.Expires = m.rotatedExpiry(old.Account, old.Expires, now)
 	next.Apps = carryApps(old.Apps)
 	iss, err := m.create(ctx, next)
 	if err != nil {
@@ -599,6 +675,6 @@ func (m *Manager) Rotate(ctx context.Context, caller Principal, id string, grace
 		}
 		return Issued{}, err
 	}
-	m.emit(Event{Type: EventRotated, TokenID: iss.Token.ID, OldTokenID: id, Account: old.Account, UserID: old.UserID, ActorID: a.tokenID})
+	m.emit(Event{Type: event.Rotated, TokenID: iss.Token.ID, OldTokenID: id, Account: old.Account, UserID: old.UserID, ActorID: a.tokenID})
 	return iss, nil
 }

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/apitoken/apitoken/changefeed"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/internal/cache"
 	"github.com/apitoken/apitoken/internal/usage"
 )
@@ -19,6 +22,7 @@ import (
 // Defaults for Options fields left at their zero value.
 const (
 	defaultExpiry           = 10 * 365 * 24 * time.Hour
+	defaultExpiryWarning    = 7 * 24 * time.Hour
 	defaultMaxDescription   = 256
 	defaultMaxAppName       = 64
 	defaultMaxApps          = 32
@@ -32,9 +36,9 @@ const (
 	defaultAbsoluteTimeout  = 12 * time.Hour
 )
 
-// MinHashKey is the shortest Options.HashKey New accepts, in bytes: as
+// minHashKey is the shortest Options.HashKey New accepts, in bytes: as
 // long as the HMAC-SHA256 output, so the key is no weaker than the hash.
-const MinHashKey = 32
+const minHashKey = 32
 
 // Options configures a Manager. The zero value means defaults throughout;
 // each field states its own.
@@ -42,7 +46,7 @@ type Options struct {
 	// HashKey keys the HMAC-SHA256 under which token hashes are stored,
 	// and the keys derived from it (DeriveKey; package login seals MFA
 	// secrets under one). Use 32 random bytes from the host's
-	// secret configuration; New refuses a key shorter than MinHashKey (32
+	// secret configuration; New refuses a key shorter than 32
 	// bytes). Empty selects plain SHA-256 and unsealed MFA secrets: still
 	// no secret at rest, but anyone holding the database can then confirm
 	// a token they already have (see Hash).
@@ -59,6 +63,16 @@ type Options struct {
 	// and the user management calls (AddUser, CreateUser, UpdateUser...)
 	// work on the Store's records only.
 	Users Users
+	// Scopes declares the host's scope vocabulary and which scopes each
+	// role (privilege) holds: Scopes[Normal] lists the scopes a Normal
+	// credential holds beyond those of ReadOnly, and so on up; a role
+	// holds its own scopes and every scope of the roles below it. The
+	// vocabulary is every name listed: at most 64 names, each 1 to 64
+	// bytes of ASCII letters, digits and ":._-/". A token may carry a
+	// subset (IssueRequest.Scopes); its effective scopes (Principal.Scopes)
+	// are capped by the scopes of its effective privilege at every
+	// verification. Default nil: no scopes; every Principal has none.
+	Scopes map[Privilege][]string
 
 	// DefaultExpiry is the lifetime of an API token issued without an
 	// expiry. Default 10 years, or MaxExpiry if that is
@@ -67,12 +81,27 @@ type Options struct {
 	// MaxExpiry is the longest lifetime a caller may ask for. Default
 	// DefaultExpiry. A DefaultExpiry above it is lowered to it.
 	MaxExpiry time.Duration
+	// ExpiryPolicy, when set, governs the lifetimes of new API tokens per
+	// account: max, when positive, is the longest lifetime a token of the
+	// account may have (MaxExpiry still bounds it), and required means a
+	// caller must choose an expiry (IssueRequest.Expires) rather than take
+	// the default. Without a required expiry, the default is lowered to
+	// max. Issue and IssueFor refuse a request outside the policy with
+	// ErrInvalidArgument naming the rule; Rotate shortens the new
+	// secret's expiry to max from now. It is called on every issue and
+	// rotation and must be fast and safe for concurrent use. Default nil:
+	// DefaultExpiry and MaxExpiry alone, for every account.
+	ExpiryPolicy func(account string) (max time.Duration, required bool)
+	// ExpiryWarning is how long before its expiry a live API token is
+	// reported, once, with event.Expiring (see Manager.Purge). Default 7
+	// days; negative disables the warnings.
+	ExpiryWarning time.Duration
 	// MaxDescription bounds descriptions in bytes. Default 256.
 	MaxDescription int
 	// MaxAppName bounds application names in bytes. Default 64.
 	MaxAppName int
 	// MaxApps bounds the application names recorded per token; further new
-	// names are refused with ErrTooManyApps. Default 32.
+	// names are refused with ErrLimitReached (code too_many_apps). Default 32.
 	MaxApps int
 	// DefaultApp is the application name of a verification that names
 	// none. Default "default".
@@ -87,7 +116,7 @@ type Options struct {
 	// negative disables the cache (every verification reads the store).
 	CacheSize int
 	// FallbackCacheTTL is how long a cached record may serve while a
-	// shared store's change feed is down (see ChangeFeed), which bounds
+	// shared store's change feed is down (see changefeed.Feed), which bounds
 	// how long another process's revoke can go unseen. Default 1 s.
 	FallbackCacheTTL time.Duration
 
@@ -118,13 +147,22 @@ type Options struct {
 	// MFA are configured in package login.
 	SessionAbsoluteTimeout time.Duration
 
-	// OnEvent receives every Event synchronously; it must not block. See
-	// SlogEvents for a log/slog adapter. Default: events are dropped.
+	// Logger, if set, logs every Event: failures at Warn, the rest at
+	// Info, the event's dotted name as the message and only non-secret
+	// attributes (IDs, account, application, state, privilege, reason).
+	// Default nil: nothing is logged.
+	Logger *slog.Logger
+	// OnEvent receives every Event synchronously (after Logger); it must
+	// not block. Default nil.
 	OnEvent func(Event)
-	// Observer receives one VerifyObservation per verification (outcome,
-	// kind, cache hit, and the duration of a random sample), for metrics;
-	// see module otelapitoken. Default nil: nothing is measured.
-	Observer Observer
+	// ObserveVerify receives one VerifyObservation per Manager.Verify
+	// (outcome, kind, cache hit, and the duration of a random sample), for
+	// metrics adapters such as module otelapitoken. It is called
+	// synchronously on the verifying goroutine, after the verification and
+	// before its event.VerifyFailed (if any); it must not block and must be
+	// safe for concurrent use. Default nil: the Manager builds no
+	// observation and reads no clock for one.
+	ObserveVerify func(VerifyObservation)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Rand is the entropy source for secrets and IDs. Default
@@ -150,10 +188,11 @@ type Manager struct {
 	opts   Options
 	format Format
 	hasher hasher
+	scopes *scopeVocab
 	cache  tokenCache
 	usage  usageTracker
 
-	unsubscribe func() // from the store's ChangeFeed, if it has one
+	unsubscribe func() // from the store's changefeed.Feed, if it has one
 	closeOnce   sync.Once
 	stop        chan struct{}
 	done        chan struct{} // closed when flushLoop has returned
@@ -162,9 +201,8 @@ type Manager struct {
 
 // New returns a Manager over store. A nil opts means defaults. It starts
 // two goroutines (the last-used flush and the purge; the usage tracker's
-// folds) that Close stops.
-// Invalid options, such as a HashKey that is neither empty nor at least
-// MinHashKey bytes, are ErrInvalidArgument.
+// folds) that Close stops. Invalid options, such as a HashKey that is
+// neither empty nor at least 32 bytes, are ErrInvalidArgument.
 func New(store Store, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
@@ -173,9 +211,9 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil Store", ErrInvalidArgument)
 	}
-	if n := len(o.HashKey); n > 0 && n < MinHashKey {
+	if n := len(o.HashKey); n > 0 && n < minHashKey {
 		return nil, fmt.Errorf("%w: HashKey has %d bytes; it must have at least %d bytes (32 random bytes), or be empty for plain SHA-256",
-			ErrInvalidArgument, n, MinHashKey)
+			ErrInvalidArgument, n, minHashKey)
 	}
 	f, err := o.Format.withDefaults()
 	if err != nil {
@@ -186,6 +224,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	setDefault(&o.DefaultExpiry, defaultExpiry)
 	setDefault(&o.MaxExpiry, o.DefaultExpiry)
+	setDefault(&o.ExpiryWarning, defaultExpiryWarning)
 	setDefault(&o.MaxDescription, defaultMaxDescription)
 	setDefault(&o.MaxAppName, defaultMaxAppName)
 	setDefault(&o.MaxApps, defaultMaxApps)
@@ -212,6 +251,10 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if len(o.DefaultApp) > o.MaxAppName {
 		return nil, fmt.Errorf("%w: DefaultApp longer than MaxAppName", ErrInvalidArgument)
 	}
+	vocab, err := newScopeVocab(o.Scopes)
+	if err != nil {
+		return nil, err
+	}
 	users := o.Users
 	if users == nil {
 		users = store
@@ -223,6 +266,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		opts:   o,
 		format: f,
 		hasher: newHasher(o.HashKey),
+		scopes: vocab,
 		cache:  tokenCache{cache.New(o.CacheSize, o.FallbackCacheTTL, o.Now, ut.Touch)},
 		usage:  usageTracker{ut},
 		stop:   make(chan struct{}),
@@ -230,7 +274,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 
 		foldDone: make(chan struct{}),
 	}
-	if feed, ok := store.(ChangeFeed); ok {
+	if feed, ok := store.(changefeed.Feed); ok {
 		m.unsubscribe = feed.Subscribe(m.applyChange)
 	}
 	go m.flushLoop()
@@ -280,7 +324,7 @@ func (m *Manager) flushLoop() {
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
 			if err := m.Flush(ctx); err != nil {
-				m.emit(Event{Type: EventFlushFailed, Err: err})
+				m.emit(Event{Type: event.FlushFailed, Err: err})
 			}
 			cancel()
 		}
@@ -456,7 +500,7 @@ func storeErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDuplicate), errors.Is(err, ErrConflict),
-		errors.Is(err, ErrImmutable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
 	var se *StoreError

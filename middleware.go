@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/apitoken/apitoken/internal/clientaddr"
 )
 
 // Verifier is what the middleware needs: *Manager implements it.
@@ -36,12 +39,27 @@ type GuardOptions struct {
 	AppHeaders []string
 	// Realm is named in WWW-Authenticate. Default "api".
 	Realm string
-	// OnDeny writes 4xx refusals; default WriteError. FailureReason(r)
-	// gives the reason inside it.
-	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError)
-	// OnError writes 5xx failures (a store outage); default WriteError.
-	// The response must not include the error's text.
-	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError)
+	// OnDeny writes 4xx refusals; default e.Write. reason is why the
+	// request was refused (it wraps one of the sentinels Manager.Verify
+	// lists, or ErrInsufficientPrivilege), for logs: it holds no secret.
+	OnDeny func(w http.ResponseWriter, r *http.Request, e HTTPError, reason error)
+	// OnError writes 5xx failures (a store outage); default e.Write. The
+	// response must not include reason's text.
+	OnError func(w http.ResponseWriter, r *http.Request, e HTTPError, reason error)
+	// TrustedProxies are the reverse proxies (or, for ForwardAuth, the
+	// proxy that calls it) whose X-Forwarded-For gives the client address
+	// that token allow-lists (Token.AllowedCIDRs) are checked against and
+	// LastUsedIP records. Default none: the address is the connection's
+	// peer and the header is never read.
+	TrustedProxies []netip.Prefix
+}
+
+// addrVerifier is a Verifier that also takes the client address:
+// *Manager. The Guard passes the address to one, so that allow-lists
+// apply; a Verifier without it is called without, and refuses tokens
+// with allow-lists.
+type addrVerifier interface {
+	VerifyFrom(ctx context.Context, token, app string, addr netip.Addr) (Principal, error)
 }
 
 // Guard authenticates requests with tokens. Build it with NewGuard, wrap
@@ -49,6 +67,7 @@ type GuardOptions struct {
 // add privilege gates with Require and RequireWriteUnlessSafe.
 type Guard struct {
 	v    Verifier
+	av   addrVerifier // v, if it takes addresses
 	opts GuardOptions
 }
 
@@ -66,15 +85,15 @@ func NewGuard(v Verifier, opts *GuardOptions) *Guard {
 	for i, h := range o.Headers {
 		o.Headers[i] = http.CanonicalHeaderKey(h)
 	}
-	return &Guard{v: v, opts: o}
+	o.TrustedProxies = append([]netip.Prefix(nil), o.TrustedProxies...)
+	g := &Guard{v: v, opts: o}
+	g.av, _ = v.(addrVerifier)
+	return g
 }
 
 type ctxKey int
 
-const (
-	principalKey ctxKey = iota
-	reasonKey
-)
+const principalKey ctxKey = 0
 
 // FromContext returns the Principal the Guard put in ctx.
 func FromContext(ctx context.Context) (Principal, bool) {
@@ -100,14 +119,6 @@ func (c *principalContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// FailureReason returns why the Guard refused r (inside OnDeny and OnError),
-// or nil. It wraps one of the library's sentinels; its text never holds a
-// secret.
-func FailureReason(r *http.Request) error {
-	err, _ := r.Context().Value(reasonKey).(error)
-	return err
-}
-
 // errMissingToken means the request carried no token at all.
 var errMissingToken = errors.New("apitoken: no token in request")
 
@@ -120,7 +131,7 @@ type credentials struct {
 
 // extract finds the request's token and application name without
 // verifying anything. Every place a token can be is read; two different
-// tokens are ErrAmbiguousCredentials.
+// tokens are ErrMalformed (code ambiguous_credentials).
 func (g *Guard) extract(r *http.Request) (credentials, error) {
 	return g.extractFrom(r.Header, r.URL.RawQuery)
 }
@@ -139,7 +150,7 @@ func (g *Guard) extractFrom(h http.Header, rawQueries ...string) (credentials, e
 		case c.token == "":
 			c.token = tok
 		case c.token != tok:
-			return ErrAmbiguousCredentials
+			return errAmbiguousCredentials
 		}
 		return nil
 	}
@@ -220,6 +231,15 @@ func (g *Guard) Check(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
+	return g.verify(r, c)
+}
+
+// verify verifies c, from r's client address when the Verifier takes
+// one.
+func (g *Guard) verify(r *http.Request, c credentials) (Principal, error) {
+	if g.av != nil {
+		return g.av.VerifyFrom(r.Context(), c.token, c.app, clientaddr.Of(r, g.opts.TrustedProxies))
+	}
 	return g.v.Verify(r.Context(), c.token, c.app)
 }
 
@@ -251,7 +271,7 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, c credentia
 	}
 	var p Principal
 	if err == nil {
-		p, err = g.v.Verify(r.Context(), c.token, c.app)
+		p, err = g.verify(r, c)
 		if allowLocked && errors.Is(err, ErrSessionLocked) {
 			err = nil
 		}
@@ -305,14 +325,13 @@ func removeQueryParam(raw, name string) string {
 // fail answers a refused request through OnDeny or OnError.
 func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := HTTPErrorOf(err)
-	r = r.WithContext(context.WithValue(r.Context(), reasonKey, err))
 	switch {
 	case e.Status >= 500 && g.opts.OnError != nil:
-		g.opts.OnError(w, r, e)
+		g.opts.OnError(w, r, e, err)
 	case e.Status < 500 && g.opts.OnDeny != nil:
-		g.opts.OnDeny(w, r, e)
+		g.opts.OnDeny(w, r, e, err)
 	default:
-		WriteError(w, e, g.opts.Realm)
+		e.Write(w, g.opts.Realm)
 	}
 }
 
@@ -333,6 +352,32 @@ func (g *Guard) RequireWriteUnlessSafe() func(http.Handler) http.Handler {
 		}
 		return Normal
 	})
+}
+
+// errInsufficientScope refuses a credential without the scope a
+// RequireScope gate asks for: 403 insufficient_scope.
+var errInsufficientScope = &refinedError{ErrInsufficientPrivilege, "apitoken: the credential lacks a required scope",
+	HTTPError{http.StatusForbidden, codeInsufficientScope, "this credential lacks a scope the request needs"}}
+
+// RequireScope returns a gate that lets through only principals whose
+// effective scopes (Principal.Scopes) include every one of scopes; others
+// get 403 insufficient_scope. Use it inside Handler. A scope the
+// Manager's vocabulary does not declare is held by nobody, so such a gate
+// refuses everyone.
+func (g *Guard) RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	scopes = append([]string(nil), scopes...)
+	return func(next http.Handler) http.Handler {
+		return g.gate(func(*http.Request) Privilege { return ReadOnly })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := FromContext(r.Context()) // gate checked it is there
+			for _, s := range scopes {
+				if !p.HasScope(s) {
+					g.fail(w, r, errInsufficientScope)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		}))
+	}
 }
 
 func (g *Guard) gate(min func(*http.Request) Privilege) func(http.Handler) http.Handler {

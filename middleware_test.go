@@ -38,7 +38,7 @@ func newHTTPEnv(t *testing.T, store apitoken.Store, gopts *apitoken.GuardOptions
 	e := &httpEnv{clock: storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)), logs: &bytes.Buffer{}}
 	var logMu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, e.logs}, nil))
-	m, err := apitoken.New(store, &apitoken.Options{Now: e.clock.Now, OnEvent: apitoken.SlogEvents(logger)})
+	m, err := apitoken.New(store, &apitoken.Options{Now: e.clock.Now, Logger: logger})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	e.m = m
@@ -139,7 +139,7 @@ func TestGuardExtraction(t *testing.T) {
 
 func assertErrorBody(t *testing.T, rec *httptest.ResponseRecorder, code string) {
 	t.Helper()
-	var body apitoken.ErrorBody
+	var body struct{ Error apitoken.HTTPError }
 	require.NoError(t, jsonDecode(rec.Body.Bytes(), &body))
 	assert.Equal(t, code, body.Error.Code)
 	assert.NotEmpty(t, body.Error.Message)
@@ -233,9 +233,9 @@ func TestGuardStoreFailureIs500WithoutStoreText(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	var reason error
-	g := apitoken.NewGuard(m, &apitoken.GuardOptions{OnError: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError) {
-		reason = apitoken.FailureReason(r)
-		apitoken.WriteError(w, he, "api")
+	g := apitoken.NewGuard(m, &apitoken.GuardOptions{OnError: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError, why error) {
+		reason = why
+		he.Write(w, "api")
 	}})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
@@ -251,8 +251,8 @@ func TestGuardStoreFailureIs500WithoutStoreText(t *testing.T) {
 
 func TestGuardHostReplacesDenyResponses(t *testing.T) {
 	e := newHTTPEnv(t, memstore.New(), nil)
-	g := apitoken.NewGuard(e.m, &apitoken.GuardOptions{OnDeny: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError) {
-		w.Header().Set("X-Reason", apitoken.FailureReason(r).Error())
+	g := apitoken.NewGuard(e.m, &apitoken.GuardOptions{OnDeny: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError, why error) {
+		w.Header().Set("X-Reason", why.Error())
 		w.WriteHeader(he.Status)
 		w.Write([]byte("custom " + he.Code))
 	}})
@@ -300,11 +300,11 @@ func TestNoSecretLeaks(t *testing.T) {
 		})
 	}
 	g := apitoken.NewGuard(e.m, &apitoken.GuardOptions{Headers: []string{"X-Circonus-Auth-Token"}, QueryToken: true, Basic: true,
-		OnDeny: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError) {
+		OnDeny: func(w http.ResponseWriter, r *http.Request, he apitoken.HTTPError, why error) {
 			mu.Lock()
-			reasons = append(reasons, apitoken.FailureReason(r).Error())
+			reasons = append(reasons, why.Error())
 			mu.Unlock()
-			apitoken.WriteError(w, he, "api")
+			he.Write(w, "api")
 		}})
 	h := g.Handler(accessLog(e.handler(&seen{})))
 	secrets := []string{e.Live, e.ReadOnly, e.Revoked, e.Expired, e.Disabled, e.Pending, e.Denied, e.Locked}

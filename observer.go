@@ -5,21 +5,8 @@ import (
 	"time"
 )
 
-// Observer receives the measurements that events do not carry: one call per
-// Manager.Verify, successes included, with its outcome and, for a sample,
-// how long it took. It is for metrics adapters (module otelapitoken is
-// one); set it as Options.Observer. When Options.Observer is nil the
-// Manager builds no observation and reads no clock for one.
-type Observer interface {
-	// ObserveVerify is called once per Manager.Verify, synchronously on
-	// the verifying goroutine, after the verification and before its
-	// EventVerifyFailed (if any). It must not block and must be safe for
-	// concurrent use: every verification of the process passes through it.
-	ObserveVerify(VerifyObservation)
-}
-
 // observerTimingSample is how many verifications there are, on average, for
-// each one an Observer gets timed: each verification is timed with
+// each one Options.ObserveVerify gets timed: each verification is timed with
 // probability 1/observerTimingSample. Reading the clock twice can cost as
 // much as a cached verification itself (on virtual machines whose clock
 // is not read in user space, several times as much), so timing every one
@@ -31,8 +18,10 @@ const observerTimingSample = 32
 // runtime's per-thread generator (no lock, no shared state).
 func timeThisVerification() bool { return mrand.Uint32()%observerTimingSample == 0 }
 
-// VerifyObservation describes one verification for an Observer. It holds
-// no secret and no application name.
+// VerifyObservation describes one verification for Options.ObserveVerify:
+// the measurements that events do not carry, successes included, with the
+// outcome and, for a sample, how long it took. It holds no secret and no
+// application name.
 type VerifyObservation struct {
 	// Kind is the verified credential's kind, KindAPI or KindSession; zero
 	// when no record was found (a malformed or unknown token).

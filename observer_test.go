@@ -20,11 +20,11 @@ func (r *recordingObserver) ObserveVerify(o apitoken.VerifyObservation) {
 	r.mu.Unlock()
 }
 
-// The Observer sees each verification once, successes included, with its
+// Options.ObserveVerify sees each verification once, successes included, with its
 // outcome, the credential's kind, and whether the cache served it.
 func TestObserverSeesEveryVerification(t *testing.T) {
 	obs := &recordingObserver{}
-	m, _ := newManager(t, &apitoken.Options{Observer: obs})
+	m, _ := newManager(t, &apitoken.Options{ObserveVerify: obs.ObserveVerify})
 	iss := issueAPIToken(t, m) // verifies the user's session once
 	obs.obs = nil
 	steps := []struct {
@@ -67,7 +67,7 @@ func TestObserverSeesEveryVerification(t *testing.T) {
 // chosen at random, and only those carry a Duration.
 func TestObserverTimesASample(t *testing.T) {
 	obs := &recordingObserver{}
-	m, _ := newManager(t, &apitoken.Options{Observer: obs})
+	m, _ := newManager(t, &apitoken.Options{ObserveVerify: obs.ObserveVerify})
 	iss := issueAPIToken(t, m)
 	const sample = 32 // the documented rate, one in 32
 	const n = 100 * sample

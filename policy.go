@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -65,12 +66,19 @@ type actor struct {
 	account string
 	userID  string // empty for account tokens
 	priv    Privilege
+	scopes  uint64         // effective scopes
+	allow   []netip.Prefix // the credential's allow-list; empty for none
+	vocab   *scopeVocab
 }
 
 // principal is a as a Principal (see Manager.Authorize). Only unlocked
 // actors are returned by authorize without ErrSessionLocked.
 func (a actor) principal() Principal {
-	return Principal{TokenID: a.tokenID, Kind: a.kind, Owner: a.owner, Account: a.account, UserID: a.userID, Privilege: a.priv}
+	p := Principal{TokenID: a.tokenID, Kind: a.kind, Owner: a.owner, Account: a.account, UserID: a.userID, Privilege: a.priv}
+	if a.vocab != nil {
+		p.Scopes = a.vocab.list(a.scopes)
+	}
+	return p
 }
 
 // authorize re-reads the caller's credential and owner, so a management
@@ -100,7 +108,8 @@ func (m *Manager) authorize(ctx context.Context, p Principal) (actor, error) {
 	if err != nil {
 		return actor{}, err
 	}
-	a := actor{tokenID: t.ID, lineage: t.Lineage, origin: t.Origin, kind: t.Kind, owner: t.Owner, account: t.Account, userID: t.UserID, priv: priv}
+	a := actor{tokenID: t.ID, lineage: t.Lineage, origin: t.Origin, kind: t.Kind, owner: t.Owner, account: t.Account, userID: t.UserID, priv: priv,
+		scopes: m.scopes.effective(t, priv), allow: t.AllowedCIDRs, vocab: m.scopes}
 	if t.Kind == KindSession && !t.Unlocked {
 		return a, ErrSessionLocked
 	}
@@ -135,12 +144,12 @@ func (a actor) canChangeOwnCredentials(userID string) error {
 // user actor.
 func sessionOf(kind Kind, actor, userID string) error {
 	if kind != KindSession || actor == "" || actor != userID {
-		return ErrSessionRequired
+		return errSessionRequired
 	}
 	return nil
 }
 
-// RequireSessionOf returns ErrSessionRequired unless p is a session of
+// RequireSessionOf returns ErrInsufficientPrivilege (code session_required) unless p is a session of
 // user userID: the rule for calls about a user's own account and
 // credentials (behaviour rule 24), which API tokens may never make. Pass
 // a Principal from Manager.Authorize, which also refuses locked sessions.
@@ -236,6 +245,32 @@ func (a actor) grant(p Privilege) error {
 		return ErrInsufficientPrivilege
 	}
 	return nil
+}
+
+// grantScopes checks that a may give a token the scopes want: only
+// scopes it holds itself.
+func (a actor) grantScopes(want uint64) error { return a.vocab.holds(a.scopes, want) }
+
+// grantAllowList checks that a may give a token the allow-list want: a
+// credential with an allow-list may give only ranges within its own, so
+// that no token it makes works from where it does not.
+func (a actor) grantAllowList(want []netip.Prefix) error {
+	if !within(want, a.allow) {
+		return fmt.Errorf("%w: the caller may be used only from its own allowed ranges and can grant no wider ones", ErrInsufficientPrivilege)
+	}
+	return nil
+}
+
+// grantsOf checks that a may hand out a credential with t's rights: its
+// privilege, its declared scopes and its allow-list (rotate, promote).
+func (a actor) grantsOf(t *Token) error {
+	if err := a.grant(t.Privilege); err != nil {
+		return err
+	}
+	if err := a.grantScopes(a.vocab.declared(t)); err != nil {
+		return err
+	}
+	return a.grantAllowList(t.AllowedCIDRs)
 }
 
 // loadVisible returns the API token id if a may see it and it is active;

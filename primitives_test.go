@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/storetest"
 )
 
@@ -112,10 +113,10 @@ func TestRequireSessionOfIsTheOwnCredentialsRule(t *testing.T) {
 		want error
 	}{
 		{"the user's session", apitoken.Principal{Kind: apitoken.KindSession, UserID: "u1"}, "u1", nil},
-		{"another user's session", apitoken.Principal{Kind: apitoken.KindSession, UserID: "u2"}, "u1", apitoken.ErrSessionRequired},
-		{"the user's own API token", apitoken.Principal{Kind: apitoken.KindAPI, UserID: "u1", Privilege: apitoken.Admin}, "u1", apitoken.ErrSessionRequired},
-		{"an account token", apitoken.Principal{Kind: apitoken.KindAPI, Privilege: apitoken.Admin}, "", apitoken.ErrSessionRequired},
-		{"no user at all", apitoken.Principal{Kind: apitoken.KindSession}, "", apitoken.ErrSessionRequired},
+		{"another user's session", apitoken.Principal{Kind: apitoken.KindSession, UserID: "u2"}, "u1", apitoken.ErrInsufficientPrivilege},
+		{"the user's own API token", apitoken.Principal{Kind: apitoken.KindAPI, UserID: "u1", Privilege: apitoken.Admin}, "u1", apitoken.ErrInsufficientPrivilege},
+		{"an account token", apitoken.Principal{Kind: apitoken.KindAPI, Privilege: apitoken.Admin}, "", apitoken.ErrInsufficientPrivilege},
+		{"no user at all", apitoken.Principal{Kind: apitoken.KindSession}, "", apitoken.ErrInsufficientPrivilege},
 	} {
 		if err := c.p.RequireSessionOf(c.user); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
@@ -139,7 +140,7 @@ func TestUnlockSessionUnlocksOnlyLiveSessions(t *testing.T) {
 	if p, err := e.m.Verify(ctx, secret, ""); err != nil || !p.Unlocked {
 		t.Fatalf("after UnlockSession: %+v, %v", p, err)
 	}
-	if len(*e.events) != n+1 || (*e.events)[n].Type != apitoken.EventUnlocked || (*e.events)[n].TokenID != locked.TokenID {
+	if len(*e.events) != n+1 || (*e.events)[n].Type != event.Unlocked || (*e.events)[n].TokenID != locked.TokenID {
 		t.Fatalf("events after unlocking: %v", (*e.events)[n:])
 	}
 	if err := e.m.UnlockSession(ctx, locked.TokenID); err != nil || len(*e.events) != n+1 {
@@ -277,7 +278,7 @@ func TestHTTPErrorOfHonoursAnErrorsOwnAnswer(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	apitoken.WriteError(rec, apitoken.HTTPError{Status: http.StatusServiceUnavailable, Code: "busy", Message: "busy"}, "api")
+	apitoken.HTTPError{Status: http.StatusServiceUnavailable, Code: "busy", Message: "busy"}.Write(rec, "api")
 	if rec.Header().Get("Retry-After") != "1" {
 		t.Fatalf("a 503 without Retry-After: %v", rec.Header())
 	}
@@ -291,8 +292,8 @@ func TestManagerCreateUserTakesNoPasswordHash(t *testing.T) {
 	}
 	al, _ := e.m.StartSession(ctx, admin.ID)
 	ap, _ := e.m.Verify(ctx, al.Secret, "")
-	if _, err := e.m.CreateUser(ctx, ap, apitoken.NewUser{Name: "h@example.com", Role: apitoken.Normal, PasswordHash: admin.PasswordHash}); !errors.Is(err, apitoken.ErrSessionRequired) {
-		t.Fatalf("CreateUser with a hash: %v, want ErrSessionRequired", err)
+	if _, err := e.m.CreateUser(ctx, ap, apitoken.NewUser{Name: "h@example.com", Role: apitoken.Normal, PasswordHash: admin.PasswordHash}); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
+		t.Fatalf("CreateUser with a hash: %v, want ErrInsufficientPrivilege (session required)", err)
 	}
 	if _, err := e.s.UserByName(ctx, "h@example.com"); !errors.Is(err, apitoken.ErrNotFound) {
 		t.Fatalf("the refused user was stored: %v", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
 )
@@ -83,12 +84,12 @@ func TestRevokeSecretWritesOnlyForALiveToken(t *testing.T) {
 }
 
 // Revoking a revoked token by ID writes nothing either, and emits no
-// second EventRevoked.
+// second event.Revoked.
 func TestRevokeByIDOfARevokedTokenWritesNothing(t *testing.T) {
 	var mu sync.Mutex
 	revokedEvents := 0
 	m, s := newManager(t, &apitoken.Options{OnEvent: func(e apitoken.Event) {
-		if e.Type == apitoken.EventRevoked {
+		if e.Type == event.Revoked {
 			mu.Lock()
 			revokedEvents++
 			mu.Unlock()
@@ -109,7 +110,7 @@ func TestRevokeByIDOfARevokedTokenWritesNothing(t *testing.T) {
 		t.Errorf("revoking a revoked token by ID made %d writes", w)
 	}
 	if revokedEvents != 1 {
-		t.Errorf("%d EventRevoked, want 1", revokedEvents)
+		t.Errorf("%d event.Revoked, want 1", revokedEvents)
 	}
 }
 

@@ -5,41 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/apitoken/apitoken/event"
 )
-
-// Login is a started session: what StartSession returns, and what a
-// successful password login (package login) returns.
-type Login struct {
-	// Secret is the session token, shown once.
-	Secret string
-	// Session is the stored session record.
-	Session *Token
-	// User is the user whose session it is.
-	User *User
-}
-
-// Unlocked reports whether the session may act (false while MFA is due).
-func (l Login) Unlocked() bool { return l.Session.Unlocked }
 
 // StartSession starts a session for user id with no password check. It is
 // a trusted-host call: for hosts that authenticate users themselves
 // (single sign-on), for package login once it has checked a password, and
 // for tests. A disabled or missing user is ErrUserDisabled. The session is
 // locked if the user is enrolled in MFA (see UnlockSession).
-func (m *Manager) StartSession(ctx context.Context, userID string) (Login, error) {
+func (m *Manager) StartSession(ctx context.Context, userID string) (Issued, error) {
 	u, err := m.users.UserByID(ctx, userID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
-		return Login{}, ErrUserDisabled
+		return Issued{}, ErrUserDisabled
 	}
 	if err != nil {
-		return Login{}, storeErr(err)
+		return Issued{}, storeErr(err)
 	}
 	return m.startSession(ctx, u)
 }
 
-func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
+func (m *Manager) startSession(ctx context.Context, u *User) (Issued, error) {
 	if err := m.makeRoomForSession(ctx, u); err != nil {
-		return Login{}, err
+		return Issued{}, err
 	}
 	now := m.now()
 	s := &Token{
@@ -49,9 +37,10 @@ func (m *Manager) startSession(ctx context.Context, u *User) (Login, error) {
 	}
 	iss, err := m.create(ctx, s)
 	if err != nil {
-		return Login{}, err
+		return Issued{}, err
 	}
-	return Login{Secret: iss.Secret, Session: iss.Token, User: u}, nil
+	iss.User = u
+	return iss, nil
 }
 
 // UnlockSession marks the live session tokenID unlocked, so it may act
@@ -86,7 +75,7 @@ func (m *Manager) UnlockSession(ctx context.Context, tokenID string) error {
 	}); err != nil {
 		return err
 	}
-	m.emit(Event{Type: EventUnlocked, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
+	m.emit(Event{Type: event.Unlocked, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
 	return nil
 }
 
@@ -106,7 +95,7 @@ func (m *Manager) Logout(ctx context.Context, session Principal) error {
 	if err := m.endSession(ctx, t); err != nil {
 		return err
 	}
-	m.emit(Event{Type: EventLogout, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
+	m.emit(Event{Type: event.Logout, TokenID: t.ID, Account: t.Account, UserID: t.UserID})
 	return nil
 }
 
@@ -139,7 +128,7 @@ func (m *Manager) EndSessions(ctx context.Context, account, userID, keep string)
 			return n, err
 		}
 		n++
-		m.emit(Event{Type: EventLogout, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: keep})
+		m.emit(Event{Type: event.Logout, TokenID: t.ID, Account: t.Account, UserID: t.UserID, ActorID: keep})
 	}
 	return n, nil
 }

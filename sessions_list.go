@@ -26,7 +26,7 @@ type Profile struct {
 }
 
 // Profile returns the caller's own profile. Only an unlocked session of
-// the user may ask (ErrSessionRequired for API tokens, ErrSessionLocked for
+// the user may ask (ErrInsufficientPrivilege, code session_required, for API tokens, ErrSessionLocked for
 // a locked session), like every call about a user's own credentials.
 func (m *Manager) Profile(ctx context.Context, caller Principal) (Profile, error) {
 	a, err := m.authorize(ctx, caller)
@@ -57,7 +57,7 @@ func (m *Manager) Profile(ctx context.Context, caller Principal) (Profile, error
 // Sessions returns the caller's own live sessions, oldest first, the
 // caller's among them (compare Token.ID with Principal.TokenID). Records
 // come without their Hash. Only an unlocked session of the user may list
-// them (ErrSessionRequired for API tokens). A user holds at most
+// them (ErrInsufficientPrivilege, code session_required, for API tokens). A user holds at most
 // Options.MaxSessionsPerUser live sessions, so the list is bounded.
 func (m *Manager) Sessions(ctx context.Context, caller Principal) ([]*Token, error) {
 	a, err := m.authorize(ctx, caller)
@@ -94,7 +94,7 @@ func (m *Manager) sessionLive(t *Token, now time.Time) bool {
 // caller's own ("sign out everywhere else") and reports how many ended.
 // Each ends as Logout would, effective in this process before it returns
 // and in others through the change feed. API tokens stay. Only an
-// unlocked session of the user may call it (ErrSessionRequired for API
+// unlocked session of the user may call it (ErrInsufficientPrivilege, code session_required, for API
 // tokens).
 func (m *Manager) EndOtherSessions(ctx context.Context, caller Principal) (int, error) {
 	a, err := m.authorize(ctx, caller)

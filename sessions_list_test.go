@@ -39,7 +39,7 @@ func newSessionEnv(t *testing.T) *sessionEnv {
 
 // login logs the user in with the password and returns the session and
 // its principal (a locked one for an MFA user).
-func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
+func (e *sessionEnv) login(t *testing.T) (apitoken.Issued, apitoken.Principal) {
 	t.Helper()
 	l, err := e.l.Login(ctx, e.user.Name, password, netip.Addr{})
 	if err != nil {
@@ -143,7 +143,7 @@ func TestOwnSessionCallsNeedAnUnlockedSessionOfTheUser(t *testing.T) {
 		want   error
 	}{
 		{"the user's unlocked session may", e.m, session, nil},
-		{"the user's own API token may not", e.m, apiToken, apitoken.ErrSessionRequired},
+		{"the user's own API token may not", e.m, apiToken, apitoken.ErrInsufficientPrivilege},
 		{"a locked session may not", enrolled.m, locked, apitoken.ErrSessionLocked},
 		{"an unknown credential may not", e.m, apitoken.Principal{TokenID: "nope"}, apitoken.ErrUnknown},
 	} {

@@ -2,6 +2,7 @@ package apitoken
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -11,6 +12,19 @@ import (
 // the caller owns, and must make each method one atomic operation (no
 // partial records on failure). The storetest package checks all of this:
 // run storetest.Run against any new implementation.
+//
+// A store whose writes cost a durable commit (bolt fsyncs every one) may
+// also have the method CommitEmpty(ctx context.Context) error, committing a
+// write transaction that changes no record: it costs about what a
+// one-record write costs and leaves every record as it was.
+// Manager.RevokeSecret calls it when it has nothing to write (the token was
+// already revoked, or is unknown), so that the time of its answer does not
+// tell a live token from the others. A store whose writes cost about what
+// its reads do need not have it.
+//
+// Stores that several processes share may implement changefeed.Feed;
+// stores that can be copied record for record implement migrate.Walker and
+// migrate.Importer.
 type Store interface {
 	TokenStore
 	UserStore
@@ -31,23 +45,24 @@ type TokenStore interface {
 	// TokenByID returns the record with ID id, or ErrNotFound.
 	TokenByID(ctx context.Context, id string) (*Token, error)
 
-	// ListTokens returns the records of account q.Account (required),
-	// restricted to those owned by user q.UserID when it is non-empty and
-	// to kind q.Kind when it is set, ordered by Created then ID (newest
-	// first when q.Newest is set), starting after q.After in that order
-	// and at most q.Limit of them (0: all). A store with ordered indexes
-	// reads about as many records as it returns, in either order.
-	// Revoked and expired records are included: filtering is policy. A
-	// listing of one kind must not read records of the other (stores
-	// index sessions apart), so sessions never slow a listing of API
-	// tokens.
+	// ListTokens returns the records of account q.Account (required
+	// but for the one case TokenQuery.Unwarned describes), restricted to
+	// those owned by user q.UserID when it is non-empty, to kind q.Kind
+	// when it is set and to q's expiry range when q.ExpiresBefore is set,
+	// ordered by Created then ID (newest first when q.Newest is set),
+	// starting after q.After in that order and at most q.Limit of them
+	// (0: all). A store with ordered indexes reads about as many records
+	// as it returns, in either order. Outside an expiry range, revoked
+	// and expired records are included: filtering is policy. A listing of
+	// one kind must not read records of the other (stores index sessions
+	// apart), so sessions never slow a listing of API tokens.
 	ListTokens(ctx context.Context, q TokenQuery) ([]*Token, error)
 
 	// UpdateToken replaces the stored record with ID t.ID if its Version
 	// still equals t.Version, then sets t.Version to the new version
 	// (old + 1). A stale version fails with ErrConflict, a missing ID
 	// with ErrNotFound, a changed ID, Hash, Kind or Account with
-	// ErrImmutable. Exactly one of several concurrent updates from the
+	// ErrInvalidArgument. Exactly one of several concurrent updates from the
 	// same version succeeds.
 	UpdateToken(ctx context.Context, t *Token) error
 
@@ -87,6 +102,33 @@ type TokenQuery struct {
 	// continues after that position in this order, i.e. with older
 	// records.
 	Newest bool
+	// ExpiresBefore, when set, keeps only records that are not revoked
+	// and whose Expires is before it and after ExpiresAfter: the live
+	// tokens about to lapse, when ExpiresAfter is now. The order and
+	// paging stay those above.
+	ExpiresBefore time.Time
+	// ExpiresAfter is the lower bound of ExpiresBefore's range (records
+	// expiring at it or earlier are left out); it is read only with
+	// ExpiresBefore set.
+	ExpiresAfter time.Time
+	// Unwarned, with ExpiresBefore set, also keeps only records whose
+	// ExpiryWarned is zero. Such a query may leave Account empty to
+	// select records of every account: the Manager's expiry warnings
+	// read those. A store should find them through an index rather than
+	// by reading every record.
+	Unwarned bool
+}
+
+// Expiring reports whether q's expiry range (ExpiresBefore, ExpiresAfter,
+// Unwarned) keeps t; a query without ExpiresBefore keeps every record.
+// Stores that filter in memory call it so that every store applies the
+// range the same way.
+func (q TokenQuery) Expiring(t *Token) bool {
+	if q.ExpiresBefore.IsZero() {
+		return true
+	}
+	return t.Revoked.IsZero() && t.Expires.Before(q.ExpiresBefore) && t.Expires.After(q.ExpiresAfter) &&
+		(!q.Unwarned || t.ExpiryWarned.IsZero())
 }
 
 // Position is a place in the (Created, ID) order of listings.
@@ -146,6 +188,9 @@ type Touch struct {
 	At time.Time
 	// App is the application name of the latest use, or empty.
 	App string
+	// IP is the client address of the latest use, or the zero Addr when
+	// the verification knew none.
+	IP netip.Addr
 }
 
 // UserQuery selects users for UserStore.ListUsers.
@@ -179,7 +224,7 @@ type UserStore interface {
 	// UpdateUser replaces the user with ID u.ID if its Version still
 	// equals u.Version, then sets u.Version to the new version. Stale
 	// versions fail with ErrConflict, missing IDs with ErrNotFound, a
-	// changed ID or Account with ErrImmutable, a name taken by another
+	// changed ID or Account with ErrInvalidArgument, a name taken by another
 	// user with ErrDuplicate.
 	UpdateUser(ctx context.Context, u *User) error
 
@@ -192,6 +237,9 @@ type UserStore interface {
 // forward to tc.At; it never moves them back. Stores call it from
 // TouchTokens so that every store applies usage the same way.
 func (tc Touch) Apply(t *Token) {
+	if tc.IP.IsValid() && !tc.At.Before(t.LastUsed) {
+		t.LastUsedIP = tc.IP
+	}
 	if tc.At.After(t.LastUsed) {
 		t.LastUsed = tc.At
 	}
@@ -203,53 +251,8 @@ func (tc Touch) Apply(t *Token) {
 	}
 }
 
-// EmptyCommitter is an optional interface of a Store whose writes cost a
-// durable commit (bolt fsyncs every one). CommitEmpty commits a write
-// transaction that changes no record: it costs about what a one-record
-// write costs and leaves every record as it was. Manager.RevokeSecret calls
-// it when it has nothing to write (the token was already revoked, or is
-// unknown), so that the time of its answer does not tell a live token from
-// the others. A store whose writes cost about what its reads do need not
-// implement it.
-type EmptyCommitter interface {
+// emptyCommitter is the optional method of a Store described under Store:
+// CommitEmpty.
+type emptyCommitter interface {
 	CommitEmpty(ctx context.Context) error
-}
-
-// Walker is an optional interface of a Store that reads every record it
-// holds, of every account and kind, a bounded page at a time: for
-// migrations between stores, statistics and integrity checks. memstore,
-// bolt and pgstore implement it; storetest.Run checks it on any store that
-// does.
-//
-// A walk goes in the store's own order of IDs (byte order in memstore and
-// bolt, the ID column's collation in pgstore). The order is stable, so a
-// walk resumes from the last ID it returned, even in another process: a
-// record present for the whole walk is returned exactly once, and one
-// created or deleted during it may or may not be.
-type Walker interface {
-	// WalkTokens returns up to limit (at least 1) token records whose IDs
-	// come after after in the walk order; "" starts at the first. Fewer
-	// than limit means the walk is done.
-	WalkTokens(ctx context.Context, after string, limit int) ([]*Token, error)
-	// WalkUsers is WalkTokens for users.
-	WalkUsers(ctx context.Context, after string, limit int) ([]*User, error)
-}
-
-// Importer is an optional interface of a Store that takes records exactly
-// as another store holds them, Version included, for migrations between
-// stores. memstore, bolt and pgstore implement it. A store without it is
-// filled through CreateToken and CreateUser, which start every Version
-// again at 1: verification does not read versions, so tokens verify all
-// the same.
-type Importer interface {
-	// ImportTokens stores every record of ts as it is, Version (at least
-	// 1) included, in one atomic batch, and returns how many it added. A
-	// record already stored with the same ID and equal in every field
-	// (Token.Equal) is skipped, so importing twice changes nothing. If an
-	// ID or a hash is stored with any difference the whole batch fails
-	// with ErrDuplicate (naming the ID) and stores nothing.
-	ImportTokens(ctx context.Context, ts []*Token) (added int, err error)
-	// ImportUsers is ImportTokens for users (User.Equal); a name taken
-	// by another ID is ErrDuplicate too.
-	ImportUsers(ctx context.Context, us []*User) (added int, err error)
 }

@@ -2,6 +2,7 @@ package apitoken
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -114,6 +115,16 @@ type Token struct {
 	// Privilege is the token's own privilege; the effective privilege is
 	// further capped by the owner's current role for user tokens.
 	Privilege Privilege
+	// Scopes are the scopes the token carries, in the order of the
+	// vocabulary (Options.Scopes); empty means every scope its privilege
+	// holds. Its effective scopes are these capped by the scopes of its
+	// effective privilege, at every verification (see Principal.Scopes).
+	Scopes []string
+	// AllowedCIDRs are the address ranges the token may be used from;
+	// empty means anywhere. A request from elsewhere, or from an unknown
+	// address, is refused with ErrInsufficientPrivilege (code address_not_allowed) after the token
+	// verifies.
+	AllowedCIDRs []netip.Prefix
 	// DefaultAppState is the state a new application name receives.
 	DefaultAppState AppState
 	// Apps are the application names that used the token, with states.
@@ -123,10 +134,19 @@ type Token struct {
 	// LastUsed is the last successful verification (zero: never used).
 	// Updated in batches, so it may lag by the flush interval.
 	LastUsed time.Time
+	// LastUsedIP is the client address of the last successful
+	// verification that knew one (Manager.VerifyFrom, the Guard), recorded
+	// with LastUsed; the zero Addr if none.
+	LastUsedIP netip.Addr
 	// Expires is when the token stops working.
 	Expires time.Time
 	// Revoked is when the token was revoked (zero: not revoked).
 	Revoked time.Time
+	// ExpiryWarned is when the Manager reported that the token is about
+	// to expire (event.Expiring; zero: not yet). It is set once, with a
+	// compare-and-update, so the warning is given once per token however
+	// many processes share the store.
+	ExpiryWarned time.Time
 	// Unlocked is false for a session that awaits its MFA unlock.
 	Unlocked bool
 	// Version increases with every update; stores use it for
@@ -151,6 +171,8 @@ type App struct {
 func (t *Token) Clone() *Token {
 	c := *t
 	c.Apps = slices.Clone(t.Apps)
+	c.Scopes = slices.Clone(t.Scopes)
+	c.AllowedCIDRs = slices.Clone(t.AllowedCIDRs)
 	return &c
 }
 

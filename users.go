@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/apitoken/apitoken/event"
 )
 
 // NewUser describes a user to create.
@@ -55,7 +57,7 @@ func (m *Manager) AddUser(ctx context.Context, nu NewUser) (*User, error) {
 		}
 		return nil, storeErr(err)
 	}
-	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID})
+	m.emit(Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID})
 	return u, nil
 }
 
@@ -74,14 +76,14 @@ func (m *Manager) adminOf(ctx context.Context, caller Principal) (actor, error) 
 // CreateUser creates a user without a password in the admin caller's
 // account; an admin API token may. A password is given only by an admin's
 // session, through package login's CreateUser (behaviour rule 24), so a
-// NewUser with a PasswordHash is ErrSessionRequired here.
+// NewUser with a PasswordHash is ErrInsufficientPrivilege (code session_required) here.
 func (m *Manager) CreateUser(ctx context.Context, caller Principal, nu NewUser) (*User, error) {
 	a, err := m.adminOf(ctx, caller)
 	if err != nil {
 		return nil, err
 	}
 	if nu.PasswordHash != "" {
-		return nil, ErrSessionRequired
+		return nil, errSessionRequired
 	}
 	nu.Account = a.account
 	return m.AddUser(ctx, nu)
@@ -146,7 +148,7 @@ func (m *Manager) UpdateUser(ctx context.Context, caller Principal, id string, u
 	if err != nil {
 		return nil, err
 	}
-	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	m.emit(Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
 	return u, nil
 }
 
@@ -181,6 +183,6 @@ func (m *Manager) DeleteUser(ctx context.Context, caller Principal, id string) e
 	if err != nil {
 		return storeErr(err)
 	}
-	m.emit(Event{Type: EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
+	m.emit(Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID, ActorID: a.tokenID})
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/internal/cache"
 )
 
@@ -25,6 +27,12 @@ type Principal struct {
 	// Privilege is the effective privilege: the token's own capped by
 	// its owner's current role.
 	Privilege Privilege
+	// Scopes are the effective scopes, in the order of the vocabulary
+	// (Options.Scopes): the token's own (all its privilege holds if it
+	// names none) capped by the scopes of the effective privilege. The
+	// slice is shared by every Principal with the same scopes: read it,
+	// never modify it. See HasScope and Guard.RequireScope.
+	Scopes []string
 	// App is the application name the verification was made for (API
 	// tokens only).
 	App string
@@ -36,54 +44,69 @@ type Principal struct {
 // and returns its Principal. Every failure wraps one sentinel: ErrMalformed,
 // ErrUnknown, ErrRevoked, ErrExpired, ErrUserDisabled,
 // ErrInsufficientPrivilege (an unset privilege), ErrAppPending,
-// ErrAppDenied, ErrTooManyApps, ErrSessionLocked, or a *StoreError.
+// ErrAppDenied, ErrLimitReached (too many applications), ErrSessionLocked, or a *StoreError.
 //
 // A locked session returns its Principal together with ErrSessionLocked,
 // so hosts can let it reach the unlock and logout routes only.
 //
 // An application name not yet recorded for the token that holds a token
 // string is refused with ErrInvalidArgument, and is neither recorded nor
-// put in the Principal or the EventVerifyFailed event.
+// put in the Principal or the event.VerifyFailed event.
 //
 // Malformed tokens are refused before any store call. A hot token costs no
 // store read and no store write: usage is recorded in memory and flushed in
 // batches; only an application name new to the token is written at once.
+//
+// Verify knows no client address, so a token with an allow-list
+// (Token.AllowedCIDRs) fails with ErrInsufficientPrivilege (code address_not_allowed); use VerifyFrom.
 func (m *Manager) Verify(ctx context.Context, token, app string) (Principal, error) {
+	return m.VerifyFrom(ctx, token, app, netip.Addr{})
+}
+
+// VerifyFrom is Verify for a request from client address addr (see
+// ClientAddr; the zero Addr when unknown): a token with an allow-list
+// (Token.AllowedCIDRs) is refused with ErrInsufficientPrivilege (code address_not_allowed), after every
+// other check of the token passed, unless addr lies in one of its ranges;
+// nothing of such a refused use is recorded. A valid addr is recorded as
+// the token's LastUsedIP with the use. The Guard, ForwardAuth and package
+// grpcauth call it.
+func (m *Manager) VerifyFrom(ctx context.Context, token, app string, addr netip.Addr) (Principal, error) {
 	var v view
 	var start time.Time
-	o := m.opts.Observer
+	o := m.opts.ObserveVerify
 	if o != nil && timeThisVerification() {
 		start = time.Now()
 	}
-	p, err := m.verify(ctx, token, app, &v)
+	p, err := m.verify(ctx, token, app, addr, &v)
 	if o != nil {
 		ob := VerifyObservation{Kind: p.Kind, Err: err, CacheHit: v.hit, Timed: !start.IsZero()}
 		if ob.Timed {
 			ob.Duration = time.Since(start)
 		}
-		o.ObserveVerify(ob)
+		o(ob)
 	}
 	if err != nil {
-		m.emit(Event{Type: EventVerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
+		m.emit(Event{Type: event.VerifyFailed, TokenID: p.TokenID, Account: p.Account, UserID: p.UserID, App: p.App, Err: err})
 	}
 	return p, err
 }
 
-// verify is Verify without the event and the Observer; v receives what
+// verify is Verify without the event and the observation; v receives what
 // verification read.
-func (m *Manager) verify(ctx context.Context, token, app string, v *view) (Principal, error) {
-	p, app, now, err := m.check(ctx, token, app, v)
+func (m *Manager) verify(ctx context.Context, token, app string, addr netip.Addr, v *view) (Principal, error) {
+	p, app, now, err := m.check(ctx, token, app, addr, v)
 	if err != nil {
 		return p, err
 	}
-	return m.use(ctx, v, p, app, now)
+	return m.use(ctx, v, p, app, addr, now)
 }
 
 // check is the first half of verify, which records no use: it finds the
 // token's view (into v) and refuses dead tokens and owners. It returns the
 // Principal so far, the application name verification uses, and the time
-// it decided at.
-func (m *Manager) check(ctx context.Context, token, app string, v *view) (Principal, string, time.Time, error) {
+// it decided at. A token with an allow-list is refused unless addr lies in
+// it.
+func (m *Manager) check(ctx context.Context, token, app string, addr netip.Addr, v *view) (Principal, string, time.Time, error) {
 	if len(token) > maxTokenLength {
 		return Principal{}, app, time.Time{}, ErrMalformed // before hashing it
 	}
@@ -114,13 +137,21 @@ func (m *Manager) check(ctx context.Context, token, app string, v *view) (Princi
 		return p, app, now, v.privErr
 	}
 	p.Privilege = v.priv
+	if v.scopeRef != 0 {
+		p.Scopes = m.scopes.byIndex(v.scopeRef)
+	} else {
+		p.Scopes = m.scopes.list(v.scopes)
+	}
+	if v.allow != "" && !allowedFromEncoded(v.allow, addr) {
+		return p, app, now, errAddressNotAllowed
+	}
 	return p, app, now, nil
 }
 
 // use is the second half of verify, for a token check accepted: it records
 // the use (a session's activity, an application's approval) and refuses
 // locked sessions and applications not allowed.
-func (m *Manager) use(ctx context.Context, v *view, p Principal, app string, now time.Time) (Principal, error) {
+func (m *Manager) use(ctx context.Context, v *view, p Principal, app string, addr netip.Addr, now time.Time) (Principal, error) {
 	if v.kind == KindSession {
 		m.usage.TouchSession(v.id, now)
 		if !v.unlocked {
@@ -136,8 +167,19 @@ func (m *Manager) use(ctx context.Context, v *view, p Principal, app string, now
 		}
 		return p, err
 	}
-	if !m.cache.Touch(v.ref, i, now) {
-		m.usage.Touch(v.id, now, app)
+	if !addr.IsValid() {
+		if !m.cache.Touch(v.ref, i, now) {
+			m.usage.Touch(v.id, now, app)
+		}
+		return p, nil
+	}
+	// The address is reported to the tracker only when it differs from
+	// the one this token's cache slot last saw.
+	switch touched, changed := m.cache.TouchFrom(v.ref, i, now, cacheAddr(addr)); {
+	case !touched:
+		m.usage.TouchFrom(v.id, now, app, addr)
+	case changed:
+		m.usage.TouchAddr(v.id, now, addr)
 	}
 	return p, nil
 }
@@ -151,6 +193,9 @@ type view struct {
 	revoked, unlocked   bool
 	priv                Privilege // effective, valid when privErr is nil
 	privErr             error
+	scopes              uint64    // effective scopes, when privErr is nil
+	scopeRef            uint32    // their shared list (scopeVocab.ref); 0: find it by scopes
+	allow               string    // the allow-list, encoded (encodeAllowList); empty for none
 	active              time.Time // the later of creation and the last flushed use
 	expires             time.Time
 	nApps               int
@@ -173,6 +218,18 @@ func newView(t *Token, u *User, app string) view {
 	return v
 }
 
+// storedView is newView with the token's effective scopes under vocab
+// and its allow-list: what verification reads of a record from the store.
+func storedView(t *Token, u *User, app string, vocab *scopeVocab) view {
+	v := newView(t, u, app)
+	if v.privErr == nil {
+		v.scopes = vocab.effective(t, v.priv)
+		v.scopeRef = vocab.ref(v.scopes)
+	}
+	v.allow = encodeAllowList(t.AllowedCIDRs)
+	return v
+}
+
 // lookup fills v with the view of token for application app, from the
 // cache when it can; else it parses token, reads the token and its owner
 // and caches them.
@@ -185,7 +242,7 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 	var key Hash
 	if m.cache.Enabled() {
 		key = cacheKey(token)
-		if m.cache.get(key, app, v) {
+		if m.cache.get(key, app, v, m.scopes) {
 			v.hit = true
 			return nil
 		}
@@ -211,8 +268,8 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 	if err != nil {
 		return err
 	}
-	*v = newView(t, u, app)
-	v.ref, _ = m.cache.put(gen, key, t, u)
+	*v = storedView(t, u, app, m.scopes)
+	v.ref, _ = m.cache.put(gen, key, t, u, m.scopes)
 	return nil
 }
 
@@ -261,7 +318,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 		return -1, errTokenInAppName
 	}
 	if v.nApps >= m.opts.MaxApps {
-		return -1, ErrTooManyApps
+		return -1, errTooManyApps
 	}
 	var recorded bool
 	updated, err := m.updateToken(ctx, v.id, func(c *Token) error {
@@ -273,7 +330,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 			return nil // another request recorded it first
 		}
 		if len(c.Apps) >= m.opts.MaxApps {
-			return ErrTooManyApps
+			return errTooManyApps
 		}
 		c.Apps = append(c.Apps, App{Name: app, State: c.DefaultAppState, FirstSeen: now, LastSeen: now})
 		recorded = true
@@ -284,7 +341,7 @@ func (m *Manager) approveApp(ctx context.Context, v *view, app string, now time.
 	}
 	i := updated.App(app)
 	if recorded {
-		m.emit(Event{Type: EventAppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
+		m.emit(Event{Type: event.AppRecorded, TokenID: v.id, Account: v.account, UserID: v.userID, App: app, State: updated.Apps[i].State})
 	}
 	return -1, updated.Apps[i].State.decision()
 }

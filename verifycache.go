@@ -1,6 +1,8 @@
 package apitoken
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"time"
 
 	"github.com/apitoken/apitoken/internal/cache"
@@ -34,7 +36,10 @@ var unkeyed = newHasher(nil)
 
 // get fills v with the view of the token with cache key key, with app
 // looked up among its applications, and reports whether it was cached.
-func (c tokenCache) get(key Hash, app string, v *view) bool {
+// A token whose effective scopes are its privilege's and that has no
+// allow-list (most tokens) is cached without either: its scopes follow
+// from the privilege.
+func (c tokenCache) get(key Hash, app string, v *view, vocab *scopeVocab) bool {
 	var cv cache.View
 	if !c.Get(key, app, &cv) {
 		return false
@@ -42,14 +47,18 @@ func (c tokenCache) get(key Hash, app string, v *view) bool {
 	*v = view{id: cv.ID, account: cv.Account, userID: cv.UserID,
 		kind: Kind(cv.Kind), owner: Owner(cv.Owner), revoked: cv.Revoked, unlocked: cv.Unlocked,
 		priv: Privilege(cv.Priv), privErr: privErrs[cv.PrivErr], active: cv.Active, expires: cv.Expires,
-		nApps: cv.NApps, app: cv.App, appState: AppState(cv.AppState), ref: cv.Ref}
+		nApps: cv.NApps, app: cv.App, appState: AppState(cv.AppState), ref: cv.Ref,
+		scopes: cv.Scopes, scopeRef: cv.ScopeRef, allow: cv.Allow}
+	if !cv.Extra && v.privErr == nil {
+		v.scopes = vocab.role[v.priv]
+	}
 	return true
 }
 
 // put caches t (with owner u) under key if nothing was invalidated since
 // generation gen, and returns the new slot. A user token whose owner is
 // missing is not cached (it is re-read).
-func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User) (cache.Ref, bool) {
+func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User, vocab *scopeVocab) (cache.Ref, bool) {
 	if !c.Enabled() || (t.Owner == OwnerUser && u == nil) {
 		return cache.Ref{}, false
 	}
@@ -67,6 +76,10 @@ func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User) (cache.Ref, boo
 		Kind: uint8(t.Kind), Owner: uint8(t.Owner), Priv: uint8(priv), PrivErr: code,
 		UserOwned: t.Owner == OwnerUser, Revoked: !t.Revoked.IsZero(), Unlocked: t.Unlocked,
 		Active: lastActivity(t.Created, t.LastUsed), Expires: t.Expires, Apps: apps}
+	if (err == nil && vocab.scoped(t, priv)) || len(t.AllowedCIDRs) > 0 {
+		e.Extra, e.Scopes, e.Allow = true, vocab.effective(t, priv), encodeAllowList(t.AllowedCIDRs)
+		e.ScopeRef = vocab.ref(e.Scopes)
+	}
 	return c.Put(gen, key, &e)
 }
 
@@ -87,8 +100,12 @@ func (u usageTracker) forget(id string) { u.Forget(id) }
 func (u usageTracker) forgetIdle(before time.Time) { u.ForgetIdle(before) }
 
 // take collects the pending usage of the cache c and of u, for a flush.
+//
+// Addresses come first: a store applies a batch in order, and sets a
+// token's LastUsedIP from a touch no older than its LastUsed.
 func (u usageTracker) take(c tokenCache) []Touch {
 	var batch []Touch
+	u.TakeAddrs(func(id string, at time.Time, addr netip.Addr) { batch = append(batch, Touch{ID: id, At: at, IP: addr}) })
 	add := func(id string, at time.Time, app string) { batch = append(batch, Touch{ID: id, At: at, App: app}) }
 	u.Take(add)
 	c.Take(add)
@@ -98,6 +115,21 @@ func (u usageTracker) take(c tokenCache) []Touch {
 // putBack returns a batch that failed to flush, keeping newer entries.
 func (u usageTracker) putBack(batch []Touch) {
 	for _, tc := range batch {
+		if tc.IP.IsValid() {
+			u.TouchAddr(tc.ID, tc.At, tc.IP)
+			continue
+		}
 		u.Touch(tc.ID, tc.At, tc.App)
 	}
+}
+
+// cacheAddr is a client address as the cache keeps it.
+func cacheAddr(a netip.Addr) cache.Addr {
+	a = a.Unmap().WithZone("")
+	b := a.As16()
+	kind := uint32(6)
+	if a.Is4() {
+		kind = 4
+	}
+	return cache.Addr{Hi: binary.BigEndian.Uint64(b[:8]), Lo: binary.BigEndian.Uint64(b[8:]), Kind: kind}
 }

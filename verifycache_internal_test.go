@@ -3,6 +3,7 @@ package apitoken
 import (
 	"fmt"
 	mrand "math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,10 @@ func sameView(a, b view) error {
 func TestCachedViewsEqualViewsOfTheStoredRecord(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(7, 8))
 	c := tokenCache{cache.New(1_000_000, time.Second, time.Now, nil)}
+	vocab, err := newScopeVocab(map[Privilege][]string{ReadOnly: {"a:read", "b:read"}, Normal: {"a:write"}, Admin: {"users"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	type record struct {
 		key Hash
 		tok *Token
@@ -76,17 +81,23 @@ func TestCachedViewsEqualViewsOfTheStoredRecord(t *testing.T) {
 	check := func(r record, app string) {
 		t.Helper()
 		var got view
-		if !c.get(r.key, app, &got) {
+		if !c.get(r.key, app, &got, vocab) {
 			t.Fatalf("record %s: cached but not found", r.tok.ID)
 		}
-		if err := sameView(got, newView(r.tok, r.u, app)); err != nil {
+		if err := sameView(got, storedView(r.tok, r.u, app, vocab)); err != nil {
 			t.Fatalf("record %s, app %q: %v", r.tok.ID, app, err)
 		}
 	}
 	for i := range 20_000 {
 		tok, u := randomRecord(rng, i)
+		if rng.IntN(3) == 0 {
+			tok.Scopes = []string{"a:read", "a:write", "b:read", "users", "gone"}[rng.IntN(3) : rng.IntN(3)+2]
+		}
+		if rng.IntN(4) == 0 {
+			tok.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}[:1+rng.IntN(2)]
+		}
 		key := Hash{0: byte(i), 1: byte(i >> 8), 2: byte(i >> 16), 24: byte(i), 25: byte(i >> 8), 26: byte(i >> 16), 31: 1}
-		if _, ok := c.put(c.Generation(), key, tok, u); !ok {
+		if _, ok := c.put(c.Generation(), key, tok, u, vocab); !ok {
 			if tok.Owner == OwnerUser && u == nil {
 				continue
 			}

@@ -113,10 +113,7 @@ type Store struct {
 	failCommit func() error
 }
 
-var (
-	_ apitoken.Store          = (*Store)(nil)
-	_ apitoken.EmptyCommitter = (*Store)(nil)
-)
+var _ apitoken.Store = (*Store)(nil)
 
 // Open opens or creates the store at path.
 func Open(path string, opts *Options) (*Store, error) {
@@ -539,6 +536,11 @@ func (s *Store) TokenByID(ctx context.Context, id string) (*apitoken.Token, erro
 func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apitoken.Token, error) {
 	var out []*apitoken.Token
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		if q.Account == "" && q.Unwarned && !q.ExpiresBefore.IsZero() {
+			var err error
+			out, err = listExpiring(tx, q)
+			return err
+		}
 		for _, kind := range []apitoken.Kind{apitoken.KindAPI, apitoken.KindSession} {
 			if q.Kind != 0 && q.Kind != kind {
 				continue
@@ -554,6 +556,11 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 	if err != nil || q.Kind != 0 {
 		return out, err
 	}
+	return sortPage(out, q), nil
+}
+
+// sortPage puts ts in q's listing order and keeps q.Limit of them.
+func sortPage(out []*apitoken.Token, q apitoken.TokenQuery) []*apitoken.Token {
 	slices.SortFunc(out, func(a, b *apitoken.Token) int {
 		c := cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
 		if q.Newest {
@@ -564,7 +571,49 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 	if q.Limit > 0 && len(out) > q.Limit {
 		out = out[:q.Limit]
 	}
-	return out, nil
+	return out
+}
+
+// listExpiring answers an expiry warning query of every account (see
+// apitoken.TokenQuery.Unwarned) from the end index: a live record's end is
+// its expiry, so it reads only the records of the kinds asked for that
+// expire within the range, reported or not.
+func listExpiring(tx *bbolt.Tx, q apitoken.TokenQuery) ([]*apitoken.Token, error) {
+	b := tx.Bucket(bucketEnds)
+	if b == nil {
+		return nil, nil // a schema-2 file opened read-only
+	}
+	var out []*apitoken.Token
+	for _, kind := range []apitoken.Kind{apitoken.KindAPI, apitoken.KindSession} {
+		if q.Kind != 0 && q.Kind != kind {
+			continue
+		}
+		prefix := []byte{byte(kind)}
+		end := appendTimeID(bytes.Clone(prefix), q.ExpiresBefore, "")
+		c := b.Cursor()
+		for k, _ := c.Seek(appendTimeID(bytes.Clone(prefix), q.ExpiresAfter, "")); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+			if len(k) < len(prefix)+8 {
+				return nil, fmt.Errorf("%w: short end index key", ErrCorrupt)
+			}
+			t, err := getToken(tx, k[len(prefix)+8:])
+			if err != nil {
+				return nil, fmt.Errorf("listing: %w", errors.Join(ErrCorrupt, err))
+			}
+			if t.Kind == kind && q.Expiring(t) && (q.After.ID == "" || comesAfter(t.Position(), q.After, q.Newest)) {
+				out = append(out, t)
+			}
+		}
+	}
+	return sortPage(out, q), nil
+}
+
+// comesAfter reports whether p comes after the listing position after:
+// later in (Created, ID) order, or earlier when newest.
+func comesAfter(p, after apitoken.Position, newest bool) bool {
+	if newest {
+		return p.Before(after)
+	}
+	return after.Before(p)
 }
 
 // listIndex lists the tokens of one kind that q selects, from that kind's
@@ -595,7 +644,7 @@ func listIndex(tx *bbolt.Tx, q apitoken.TokenQuery, kind apitoken.Kind) ([]*apit
 		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) {
 			return nil, fmt.Errorf("%w: index entry disagrees with token %q", ErrCorrupt, t.ID)
 		}
-		if t.Kind == kind {
+		if t.Kind == kind && q.Expiring(t) {
 			out = append(out, t)
 		}
 	}
@@ -707,7 +756,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 		}
 		switch {
 		case old.Hash != c.Hash || old.Kind != c.Kind || old.Account != c.Account:
-			return apitoken.ErrImmutable
+			return errImmutable
 		case old.Version != c.Version:
 			return apitoken.ErrConflict
 		}
@@ -720,7 +769,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	return err
 }
 
-// CommitEmpty implements apitoken.EmptyCommitter: it commits a write
+// CommitEmpty is the optional Store method apitoken.Store describes: it commits a write
 // transaction that changes no record. An empty bbolt commit writes only the
 // freelist and meta pages; to cost what a one-record UpdateToken costs it
 // also puts the last token record back with its own bytes, so the commit
@@ -895,7 +944,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 		}
 		switch {
 		case old.Account != c.Account:
-			return apitoken.ErrImmutable
+			return errImmutable
 		case old.Version != c.Version:
 			return apitoken.ErrConflict
 		}
@@ -947,3 +996,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return bucket(tx, bucketUsersByAcct).Delete(userAcctKey(old))
 	})
 }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

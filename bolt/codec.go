@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 	"unsafe"
 
@@ -220,6 +221,51 @@ func (d *decoder) end() error {
 	return d.err
 }
 
+// Token flag bits beyond the lineage (1) and origin (2) bits.
+const (
+	flagScopes = 8  // Scopes and AllowedCIDRs follow
+	flagLastIP = 32 // LastUsedIP follows
+)
+
+// maxScopeEntries bounds the scopes and ranges a record may list, so a
+// corrupt count cannot make decoding allocate without bound.
+const maxScopeEntries = 1024
+
+// scopes reads the data of flagScopes into t.
+func (d *decoder) scopes(t *apitoken.Token) {
+	n := d.uvarint()
+	if n > maxScopeEntries || n > uint64(len(d.b)) {
+		d.fail("scope count out of range")
+		return
+	}
+	for range n {
+		sc := d.str()
+		if d.err != nil {
+			return
+		}
+		t.Scopes = append(t.Scopes, sc)
+	}
+	n = d.uvarint()
+	if n > maxScopeEntries || n > uint64(len(d.b)) {
+		d.fail("range count out of range")
+		return
+	}
+	for range n {
+		var p netip.Prefix
+		if err := p.UnmarshalBinary(d.raw()); err != nil || !p.IsValid() {
+			d.fail("bad allowed range")
+			return
+		}
+		t.AllowedCIDRs = append(t.AllowedCIDRs, p)
+	}
+	if len(t.Scopes) == 0 && len(t.AllowedCIDRs) == 0 {
+		d.fail("non-canonical scopes")
+	}
+}
+
+// flagExpiryWarned is the token record's flag bit for Token.ExpiryWarned.
+const flagExpiryWarned = 16
+
 func encodeToken(t *apitoken.Token) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
 	e.byte(recordVersion)
@@ -233,8 +279,11 @@ func encodeToken(t *apitoken.Token) []byte {
 	e.str(t.Parent)
 	// A flag byte: bit 0, a lineage other than the ID follows (the common
 	// case is a token never rotated); bit 1, an origin follows (tokens
-	// issued by API tokens). Records written before origins existed have
-	// flags 0 or 1 and read as they are.
+	// issued by API tokens); bit 3, scopes and allowed ranges follow;
+	// bit 4, the time of the expiry warning follows (flagExpiryWarned);
+	// bit 5, the last-used address follows. Each bit's data follows in
+	// bit order. Records written before a bit existed lack it and read
+	// as they are.
 	var flags byte
 	if t.Lineage != t.ID {
 		flags |= 1
@@ -242,12 +291,39 @@ func encodeToken(t *apitoken.Token) []byte {
 	if t.Origin != "" {
 		flags |= 2
 	}
+	if len(t.Scopes) > 0 || len(t.AllowedCIDRs) > 0 {
+		flags |= flagScopes
+	}
+	if !t.ExpiryWarned.IsZero() {
+		flags |= flagExpiryWarned
+	}
+	if t.LastUsedIP.IsValid() {
+		flags |= flagLastIP
+	}
 	e.byte(flags)
 	if flags&1 != 0 {
 		e.str(t.Lineage)
 	}
 	if flags&2 != 0 {
 		e.str(t.Origin)
+	}
+	if flags&flagScopes != 0 {
+		e.uvarint(uint64(len(t.Scopes)))
+		for _, sc := range t.Scopes {
+			e.str(sc)
+		}
+		e.uvarint(uint64(len(t.AllowedCIDRs)))
+		for _, p := range t.AllowedCIDRs {
+			b, _ := p.MarshalBinary() // address bytes (4 or 16) and the bit count
+			e.str(string(b))
+		}
+	}
+	if flags&flagExpiryWarned != 0 {
+		e.varint(t.ExpiryWarned.UnixNano())
+	}
+	if flags&flagLastIP != 0 {
+		b, _ := t.LastUsedIP.WithZone("").MarshalBinary() // 4 or 16 bytes
+		e.str(string(b))
 	}
 	e.str(t.Description)
 	e.str(t.Type)
@@ -293,7 +369,7 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	t.CreatedBy = d.str()
 	t.Parent = d.str()
 	flags := d.byte()
-	if flags > 3 {
+	if flags&^(1|2|flagScopes|flagExpiryWarned|flagLastIP) != 0 {
 		d.fail("bad lineage flags")
 	}
 	t.Lineage = t.ID
@@ -305,6 +381,17 @@ func decodeToken(h apitoken.Hash, b []byte) (*apitoken.Token, error) {
 	if flags&2 != 0 {
 		if t.Origin = d.str(); t.Origin == "" {
 			d.fail("non-canonical origin")
+		}
+	}
+	if flags&flagScopes != 0 {
+		d.scopes(t)
+	}
+	if flags&flagExpiryWarned != 0 {
+		t.ExpiryWarned = time.Unix(0, d.varint()).UTC()
+	}
+	if flags&flagLastIP != 0 {
+		if err := t.LastUsedIP.UnmarshalBinary(d.raw()); err != nil || !t.LastUsedIP.IsValid() {
+			d.fail("bad last-used address")
 		}
 	}
 	t.Description = d.str()

@@ -2,6 +2,8 @@ package bolt
 
 import (
 	"bytes"
+	"encoding/hex"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -21,6 +23,12 @@ func FuzzDecodeToken(f *testing.F) {
 	withOrigin := *good
 	withOrigin.Lineage, withOrigin.Origin = "first", "root"
 	f.Add(encodeToken(&withOrigin))       // rotated, issued by an API token
+	f.Add(encodeToken(scopedToken(good))) // scopes, ranges and a last-used address
+	warned := withOrigin
+	warned.ExpiryWarned = now.Add(time.Minute)
+	f.Add(encodeToken(&warned)) // reported as about to expire
+	all := scopedToken(&warned)
+	f.Add(encodeToken(all))               // every optional part
 	f.Add(enc)                            // a valid record
 	f.Add(enc[:len(enc)-1])               // truncated
 	f.Add(append(bytes.Clone(enc), 0))    // trailing byte
@@ -41,6 +49,53 @@ func FuzzDecodeToken(f *testing.F) {
 			t.Fatalf("accepted a non-canonical record")
 		}
 	})
+}
+
+// scopedToken is t with scopes, allowed ranges and a last-used address.
+func scopedToken(t *apitoken.Token) *apitoken.Token {
+	c := t.Clone()
+	c.Scopes = []string{"documents:read", "keys:read"}
+	c.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	c.LastUsedIP = netip.MustParseAddr("192.0.2.7")
+	return c
+}
+
+// TestScopesAllowListsAndLastAddressRoundTrip: the fields behind flag
+// bits 3 and 5 read back as written, alone and together, and a record
+// written before they existed (flag bits 0 and 1 only) reads with them
+// empty.
+func TestScopesAllowListsAndLastAddressRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	base := &apitoken.Token{ID: "id", Account: "acme", UserID: "u", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser,
+		Lineage: "first", Origin: "root", Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now,
+		Expires: now.Add(time.Hour), Version: 3}
+	full := scopedToken(base)
+	onlyIP := base.Clone()
+	onlyIP.LastUsedIP = netip.MustParseAddr("2001:db8::9")
+	onlyRanges := base.Clone()
+	onlyRanges.AllowedCIDRs = full.AllowedCIDRs
+	for _, tk := range []*apitoken.Token{base, full, onlyIP, onlyRanges} {
+		got, err := decodeToken(apitoken.Hash{1}, encodeToken(tk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Hash = apitoken.Hash{1}
+		if !got.Equal(tk) {
+			t.Fatalf("read back %+v, wrote %+v", got, tk)
+		}
+	}
+	// A record as written before scopes existed: flags 3 (lineage and
+	// origin), no further data.
+	old := []byte{recordVersion, 2, 'i', 'd', 0, byte(apitoken.KindAPI), byte(apitoken.OwnerUser), 4, 'a', 'c', 'm', 'e',
+		1, 'u', 0, 0, 3, 5, 'f', 'i', 'r', 's', 't', 4, 'r', 'o', 'o', 't', 0, 0, byte(apitoken.Normal), byte(apitoken.Allow), 0}
+	old = append(old, encodeToken(base)[len(old):]...) // the times, unlocked flag and version
+	got, err := decodeToken(apitoken.Hash{1}, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(base) || got.Scopes != nil || got.AllowedCIDRs != nil || got.LastUsedIP.IsValid() {
+		t.Fatalf("an old record read as %+v", got)
+	}
 }
 
 // FuzzDecodeUser is FuzzDecodeToken for user records.
@@ -89,5 +144,40 @@ func TestVersionOneUserRecordsStillDecode(t *testing.T) {
 	}
 	if _, err := decodeUser(append(userRecordV1(encodeUser(u)), 0)); err == nil {
 		t.Fatal("a version 1 record with trailing bytes decoded")
+	}
+}
+
+// A token record written before expiry warnings existed (the bytes the
+// encoder of that time made) decodes unchanged, with no warning time; the
+// same token with one encodes under flag bit 4 and reads back equal.
+func TestRecordsWithoutExpiryWarningStillDecode(t *testing.T) {
+	const old = "011030413162324333643445356636473768047778797a02010461636d6502753102753102733103103041316232433364344535663647376704726f6f740263690767656e65726963020100018080a8f4ccbb9aea31018080edff928d9cea3101808090b383ab90eb31000004"
+	b, err := hex.DecodeString(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	want := &apitoken.Token{ID: "0A1b2C3d4E5f6G7h", Hash: apitoken.Hash{1}, Hint: "wxyz", Account: "acme", UserID: "u1", CreatedBy: "u1", Parent: "s1",
+		Lineage: "0A1b2C3d4E5f6G7g", Origin: "root", Kind: apitoken.KindAPI, Owner: apitoken.OwnerUser, Description: "ci", Type: "generic",
+		Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow, Created: now, Expires: now.Add(72 * time.Hour), LastUsed: now.Add(time.Hour), Version: 4}
+	got, err := decodeToken(apitoken.Hash{1}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(want) || !got.ExpiryWarned.IsZero() {
+		t.Fatalf("decoded %+v, want %+v", got, want)
+	}
+	if !bytes.Equal(encodeToken(got), b) {
+		t.Fatal("an old record does not encode back to its own bytes")
+	}
+	want.ExpiryWarned = now.Add(2 * time.Hour)
+	enc := encodeToken(want)
+	// version, ID, hint, kind, owner, account, user, creator, parent
+	flagsAt := 1 + 1 + len(want.ID) + 1 + len(want.Hint) + 2 + 1 + len(want.Account) + 1 + len(want.UserID) + 1 + len(want.CreatedBy) + 1 + len(want.Parent)
+	if enc[flagsAt]&16 == 0 {
+		t.Fatal("the warning time is not flagged by bit 4")
+	}
+	if got, err = decodeToken(apitoken.Hash{1}, enc); err != nil || !got.Equal(want) {
+		t.Fatalf("decoded %+v, %v; want %+v", got, err, want)
 	}
 }

@@ -82,7 +82,7 @@ func newHistEnv(tb testing.TB, path string, o *Options, live int) *histEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.session = l.Session.ID
+	e.session = l.Token.ID
 	p, err := e.m.Verify(ctx, l.Secret, "")
 	if err != nil {
 		tb.Fatal(err)

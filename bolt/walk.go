@@ -9,20 +9,21 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 var (
-	_ apitoken.Walker   = (*Store)(nil)
-	_ apitoken.Importer = (*Store)(nil)
+	_ migrate.Walker   = (*Store)(nil)
+	_ migrate.Importer = (*Store)(nil)
 )
 
-// WalkTokens implements apitoken.Walker: one read transaction per page,
+// WalkTokens implements migrate.Walker: one read transaction per page,
 // through the ID index, in byte order of IDs.
 func (s *Store) WalkTokens(ctx context.Context, after string, limit int) ([]*apitoken.Token, error) {
 	return walk(ctx, s, bucketTokenIDs, after, limit, getToken)
 }
 
-// WalkUsers implements apitoken.Walker, like WalkTokens.
+// WalkUsers implements migrate.Walker, like WalkTokens.
 func (s *Store) WalkUsers(ctx context.Context, after string, limit int) ([]*apitoken.User, error) {
 	return walk(ctx, s, bucketUsers, after, limit, getUser)
 }
@@ -64,7 +65,7 @@ func walkKeys(b *bbolt.Bucket, after string, limit int, fn func(k []byte) error)
 	return nil
 }
 
-// ImportTokens implements apitoken.Importer: one write transaction for
+// ImportTokens implements migrate.Importer: one write transaction for
 // the batch.
 func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, error) {
 	n := 0
@@ -98,7 +99,7 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 	return n, nil
 }
 
-// ImportUsers implements apitoken.Importer, like ImportTokens.
+// ImportUsers implements migrate.Importer, like ImportTokens.
 func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, error) {
 	n := 0
 	err := s.update(ctx, func(tx *bbolt.Tx) error {

@@ -9,7 +9,10 @@
 // X-App-Name header). Verification is the Manager's (apitoken.Verifier),
 // so a call is accepted exactly when the Guard would accept an HTTP
 // request with the same credential. Handlers find the Principal with
-// apitoken.FromContext.
+// apitoken.FromContext. A token's allow-list (Token.AllowedCIDRs) is
+// checked against the call's peer address, when v is a Verifier that
+// takes one (*apitoken.Manager's VerifyFrom); with any other Verifier, or
+// without a peer address, such a token is refused.
 //
 //	srv := grpc.NewServer(
 //		grpc.ChainUnaryInterceptor(grpcauth.UnaryServerInterceptor(m, nil)),
@@ -20,13 +23,15 @@
 // (missing, malformed, unknown, revoked or expired tokens, tokens of
 // disabled users, locked sessions, applications pending approval) and to
 // codes.PermissionDenied where it answers 403 (denied applications, too
-// many applications). A request the Guard would answer 400 is
+// many applications, a token used from outside its allow-list). A request the Guard would answer 400 is
 // codes.InvalidArgument; a store failure is codes.Internal. Status
 // messages are the library's fixed texts and never hold the token.
 package grpcauth
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -34,6 +39,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/apitoken/apitoken"
@@ -91,11 +97,38 @@ func verify(ctx context.Context, v apitoken.Verifier, appKeys []string) (apitoke
 			break
 		}
 	}
-	p, err := v.Verify(ctx, strings.TrimSpace(tok), app)
+	var p apitoken.Principal
+	if av, ok := v.(addrVerifier); ok {
+		p, err = av.VerifyFrom(ctx, strings.TrimSpace(tok), app, peerAddr(ctx))
+	} else {
+		p, err = v.Verify(ctx, strings.TrimSpace(tok), app)
+	}
 	if err != nil {
 		return apitoken.Principal{}, statusOf(err)
 	}
 	return p, nil
+}
+
+// addrVerifier is a Verifier that takes the client address.
+type addrVerifier interface {
+	VerifyFrom(ctx context.Context, token, app string, addr netip.Addr) (apitoken.Principal, error)
+}
+
+// peerAddr is the call's peer address, or the zero Addr when the
+// transport has none (a Unix socket, an in-memory listener).
+func peerAddr(ctx context.Context) netip.Addr {
+	pr, ok := peer.FromContext(ctx)
+	if !ok || pr.Addr == nil {
+		return netip.Addr{}
+	}
+	if ta, ok := pr.Addr.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	ap, err := netip.ParseAddrPort(pr.Addr.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // statusOf maps a verification failure to a gRPC status through the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -119,6 +120,8 @@ func TestUnaryCalls(t *testing.T) {
 	require.NoError(t, e.m.Revoke(context.Background(), e.user, revoked.Token.ID))
 	pending := e.issue(t, apitoken.IssueRequest{DefaultAppState: apitoken.Pending})
 	denied := e.issue(t, apitoken.IssueRequest{DefaultAppState: apitoken.Deny})
+	inside := e.issue(t, apitoken.IssueRequest{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	outside := e.issue(t, apitoken.IssueRequest{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
 	unknown, _ := apitoken.Format{}.Generate(apitoken.KindAPI)
 	client := healthpb.NewHealthClient(e.conn)
 	for _, tc := range []struct {
@@ -135,6 +138,8 @@ func TestUnaryCalls(t *testing.T) {
 		{"a revoked token is unauthenticated", with("authorization", "Bearer "+revoked.Secret), codes.Unauthenticated},
 		{"an app pending approval is unauthenticated", with("authorization", "Bearer "+pending.Secret), codes.Unauthenticated},
 		{"a denied app is permission denied", with("authorization", "Bearer "+denied.Secret), codes.PermissionDenied},
+		{"an allow-listed token from inside its range is allowed", with("authorization", "Bearer "+inside.Secret, "x-app-name", "inside"), codes.OK},
+		{"an allow-listed token from outside its range is permission denied", with("authorization", "Bearer "+outside.Secret), codes.PermissionDenied},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := client.Check(tc.ctx, &healthpb.HealthCheckRequest{})

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -339,53 +340,53 @@ func (g *loginGuard) succeed(key string) {
 // When the hashing queue is full, or no slot frees within MaxHashWait, the
 // attempt gets ErrBusy without checking the password. A user enrolled in
 // MFA gets a locked session.
-func (s *Service) Login(ctx context.Context, name, password string, client netip.Addr) (apitoken.Login, error) {
+func (s *Service) Login(ctx context.Context, name, password string, client netip.Addr) (apitoken.Issued, error) {
 	l, err := s.login(ctx, name, password, client)
 	if err != nil {
-		s.m.Emit(apitoken.Event{Type: EventLoginFailed, Err: err})
-		return apitoken.Login{}, err
+		s.m.Emit(apitoken.Event{Type: event.LoginFailed, Err: err})
+		return apitoken.Issued{}, err
 	}
-	s.m.Emit(apitoken.Event{Type: EventLogin, TokenID: l.Session.ID, Account: l.User.Account, UserID: l.User.ID})
+	s.m.Emit(apitoken.Event{Type: event.Login, TokenID: l.Token.ID, Account: l.User.Account, UserID: l.User.ID})
 	return l, nil
 }
 
-func (s *Service) login(ctx context.Context, name, password string, client netip.Addr) (apitoken.Login, error) {
+func (s *Service) login(ctx context.Context, name, password string, client netip.Addr) (apitoken.Issued, error) {
 	so := &s.opts
 	if len(password) > so.MaxPasswordLength {
 		// Explicit, never truncated; it says nothing about the account.
-		return apitoken.Login{}, fmt.Errorf("%w: password longer than %d bytes", apitoken.ErrInvalidArgument, so.MaxPasswordLength)
+		return apitoken.Issued{}, fmt.Errorf("%w: password longer than %d bytes", apitoken.ErrInvalidArgument, so.MaxPasswordLength)
 	}
 	if len(name) > 256 {
-		return apitoken.Login{}, ErrBadCredentials // no user can have this name
+		return apitoken.Issued{}, ErrBadCredentials // no user can have this name
 	}
 	now := s.m.Now()
 	pair := loginPair(client, name)
 	if s.loginThrottled(pair, name, nil, now) {
-		return apitoken.Login{}, ErrThrottled
+		return apitoken.Issued{}, ErrThrottled
 	}
 	u, err := s.users.UserByName(ctx, name)
 	if err != nil && !errors.Is(err, apitoken.ErrNotFound) {
-		return apitoken.Login{}, storeErr(err)
+		return apitoken.Issued{}, storeErr(err)
 	}
 	stored := ""
 	if u != nil {
 		if s.loginThrottled(pair, name, u, now) {
-			return apitoken.Login{}, ErrThrottled
+			return apitoken.Issued{}, ErrThrottled
 		}
 		stored = u.PasswordHash
 	}
 	ok, err := s.checkPasswordBounded(ctx, stored, password)
 	if err != nil {
-		return apitoken.Login{}, err
+		return apitoken.Issued{}, err
 	}
 	if !ok || u == nil || u.Disabled {
 		s.loginFailed(ctx, pair, name, u)
-		return apitoken.Login{}, ErrBadCredentials
+		return apitoken.Issued{}, ErrBadCredentials
 	}
 	s.guard.succeed(pair)
 	l, err := s.m.StartSession(ctx, u.ID)
 	if errors.Is(err, apitoken.ErrUserDisabled) {
-		return apitoken.Login{}, ErrBadCredentials // disabled or deleted meanwhile
+		return apitoken.Issued{}, ErrBadCredentials // disabled or deleted meanwhile
 	}
 	return l, err
 }
@@ -483,7 +484,7 @@ func clientKey(a netip.Addr) string {
 	if !a.IsValid() {
 		return "unknown"
 	}
-	a = normalAddr(a)
+	a = a.Unmap().WithZone("") // as ClientAddr returns addresses
 	if a.Is4() {
 		return a.String()
 	}

@@ -50,7 +50,7 @@ func newSessionEnv(t *testing.T) *sessionEnv {
 	return &sessionEnv{m: m, l: l, clock: clock, user: u}
 }
 
-func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
+func (e *sessionEnv) login(t *testing.T) (apitoken.Issued, apitoken.Principal) {
 	t.Helper()
 	l, err := e.l.Login(ctx, e.user.Name, password, netip.Addr{})
 	if err != nil {
@@ -66,8 +66,8 @@ func (e *sessionEnv) login(t *testing.T) (apitoken.Login, apitoken.Principal) {
 func TestLoginAndPasswordRules(t *testing.T) {
 	e := newSessionEnv(t)
 	l, p := e.login(t)
-	if !l.Unlocked() || l.User.Account != "default" || p.Kind != apitoken.KindSession || p.Privilege != apitoken.Normal {
-		t.Fatalf("login %+v, principal %+v", l.Session, p)
+	if !l.Token.Unlocked || l.User.Account != "default" || p.Kind != apitoken.KindSession || p.Privilege != apitoken.Normal {
+		t.Fatalf("login %+v, principal %+v", l.Token, p)
 	}
 	if !strings.HasPrefix(l.Secret, "ats_") || !strings.HasPrefix(l.User.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Fatalf("session %q, hash %q", l.Secret[:4], l.User.PasswordHash[:20])
@@ -179,7 +179,7 @@ func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := e.login(t); !l.Unlocked() {
+	if l, _ := e.login(t); !l.Token.Unlocked {
 		t.Fatal("a pending MFA secret locked a login before it was confirmed")
 	}
 	if err := e.l.ConfirmMFA(ctx, p, login.TOTPCode(secret, e.clock.Now())); err != nil {
@@ -190,7 +190,7 @@ func TestMFALocksSessionsUntilAFreshCode(t *testing.T) {
 		return login.TOTPCode(secret, e.clock.Now().Add(time.Duration(stepOffset)*30*time.Second))
 	}
 	l, locked := e.login(t)
-	if l.Unlocked() || locked.Unlocked {
+	if l.Token.Unlocked || locked.Unlocked {
 		t.Fatal("an enrolled user's session starts unlocked")
 	}
 	if _, err := e.m.Verify(ctx, l.Secret, ""); !errors.Is(err, apitoken.ErrSessionLocked) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 )
 
 // Unlock completes MFA for a locked session with a TOTP code. Each code is
@@ -81,7 +82,7 @@ func (s *Service) spendMFACode(ctx context.Context, id, code string, change func
 		if u.MFAFailures >= so.MaxMFAFailures {
 			err = errBlockedNow
 		}
-		s.m.Emit(apitoken.Event{Type: EventMFAFailed, Account: u.Account, UserID: u.ID, Err: err})
+		s.m.Emit(apitoken.Event{Type: event.MFAFailed, Account: u.Account, UserID: u.ID, Err: err})
 	}
 	return u, err
 }
@@ -111,7 +112,7 @@ type MFAEnrolment struct {
 // EnrollMFA starts enrolling a new TOTP secret for the caller's own user
 // and returns it. The secret is pending: it changes nothing for logins
 // until ConfirmMFA accepts a code from it. Only an unlocked session of the
-// user may enrol (apitoken.ErrSessionRequired otherwise). While a secret is already
+// user may enrol (apitoken.ErrInsufficientPrivilege otherwise). While a secret is already
 // active, code must be a current code from it (replacing a second factor
 // needs the second factor); such codes count against the MFA budget like
 // Unlock's. Starting again replaces a pending secret.
@@ -150,7 +151,7 @@ func (s *Service) EnrollMFA(ctx context.Context, caller apitoken.Principal, code
 	if err != nil {
 		return MFAEnrolment{}, err
 	}
-	s.m.Emit(apitoken.Event{Type: apitoken.EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+	s.m.Emit(apitoken.Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	return MFAEnrolment{Secret: base32Secret(secret), URL: otpauthURL(s.opts.Issuer, u.Name, secret)}, nil
 }
 
@@ -190,7 +191,7 @@ func (s *Service) ConfirmMFA(ctx context.Context, caller apitoken.Principal, cod
 	if _, err := s.m.EndSessions(ctx, u.Account, u.ID, a.TokenID); err != nil {
 		return err
 	}
-	s.m.Emit(apitoken.Event{Type: EventMFAActivated, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+	s.m.Emit(apitoken.Event{Type: event.MFAActivated, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	return nil
 }
 
@@ -215,7 +216,7 @@ func (s *Service) RemoveMFA(ctx context.Context, caller apitoken.Principal, code
 	if _, err := s.m.EndSessions(ctx, u.Account, u.ID, a.TokenID); err != nil {
 		return err
 	}
-	s.m.Emit(apitoken.Event{Type: EventMFARemoved, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+	s.m.Emit(apitoken.Event{Type: event.MFARemoved, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	return nil
 }
 

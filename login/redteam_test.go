@@ -46,7 +46,7 @@ func TestAnAdminTokenCannotMintAPasswordThroughCreateUser(t *testing.T) {
 	tok := verified(t, m, iss.Secret, "")
 
 	_, err = lg.CreateUser(ctx, tok, login.NewUser{Name: "sock@example.com", Password: "attacker password", Role: apitoken.Admin})
-	if !errors.Is(err, apitoken.ErrSessionRequired) {
+	if !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
 		// Show what the token could then do: sign in as its new admin and
 		// reset the owner's password.
 		ls, lerr := lg.Login(ctx, "sock@example.com", "attacker password", netip.Addr{})
@@ -58,7 +58,7 @@ func TestAnAdminTokenCannotMintAPasswordThroughCreateUser(t *testing.T) {
 				}
 			}
 		}
-		t.Fatalf("CreateUser with a password from an API token: %v, want ErrSessionRequired", err)
+		t.Fatalf("CreateUser with a password from an API token: %v, want ErrInsufficientPrivilege (session required)", err)
 	}
 	// Nor through the Manager's own CreateUser with a hash made elsewhere,
 	// from the token or even from the admin's session: passwords are
@@ -68,8 +68,8 @@ func TestAnAdminTokenCannotMintAPasswordThroughCreateUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, caller := range []apitoken.Principal{tok, sess} {
-		if _, err := m.CreateUser(ctx, caller, apitoken.NewUser{Name: "sock2@example.com", PasswordHash: hashed.PasswordHash, Role: apitoken.Admin}); !errors.Is(err, apitoken.ErrSessionRequired) {
-			t.Fatalf("Manager.CreateUser with a password hash from %v: %v, want ErrSessionRequired", caller.Kind, err)
+		if _, err := m.CreateUser(ctx, caller, apitoken.NewUser{Name: "sock2@example.com", PasswordHash: hashed.PasswordHash, Role: apitoken.Admin}); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
+			t.Fatalf("Manager.CreateUser with a password hash from %v: %v, want ErrInsufficientPrivilege (session required)", caller.Kind, err)
 		}
 	}
 	if _, err := lg.Login(ctx, "sock2@example.com", "attacker password", netip.Addr{}); !errors.Is(err, login.ErrBadCredentials) {
@@ -126,7 +126,7 @@ func TestLockedLoginsDoNotEndTheOwnersUnlockedSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if al.Unlocked() {
+		if al.Token.Unlocked {
 			t.Fatal("an MFA user's login started unlocked")
 		}
 		if _, err := m.Verify(ctx, l.Secret, ""); err != nil {

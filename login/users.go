@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 )
 
 // NewUser describes a user to create with a password.
@@ -39,7 +40,7 @@ func (s *Service) AddUser(ctx context.Context, nu NewUser) (*apitoken.User, erro
 }
 
 // CreateUser creates a user in the admin caller's account. Only an admin's
-// session may give the new user a password (apitoken.ErrSessionRequired
+// session may give the new user a password (apitoken.ErrInsufficientPrivilege
 // for an API token, behaviour rule 24): a password chosen by a token would
 // be a session chosen by a token, and an admin session may reset any
 // user's password, the token owner's included. An admin API token may
@@ -79,7 +80,7 @@ type UserUpdate struct {
 
 // UpdateUser changes a user's password or lifts an MFA block, under
 // behaviour rule 24: users change their own password from an unlocked
-// session with the current one (apitoken.ErrSessionRequired for an API
+// session with the current one (apitoken.ErrInsufficientPrivilege for an API
 // token, ErrBadCredentials for a wrong current password); an admin's
 // session may reset the password of, or clear the MFA block of, any user
 // of its account. Other callers get apitoken.ErrNotFound for other users,
@@ -138,9 +139,9 @@ func (s *Service) UpdateUser(ctx context.Context, caller apitoken.Principal, id 
 	if err != nil {
 		return nil, err
 	}
-	s.m.Emit(apitoken.Event{Type: apitoken.EventUserChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+	s.m.Emit(apitoken.Event{Type: event.UserChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	if up.Password != nil {
-		s.m.Emit(apitoken.Event{Type: EventPasswordChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
+		s.m.Emit(apitoken.Event{Type: event.PasswordChanged, Account: u.Account, UserID: u.ID, ActorID: a.TokenID})
 	}
 	return u, nil
 }
@@ -152,7 +153,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller apitoken.Principal, id 
 // refused to API tokens.
 func canResetPassword(a apitoken.Principal) error {
 	if a.Kind != apitoken.KindSession {
-		return apitoken.ErrSessionRequired
+		return a.RequireSessionOf(a.UserID) // refused: session required
 	}
 	if !a.Privilege.AtLeast(apitoken.Admin) {
 		return apitoken.ErrInsufficientPrivilege
@@ -196,7 +197,7 @@ func (s *Service) checkCurrentPassword(ctx context.Context, id, current string) 
 	}
 	if !ok {
 		s.loginFailed(ctx, pair, u.Name, u)
-		s.m.Emit(apitoken.Event{Type: EventLoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
+		s.m.Emit(apitoken.Event{Type: event.LoginFailed, Account: u.Account, UserID: u.ID, Err: ErrBadCredentials})
 		return ErrBadCredentials
 	}
 	return nil

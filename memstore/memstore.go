@@ -100,8 +100,8 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 	}
 	var out []*apitoken.Token
 	for _, t := range s.tokens {
-		if t.Account != q.Account || (q.UserID != "" && t.UserID != q.UserID) || (q.Kind != 0 && t.Kind != q.Kind) ||
-			(q.After.ID != "" && !comesAfter(t.Position(), q.After, q.Newest)) {
+		if (t.Account != q.Account && !allAccounts(q)) || (q.UserID != "" && t.UserID != q.UserID) || (q.Kind != 0 && t.Kind != q.Kind) ||
+			(q.After.ID != "" && !comesAfter(t.Position(), q.After, q.Newest)) || !q.Expiring(t) {
 			continue
 		}
 		out = append(out, t)
@@ -111,6 +111,12 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 		out[i] = t.Clone()
 	}
 	return out, nil
+}
+
+// allAccounts reports whether q selects records of every account: an
+// expiry warning query with no account (see apitoken.TokenQuery.Unwarned).
+func allAccounts(q apitoken.TokenQuery) bool {
+	return q.Account == "" && q.Unwarned && !q.ExpiresBefore.IsZero()
 }
 
 // comesAfter reports whether p comes after the listing position after:
@@ -177,7 +183,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	case !ok:
 		return apitoken.ErrNotFound
 	case old.Hash != t.Hash || old.Kind != t.Kind || old.Account != t.Account:
-		return apitoken.ErrImmutable
+		return errImmutable
 	case old.Version != t.Version:
 		return apitoken.ErrConflict
 	}
@@ -296,7 +302,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 	case !ok:
 		return apitoken.ErrNotFound
 	case old.Account != u.Account:
-		return apitoken.ErrImmutable
+		return errImmutable
 	case old.Version != u.Version:
 		return apitoken.ErrConflict
 	}
@@ -354,3 +360,7 @@ func (s *Store) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

@@ -7,14 +7,15 @@ import (
 	"strings"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 var (
-	_ apitoken.Walker   = (*Store)(nil)
-	_ apitoken.Importer = (*Store)(nil)
+	_ migrate.Walker   = (*Store)(nil)
+	_ migrate.Importer = (*Store)(nil)
 )
 
-// WalkTokens implements apitoken.Walker, in byte order of IDs. The store
+// WalkTokens implements migrate.Walker, in byte order of IDs. The store
 // has no ordered index: each page costs a scan of every record, which
 // suits the sizes this store is for.
 func (s *Store) WalkTokens(ctx context.Context, after string, limit int) ([]*apitoken.Token, error) {
@@ -31,7 +32,7 @@ func (s *Store) WalkTokens(ctx context.Context, after string, limit int) ([]*api
 	return out, err
 }
 
-// WalkUsers implements apitoken.Walker, like WalkTokens.
+// WalkUsers implements migrate.Walker, like WalkTokens.
 func (s *Store) WalkUsers(ctx context.Context, after string, limit int) ([]*apitoken.User, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -64,7 +65,7 @@ func walkPage[T any](m map[string]T, after string, limit int) ([]string, error) 
 	return ids, nil
 }
 
-// ImportTokens implements apitoken.Importer.
+// ImportTokens implements migrate.Importer.
 func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,7 +97,7 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 	return len(add), nil
 }
 
-// ImportUsers implements apitoken.Importer.
+// ImportUsers implements migrate.Importer.
 func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -15,7 +15,7 @@ type CheckOptions struct {
 	// DefaultSample.
 	Sample int
 	// IgnoreVersions compares records without their versions, for a
-	// destination that is not an apitoken.Importer.
+	// destination that is not an Importer.
 	IgnoreVersions bool
 	// Rand picks the sample. Default: a randomly seeded generator.
 	Rand *rand.Rand
@@ -29,7 +29,7 @@ type CheckOptions struct {
 // count its records, and reads every sampled record from dst by ID and by
 // hash or name. It fails with ErrMismatch if dst holds fewer records than
 // src or if a sampled record is missing or differs. Both stores must
-// implement apitoken.Walker; neither is written.
+// implement Walker; neither is written.
 func Check(ctx context.Context, src, dst apitoken.Store, opts *CheckOptions) (CheckReport, error) {
 	var o CheckOptions
 	if opts != nil {
@@ -42,13 +42,13 @@ func Check(ctx context.Context, src, dst apitoken.Store, opts *CheckOptions) (Ch
 		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	var rep CheckReport
-	sw, ok := src.(apitoken.Walker)
+	sw, ok := src.(Walker)
 	if !ok {
 		return rep, ErrNotWalker
 	}
-	dw, ok := dst.(apitoken.Walker)
+	dw, ok := dst.(Walker)
 	if !ok {
-		return rep, fmt.Errorf("migrate: the destination cannot be walked (not an apitoken.Walker)")
+		return rep, fmt.Errorf("migrate: the destination cannot be walked (not an Walker)")
 	}
 	read := 0
 	progress := func(n int) {

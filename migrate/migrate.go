@@ -6,7 +6,7 @@
 // under the same hash key, and no secret is needed), versions, application
 // records, usage, revocations, and users' password hashes, sealed MFA
 // secrets and throttling counters. Versions are kept when the destination
-// is an apitoken.Importer (memstore, bolt and pgstore are); other stores
+// is an Importer (memstore, bolt and pgstore are); other stores
 // are filled through their Create methods, which start versions again at
 // 1 (verification does not read them).
 //
@@ -36,8 +36,8 @@ import (
 
 var (
 	// ErrNotWalker means the source store cannot list every record: it
-	// does not implement apitoken.Walker.
-	ErrNotWalker = errors.New("migrate: the source store cannot be walked (not an apitoken.Walker)")
+	// does not implement Walker.
+	ErrNotWalker = errors.New("migrate: the source store cannot be walked (not an Walker)")
 	// ErrDestinationDiffers means the destination already holds a
 	// different record with the ID of one being copied, a token with its
 	// hash, or a user with its name. Nothing of that batch was written.
@@ -104,7 +104,7 @@ type Report struct {
 	// Cursor is the final cursor (PhaseDone), with the counts.
 	Cursor
 	// VersionsKept is true when the destination took records with their
-	// versions (an apitoken.Importer).
+	// versions (an Importer).
 	VersionsKept bool `json:"versions_kept"`
 	// Check is the result of the final check, nil if it was skipped.
 	Check *CheckReport `json:"check,omitempty"`
@@ -122,7 +122,7 @@ type CheckReport struct {
 
 // Run copies every user, then every token, from src to dst, and then
 // checks the result (see the package doc). src must implement
-// apitoken.Walker.
+// Walker.
 func Run(ctx context.Context, src, dst apitoken.Store, opts *Options) (Report, error) {
 	var o Options
 	if opts != nil {
@@ -134,11 +134,11 @@ func Run(ctx context.Context, src, dst apitoken.Store, opts *Options) (Report, e
 	if o.Sample == 0 {
 		o.Sample = DefaultSample
 	}
-	w, ok := src.(apitoken.Walker)
+	w, ok := src.(Walker)
 	if !ok {
 		return Report{}, ErrNotWalker
 	}
-	im, versions := dst.(apitoken.Importer)
+	im, versions := dst.(Importer)
 	c := o.Resume
 	if c.Phase == "" {
 		c.Phase = PhaseUsers
@@ -214,7 +214,7 @@ func Run(ctx context.Context, src, dst apitoken.Store, opts *Options) (Report, e
 }
 
 // copyUsers writes a batch of users to dst and returns how many it added.
-func copyUsers(ctx context.Context, dst apitoken.Store, im apitoken.Importer, us []*apitoken.User) (int, error) {
+func copyUsers(ctx context.Context, dst apitoken.Store, im Importer, us []*apitoken.User) (int, error) {
 	if im != nil {
 		n, err := im.ImportUsers(ctx, us)
 		return n, differs(err)
@@ -239,7 +239,7 @@ func copyUsers(ctx context.Context, dst apitoken.Store, im apitoken.Importer, us
 }
 
 // copyTokens is copyUsers for tokens.
-func copyTokens(ctx context.Context, dst apitoken.Store, im apitoken.Importer, ts []*apitoken.Token) (int, error) {
+func copyTokens(ctx context.Context, dst apitoken.Store, im Importer, ts []*apitoken.Token) (int, error) {
 	if im != nil {
 		n, err := im.ImportTokens(ctx, ts)
 		return n, differs(err)

@@ -161,10 +161,10 @@ func TestADestinationWithDifferentRecordsIsRefused(t *testing.T) {
 type createOnly struct{ apitoken.Store }
 
 func (c createOnly) WalkTokens(ctx context.Context, after string, n int) ([]*apitoken.Token, error) {
-	return c.Store.(apitoken.Walker).WalkTokens(ctx, after, n)
+	return c.Store.(migrate.Walker).WalkTokens(ctx, after, n)
 }
 func (c createOnly) WalkUsers(ctx context.Context, after string, n int) ([]*apitoken.User, error) {
-	return c.Store.(apitoken.Walker).WalkUsers(ctx, after, n)
+	return c.Store.(migrate.Walker).WalkUsers(ctx, after, n)
 }
 
 func TestADestinationWithoutImportStartsVersionsAgainAndTokensStillVerify(t *testing.T) {

@@ -44,7 +44,7 @@ func newHTTPEnv(t *testing.T, store apitoken.Store) *httpEnv {
 // assertErrorBody checks the library's JSON failure body and its code.
 func assertErrorBody(t *testing.T, rec *httptest.ResponseRecorder, code string) {
 	t.Helper()
-	var body apitoken.ErrorBody
+	var body struct{ Error apitoken.HTTPError }
 	d := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
 	d.DisallowUnknownFields()
 	require.NoError(t, d.Decode(&body))

@@ -136,7 +136,7 @@ func writeFormError(w http.ResponseWriter, err error, realm string) {
 	case errFormTooLarge:
 		e.Status = http.StatusRequestEntityTooLarge
 	}
-	apitoken.WriteError(w, e, realm)
+	e.Write(w, realm)
 }
 
 // IntrospectionOptions configures IntrospectionHandler. The zero value
@@ -185,8 +185,8 @@ func IntrospectionHandler(m *apitoken.Manager, opts *IntrospectionOptions) http.
 		w.Header().Set("Cache-Control", "no-store")
 		caller, ok := apitoken.FromContext(r.Context())
 		if !ok || !o.Allow(caller) {
-			apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusUnauthorized, Code: "insufficient_privilege",
-				Message: "this credential may not introspect tokens"}, o.Realm)
+			apitoken.HTTPError{Status: http.StatusUnauthorized, Code: "insufficient_privilege",
+				Message: "this credential may not introspect tokens"}.Write(w, o.Realm)
 			return
 		}
 		tok, err := tokenForm(w, r, o.MaxBody)
@@ -196,13 +196,13 @@ func IntrospectionHandler(m *apitoken.Manager, opts *IntrospectionOptions) http.
 		}
 		p, issued, expires, err := m.Introspect(r.Context(), caller, tok)
 		if err != nil {
-			apitoken.WriteError(w, apitoken.HTTPErrorOf(err), o.Realm)
+			apitoken.HTTPErrorOf(err).Write(w, o.Realm)
 			return
 		}
 		body := inactiveBody
 		if in := introspection(p, issued, expires); in.Active {
 			if body, err = json.Marshal(in); err != nil {
-				apitoken.WriteError(w, apitoken.HTTPErrorOf(err), o.Realm)
+				apitoken.HTTPErrorOf(err).Write(w, o.Realm)
 				return
 			}
 		}
@@ -242,7 +242,7 @@ func RevocationHandler(m *apitoken.Manager, opts *RevocationOptions) http.Handle
 			return
 		}
 		if err := m.RevokeSecret(r.Context(), tok); err != nil && !errors.Is(err, apitoken.ErrMalformed) {
-			apitoken.WriteError(w, apitoken.HTTPErrorOf(err), o.Realm)
+			apitoken.HTTPErrorOf(err).Write(w, o.Realm)
 			return
 		}
 		w.WriteHeader(http.StatusOK)

@@ -6,8 +6,8 @@
 //
 //	met, err := otelapitoken.New(&otelapitoken.Options{MeterProvider: provider})
 //	...
-//	opts := &apitoken.Options{HashKey: key, OnEvent: apitoken.SlogEvents(logger)}
-//	met.Install(opts) // keeps OnEvent, adds the metrics
+//	opts := &apitoken.Options{HashKey: key, Logger: logger}
+//	met.Install(opts) // adds the metrics; Logger and any OnEvent stay
 //	m, err := apitoken.New(store, opts)
 //
 // # Instruments
@@ -54,6 +54,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/secretscanning"
 )
@@ -96,7 +97,9 @@ var errorTypes = []struct {
 	{"session_locked", sentinel(apitoken.ErrSessionLocked)},
 	{"app_pending", sentinel(apitoken.ErrAppPending)},
 	{"app_denied", sentinel(apitoken.ErrAppDenied)},
-	{"too_many_apps", sentinel(apitoken.ErrTooManyApps)},
+	{"too_many_apps", httpCode("too_many_apps")},
+	{"insufficient_scope", httpCode("insufficient_scope")},
+	{"address_not_allowed", httpCode("address_not_allowed")},
 	{"insufficient_privilege", sentinel(apitoken.ErrInsufficientPrivilege)},
 	{"invalid_argument", sentinel(apitoken.ErrInvalidArgument)},
 	{"bad_credentials", sentinel(login.ErrBadCredentials)},
@@ -108,6 +111,12 @@ var errorTypes = []struct {
 	{"closed", sentinel(apitoken.ErrClosed)},
 	{"canceled", sentinel(context.Canceled)},
 	{"deadline_exceeded", sentinel(context.DeadlineExceeded)},
+}
+
+// httpCode classifies the precise cases of sentinels, told apart by their
+// HTTP codes.
+func httpCode(code string) func(error) bool {
+	return func(err error) bool { return apitoken.HTTPErrorOf(err).Code == code }
 }
 
 func sentinel(target error) func(error) bool {
@@ -162,8 +171,8 @@ type Options struct {
 }
 
 // Metrics turns a Manager's events and verifications into instruments. It
-// implements apitoken.Observer; its OnEvent method is an
-// apitoken.Options.OnEvent function. Both are safe for concurrent use and
+// has the methods apitoken.Options wants: ObserveVerify for
+// Options.ObserveVerify and OnEvent for Options.OnEvent. Both are safe for concurrent use and
 // never block on export.
 type Metrics struct {
 	verifications  metric.Int64ObservableCounter
@@ -246,27 +255,20 @@ func New(opts *Options) (*Metrics, error) {
 	return m, nil
 }
 
-// Install sets m as o's Observer and adds m.OnEvent to o.OnEvent, keeping
-// any Observer or OnEvent o already has (they are called first).
+// Install sets m.ObserveVerify as o.ObserveVerify and adds m.OnEvent to
+// o.OnEvent, keeping any ObserveVerify or OnEvent o already has (they are
+// called first).
 func (m *Metrics) Install(o *apitoken.Options) {
 	if next := o.OnEvent; next != nil {
 		o.OnEvent = func(e apitoken.Event) { next(e); m.OnEvent(e) }
 	} else {
 		o.OnEvent = m.OnEvent
 	}
-	if prev := o.Observer; prev != nil {
-		o.Observer = observers{prev, m}
+	if prev := o.ObserveVerify; prev != nil {
+		o.ObserveVerify = func(v apitoken.VerifyObservation) { prev(v); m.ObserveVerify(v) }
 	} else {
-		o.Observer = m
+		o.ObserveVerify = m.ObserveVerify
 	}
-}
-
-// observers calls two Observers in turn.
-type observers [2]apitoken.Observer
-
-func (os observers) ObserveVerify(v apitoken.VerifyObservation) {
-	os[0].ObserveVerify(v)
-	os[1].ObserveVerify(v)
 }
 
 // observeVerifications reports the verification counts at collection.
@@ -310,22 +312,22 @@ func (m *Metrics) ObserveVerify(v apitoken.VerifyObservation) {
 func (m *Metrics) OnEvent(e apitoken.Event) {
 	ctx := context.Background()
 	switch e.Type {
-	case apitoken.EventCreated, apitoken.EventRotated:
+	case event.Created, event.Rotated:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindAPI.String())))
-	case login.EventLogin:
+	case event.Login:
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindSession.String())))
-	case apitoken.EventRevoked:
+	case event.Revoked:
 		m.revoked.Add(ctx, 1)
-	case login.EventLoginFailed:
+	case event.LoginFailed:
 		m.loginFailures.Add(ctx, 1, metric.WithAttributes(AttrErrorType.String(ErrorType(e.Err))))
 		m.storeError(ctx, "login", e.Err)
-	case apitoken.EventVerifyFailed:
+	case event.VerifyFailed:
 		m.storeError(ctx, "verify", e.Err)
-	case apitoken.EventFlushFailed:
+	case event.FlushFailed:
 		m.storeErrors.Add(ctx, 1, metric.WithAttributes(AttrOperation.String("usage_flush")))
-	case apitoken.EventPurgeFailed:
+	case event.PurgeFailed:
 		m.storeErrors.Add(ctx, 1, metric.WithAttributes(AttrOperation.String("history_purge")))
-	case apitoken.EventLeakReported:
+	case event.LeakReported:
 		switch {
 		case e.Err == nil:
 			m.leakReports.Add(ctx, 1, metric.WithAttributes(AttrLeakLabel.String(secretscanning.LabelTruePositive)))

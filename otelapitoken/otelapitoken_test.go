@@ -239,7 +239,7 @@ func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
 
 	// No attribute value is a token, an ID, an account or a user name.
 	secrets = append(secrets, started.Secret, unknown, other)
-	forbidden := append(append(secrets, ids...), name, "acme", started.Session.ID, "ci", "https://example.com/a")
+	forbidden := append(append(secrets, ids...), name, "acme", started.Token.ID, "ci", "https://example.com/a")
 	for _, v := range values {
 		if apitoken.Pattern.MatchString(v) || apitoken.Redact(v) != v {
 			t.Errorf("attribute value %q is shaped like a token", v)

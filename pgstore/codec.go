@@ -3,6 +3,7 @@ package pgstore
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/apitoken/apitoken"
@@ -75,10 +76,10 @@ func decodeApps(b []byte) ([]apitoken.App, error) {
 	return out, nil
 }
 
-// tokenArgs returns the 22 column values of t in tokenColumns order, with
+// tokenArgs returns the 23 column values of t in tokenColumns order, with
 // version as the last.
 func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
-	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked} {
+	for _, tm := range []time.Time{t.Created, t.LastUsed, t.Expires, t.Revoked, t.ExpiryWarned} {
 		if err := checkTime(tm); err != nil {
 			return nil, err
 		}
@@ -93,7 +94,33 @@ func tokenArgs(t *apitoken.Token, version uint64) ([]any, error) {
 	return []any{t.ID, t.Hash[:], t.Hint, int16(t.Kind), int16(t.Owner), t.Account, t.UserID,
 		t.CreatedBy, t.Parent, t.Lineage, t.Description, t.Type, int16(t.Privilege),
 		int16(t.DefaultAppState), apps, *nanos(t.Created), nanos(t.LastUsed), nanos(t.Expires),
-		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin}, nil
+		nanos(t.Revoked), t.Unlocked, int64(version), t.Origin, nanos(t.ExpiryWarned), nonNil(t.Scopes),
+		prefixTexts(t.AllowedCIDRs), addrText(t.LastUsedIP)}, nil
+}
+
+// nonNil returns s, or an empty slice for nil: the columns are NOT NULL.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// prefixTexts returns the CIDR text of each prefix.
+func prefixTexts(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// addrText returns a's text, or empty for the zero Addr.
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.WithZone("").String()
 }
 
 func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
@@ -103,11 +130,14 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 		kind, owner, privilege, appState int16
 		created                          int64
 		lastUsed, expires, revoked       *int64
+		expiryWarned                     *int64
 		version                          int64
+		scopes, cidrs                    []string
+		lastIP                           string
 	)
 	err := row.Scan(&t.ID, &hash, &t.Hint, &kind, &owner, &t.Account, &t.UserID, &t.CreatedBy,
 		&t.Parent, &t.Lineage, &t.Description, &t.Type, &privilege, &appState, &apps, &created,
-		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin)
+		&lastUsed, &expires, &revoked, &t.Unlocked, &version, &t.Origin, &expiryWarned, &scopes, &cidrs, &lastIP)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +152,23 @@ func scanToken(row pgx.CollectableRow) (*apitoken.Token, error) {
 	}
 	t.Created = time.Unix(0, created).UTC()
 	t.LastUsed, t.Expires, t.Revoked = fromNanos(lastUsed), fromNanos(expires), fromNanos(revoked)
+	t.ExpiryWarned = fromNanos(expiryWarned)
 	t.Version = uint64(version)
+	if len(scopes) > 0 {
+		t.Scopes = scopes
+	}
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: token %q: allowed range", ErrCorrupt, t.ID)
+		}
+		t.AllowedCIDRs = append(t.AllowedCIDRs, p)
+	}
+	if lastIP != "" {
+		if t.LastUsedIP, err = netip.ParseAddr(lastIP); err != nil {
+			return nil, fmt.Errorf("%w: token %q: last-used address", ErrCorrupt, t.ID)
+		}
+	}
 	return &t, nil
 }
 

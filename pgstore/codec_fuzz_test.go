@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/changefeed"
 )
 
 // FuzzParseChange feeds arbitrary notification payloads (any database user
@@ -33,14 +34,14 @@ func FuzzParseChange(f *testing.F) {
 		}
 		var back string
 		switch c.Kind {
-		case apitoken.ChangeToken:
-			back = "t" + c.Hash.String()
-		case apitoken.ChangeUser:
+		case changefeed.Token:
+			back = "t" + apitoken.Hash(c.Hash).String()
+		case changefeed.User:
 			back = "u" + c.UserID
 		default:
 			t.Fatalf("accepted %q as kind %v", payload, c.Kind)
 		}
-		if back != payload && !(c.Kind == apitoken.ChangeToken && equalFoldASCII(back, payload)) {
+		if back != payload && !(c.Kind == changefeed.Token && equalFoldASCII(back, payload)) {
 			t.Fatalf("accepted %q, which reads back as %q", payload, back)
 		}
 	})

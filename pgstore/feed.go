@@ -5,22 +5,22 @@ import (
 	"errors"
 	"time"
 
-	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/changefeed"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
-// Subscribe implements apitoken.ChangeFeed. Managers call it in
+// Subscribe implements changefeed.Feed. Managers call it in
 // apitoken.New; hosts rarely need to.
-func (s *Store) Subscribe(fn func(apitoken.Change)) (cancel func()) {
+func (s *Store) Subscribe(fn func(changefeed.Change)) (cancel func()) {
 	s.feedMu.Lock()
 	defer s.feedMu.Unlock()
 	id := s.nextID
 	s.nextID++
 	s.subs[id] = fn
 	if !s.feedUp {
-		fn(apitoken.Change{Kind: apitoken.ChangeFeedDown})
+		fn(changefeed.Change{Kind: changefeed.Down})
 	}
 	return func() {
 		s.feedMu.Lock()
@@ -39,16 +39,16 @@ func (s *Store) FeedUp() bool {
 }
 
 // publish calls every subscriber with c, one at a time.
-func (s *Store) publish(c apitoken.Change) {
+func (s *Store) publish(c changefeed.Change) {
 	s.feedMu.Lock()
 	defer s.feedMu.Unlock()
 	switch c.Kind {
-	case apitoken.ChangeFeedDown:
+	case changefeed.Down:
 		if !s.feedUp {
 			return
 		}
 		s.feedUp = false
-	case apitoken.ChangeFeedUp:
+	case changefeed.Up:
 		if s.feedUp {
 			return
 		}
@@ -82,7 +82,7 @@ func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 
 // listen delivers notifications until ctx ends. Whenever the listening
 // connection fails or stops hearing the store's own heartbeats it reports
-// ChangeFeedDown and reconnects with growing delays; receive reports
+// changefeed.Down and reconnects with growing delays; receive reports
 // ChangeFeedUp once a new connection hears a heartbeat again.
 func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 	defer close(s.done)
@@ -96,7 +96,7 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 			if ctx.Err() == nil {
 				// Before closing, which may itself take a while on a
 				// broken network.
-				s.publish(apitoken.Change{Kind: apitoken.ChangeFeedDown})
+				s.publish(changefeed.Change{Kind: changefeed.Down})
 			}
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			conn.Close(closeCtx)
@@ -106,7 +106,7 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.publish(apitoken.Change{Kind: apitoken.ChangeFeedDown})
+		s.publish(changefeed.Change{Kind: changefeed.Down})
 		select {
 		case <-ctx.Done():
 			return
@@ -177,7 +177,7 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn) (proven bool) {
 					s.heartbeatsHeard.Add(1)
 					if !proven {
 						proven = true
-						s.publish(apitoken.Change{Kind: apitoken.ChangeFeedUp})
+						s.publish(changefeed.Change{Kind: changefeed.Up})
 					}
 					break
 				}
@@ -190,8 +190,8 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn) (proven bool) {
 			// which record it meant. (While the feed is down the caches
 			// keep records only briefly anyway, and it must stay down.)
 			if proven {
-				s.publish(apitoken.Change{Kind: apitoken.ChangeFeedDown})
-				s.publish(apitoken.Change{Kind: apitoken.ChangeFeedUp})
+				s.publish(changefeed.Change{Kind: changefeed.Down})
+				s.publish(changefeed.Change{Kind: changefeed.Up})
 			}
 			continue
 		}

@@ -3,7 +3,7 @@
 //
 // Every method is one statement or one transaction. Compare-and-update
 // (and so promote's single winner) is decided by the database, not by
-// process memory. The store is also an apitoken.ChangeFeed: every change
+// process memory. The store is also an changefeed.Feed: every change
 // that can alter a verification's outcome is announced with NOTIFY in the
 // same statement, so the verify caches of all Managers over the database
 // drop the record when the change commits.
@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/changefeed"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,7 +83,7 @@ type Options struct {
 	ListenConnString string
 }
 
-// Store is an apitoken.Store and apitoken.ChangeFeed on PostgreSQL. It is
+// Store is an apitoken.Store and changefeed.Feed on PostgreSQL. It is
 // safe for concurrent use.
 type Store struct {
 	pool      *pgxpool.Pool
@@ -92,7 +93,7 @@ type Store struct {
 
 	feedMu sync.Mutex // serialises subscriber calls and guards the fields below
 	feedUp bool
-	subs   map[int]func(apitoken.Change)
+	subs   map[int]func(changefeed.Change)
 	nextID int
 
 	nonce           string         // random, per store: tells its own heartbeats from other instances'
@@ -110,8 +111,8 @@ type Store struct {
 }
 
 var (
-	_ apitoken.Store      = (*Store)(nil)
-	_ apitoken.ChangeFeed = (*Store)(nil)
+	_ apitoken.Store  = (*Store)(nil)
+	_ changefeed.Feed = (*Store)(nil)
 )
 
 // Open connects to the database named by connString (a PostgreSQL URL or
@@ -145,7 +146,7 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	}
 	var nonce [8]byte
 	rand.Read(nonce[:])
-	s := &Store{pool: pool, listenCfg: cfg.ConnConfig, opts: o, subs: map[int]func(apitoken.Change){},
+	s := &Store{pool: pool, listenCfg: cfg.ConnConfig, opts: o, subs: map[int]func(changefeed.Change){},
 		done: make(chan struct{}), firstUp: make(chan struct{}), nonce: hex.EncodeToString(nonce[:])}
 	if o.ListenConnString != "" {
 		if s.listenCfg, err = pgx.ParseConfig(o.ListenConnString); err != nil {
@@ -271,7 +272,7 @@ func mapErr(err error) error {
 // tokenColumns lists the token columns in the order scanToken reads them.
 const tokenColumns = `id, hash, hint, kind, owner, account, user_id, created_by, parent, lineage,
 	description, type, privilege, default_app_state, apps, created, last_used, expires, revoked,
-	unlocked, version, origin`
+	unlocked, version, origin, expiry_warned, scopes, allowed_cidrs, last_used_ip`
 
 // CreateToken implements apitoken.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
@@ -280,7 +281,7 @@ func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO apitoken_tokens (`+tokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`, args...)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -325,18 +326,40 @@ func (s *Store) ListTokens(ctx context.Context, q apitoken.TokenQuery) ([]*apito
 // kind set, as the Manager always sets one, the indexes of migration 3
 // serve either order: newest first is a backward scan of the same index.
 func listTokensSQL(q apitoken.TokenQuery) (string, []any, error) {
-	if q.Account == "" {
+	allAccounts := q.Account == "" && q.Unwarned && !q.ExpiresBefore.IsZero()
+	if q.Account == "" && !allAccounts {
 		return "", nil, fmt.Errorf("%w: ListTokens needs an account", apitoken.ErrInvalidArgument)
 	}
 	where, args := `account = $1`, []any{q.Account}
+	if allAccounts {
+		where, args = `TRUE`, nil
+	}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where += fmt.Sprintf(" AND "+cond, len(args))
 	}
+	if !q.ExpiresBefore.IsZero() {
+		// Live records expiring in the range; the Unwarned form matches
+		// the partial index of migration 5.
+		for _, tm := range []time.Time{q.ExpiresBefore, q.ExpiresAfter} {
+			if err := checkTime(tm); err != nil {
+				return "", nil, err
+			}
+		}
+		where += " AND revoked IS NULL"
+		add("expires < $%d", q.ExpiresBefore.UnixNano())
+		add("expires > $%d", q.ExpiresAfter.UnixNano())
+		if q.Unwarned {
+			where += " AND expiry_warned IS NULL"
+		}
+	}
 	if q.UserID != "" {
 		add("user_id = $%d", q.UserID)
 	}
-	if q.Kind != 0 {
+	switch {
+	case q.Kind != 0 && q.Unwarned:
+		where += fmt.Sprintf(" AND kind = %d", int16(q.Kind)) // a constant, for the partial index
+	case q.Kind != 0:
 		add("kind = $%d", int16(q.Kind))
 	}
 	after, order := ">", ` ORDER BY created, id`
@@ -401,10 +424,10 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 		UPDATE apitoken_tokens SET hint = $3, owner = $5, user_id = $7, created_by = $8, parent = $9,
 			lineage = $10, description = $11, type = $12, privilege = $13, default_app_state = $14,
 			apps = $15, created = $16, last_used = $17, expires = $18, revoked = $19, unlocked = $20,
-			origin = $22, version = version + 1
+			origin = $22, expiry_warned = $23, scopes = $24, allowed_cidrs = $25, last_used_ip = $26, version = version + 1
 		WHERE id = $1 AND version = $21 AND hash = $2 AND kind = $4 AND account = $6
 		RETURNING version, hash)
-		SELECT version, pg_notify($23, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
+		SELECT version, pg_notify($27, 't' || encode(hash, 'hex')) IS NULL FROM u`, args...).Scan(&version, new(bool))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.whyNotUpdated(ctx, t)
 	}
@@ -426,7 +449,7 @@ func (s *Store) whyNotUpdated(ctx context.Context, t *apitoken.Token) error {
 		return s.fail(err)
 	}
 	if string(hash) != string(t.Hash[:]) || kind != int16(t.Kind) || account != t.Account {
-		return apitoken.ErrImmutable
+		return errImmutable
 	}
 	return apitoken.ErrConflict
 }
@@ -476,8 +499,8 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 			if err != nil {
 				return err
 			}
-			batch.Queue(`UPDATE apitoken_tokens SET last_used = $2, apps = $3 WHERE id = $1`,
-				t.ID, nanos(t.LastUsed), apps)
+			batch.Queue(`UPDATE apitoken_tokens SET last_used = $2, apps = $3, last_used_ip = $4 WHERE id = $1`,
+				t.ID, nanos(t.LastUsed), apps, addrText(t.LastUsedIP))
 		}
 		return tx.SendBatch(ctx, batch).Close()
 	}))
@@ -568,7 +591,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
 			return s.fail(err)
 		}
 		if account != u.Account {
-			return apitoken.ErrImmutable
+			return errImmutable
 		}
 		return apitoken.ErrConflict
 	}
@@ -619,7 +642,7 @@ func parseHeartbeat(payload string) (nonce string, seq uint64, ok bool) {
 
 // parseChange reads a change notification's payload; ok is false for
 // anything this package did not write as a change (heartbeats included).
-func parseChange(payload string) (c apitoken.Change, ok bool) {
+func parseChange(payload string) (c changefeed.Change, ok bool) {
 	if payload == "" {
 		return c, false
 	}
@@ -629,17 +652,21 @@ func parseChange(payload string) (c apitoken.Change, ok bool) {
 		if err != nil || len(b) != len(c.Hash) {
 			return c, false
 		}
-		c.Kind = apitoken.ChangeToken
+		c.Kind = changefeed.Token
 		copy(c.Hash[:], b)
 		return c, true
 	case notifyUser:
 		if len(payload) == 1 {
 			return c, false
 		}
-		return apitoken.Change{Kind: apitoken.ChangeUser, UserID: payload[1:]}, true
+		return changefeed.Change{Kind: changefeed.User, UserID: payload[1:]}, true
 	}
 	return c, false
 }
 
 // quoteIdent quotes a channel name for LISTEN.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// errImmutable is the answer to an update that changes a field kept fixed
+// for a record's life (ID, hash, kind, account).
+var errImmutable = fmt.Errorf("%w: a record's ID, hash, kind and account never change", apitoken.ErrInvalidArgument)

@@ -2,26 +2,30 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 var (
-	_ apitoken.Walker   = (*Store)(nil)
-	_ apitoken.Importer = (*Store)(nil)
+	_ migrate.Walker   = (*Store)(nil)
+	_ migrate.Importer = (*Store)(nil)
 )
 
-// WalkTokens implements apitoken.Walker: one query per page through the
+// WalkTokens implements migrate.Walker: one query per page through the
 // primary key, in the ID column's collation order.
 func (s *Store) WalkTokens(ctx context.Context, after string, limit int) ([]*apitoken.Token, error) {
 	return walk(ctx, s, `SELECT `+tokenColumns+` FROM apitoken_tokens WHERE id > $1 ORDER BY id LIMIT $2`, after, limit, scanToken)
 }
 
-// WalkUsers implements apitoken.Walker, like WalkTokens.
+// WalkUsers implements migrate.Walker, like WalkTokens.
 func (s *Store) WalkUsers(ctx context.Context, after string, limit int) ([]*apitoken.User, error) {
 	return walk(ctx, s, `SELECT `+userColumns+` FROM apitoken_users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit, scanUser)
 }
@@ -40,7 +44,7 @@ func walk[T any](ctx context.Context, s *Store, query, after string, limit int, 
 	return rs, s.fail(err)
 }
 
-// ImportTokens implements apitoken.Importer: one transaction that inserts
+// ImportTokens implements migrate.Importer: one transaction that inserts
 // the batch with one statement (skipping IDs and hashes already stored),
 // then reads back the records it skipped and fails unless each is stored
 // equal.
@@ -49,7 +53,8 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 		return 0, nil
 	}
 	types := []string{"text", "bytea", "text", "int2", "int2", "text", "text", "text", "text", "text",
-		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8", "text"}
+		"text", "text", "int2", "int2", "text", "int8", "int8", "int8", "int8", "bool", "int8", "text", "int8",
+		"text", "text", "text"}
 	cols := make([][]any, len(types)) // one per column of tokenColumns
 	for _, t := range ts {
 		if t.Version < 1 {
@@ -66,6 +71,17 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 	// The apps column travels as text and is cast to jsonb.
 	for i, a := range cols[14] {
 		cols[14][i] = string(a.([]byte))
+	}
+	// The scopes and allowed ranges (text arrays, which unnest would
+	// flatten) travel as JSON arrays and are unpacked in SQL.
+	for _, c := range tokenArrayColumns {
+		for i, a := range cols[c] {
+			b, err := json.Marshal(a.([]string))
+			if err != nil {
+				return 0, err
+			}
+			cols[c][i] = string(b)
+		}
 	}
 	return s.importRows(ctx, "apitoken_tokens", tokenColumns, types, cols, len(ts),
 		func(ctx context.Context, tx pgx.Tx, ids []string) error {
@@ -97,7 +113,7 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 		})
 }
 
-// ImportUsers implements apitoken.Importer, like ImportTokens.
+// ImportUsers implements migrate.Importer, like ImportTokens.
 func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, error) {
 	if len(us) == 0 {
 		return 0, nil
@@ -147,6 +163,10 @@ func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, erro
 		})
 }
 
+// tokenArrayColumns are the indexes in tokenColumns of the text array
+// columns (scopes, allowed_cidrs).
+var tokenArrayColumns = []int{23, 24}
+
 // importRows inserts n rows given column by column (cols[i] holds column
 // i's values, of SQL type types[i]) into table, skipping rows that
 // conflict with a stored one, then calls skipped with the IDs of the rows
@@ -165,6 +185,10 @@ func (s *Store) importRows(ctx context.Context, table, columns string, types []s
 		sel += fmt.Sprintf("c%d", i+1)
 		if table == "apitoken_tokens" && i == 14 {
 			sel += "::jsonb"
+		}
+		if table == "apitoken_tokens" && slices.Contains(tokenArrayColumns, i) {
+			sel = strings.TrimSuffix(sel, fmt.Sprintf("c%d", i+1)) +
+				fmt.Sprintf("ARRAY(SELECT jsonb_array_elements_text(c%d::jsonb))", i+1)
 		}
 	}
 	names := ""

@@ -33,7 +33,7 @@ func issueAPIToken(tb testing.TB, m *apitoken.Manager) apitoken.Issued {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	iss, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: u.ID}, apitoken.IssueRequest{})
+	iss, err := m.IssueFor(ctx, "acme", u.ID, apitoken.IssueRequest{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -179,7 +179,7 @@ type Feedback struct {
 // does not tell unknown from revoked, nor name an account or token ID. A
 // store failure is a 500 without detail, which the scanner retries.
 //
-// Every match emits apitoken.EventLeakReported (see Manager.ReportLeak)
+// Every match emits event.LeakReported (see Manager.ReportLeak)
 // with its URL and Source. The token itself is never in an event.
 //
 // The signature covers the body only, and the protocol carries no nonce:
@@ -377,13 +377,18 @@ func (h *Handler) revoke(ctx context.Context, matches []Match) ([]Feedback, erro
 }
 
 // writeScanError writes the library's JSON failure body, without the
-// Bearer challenge WriteError adds to a 401: the scanner signs, it holds no
+// Bearer challenge HTTPError.Write adds to a 401: the scanner signs, it holds no
 // token.
 func writeScanError(w http.ResponseWriter, status int, code, msg string) {
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	var body apitoken.ErrorBody
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
 	body.Error.Code, body.Error.Message = code, msg
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)

@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/secretscanning"
 	"github.com/apitoken/apitoken/storetest"
 )
@@ -125,7 +126,7 @@ func (e *scanEnv) leakEvents() []apitoken.Event {
 	defer e.mu.Unlock()
 	var out []apitoken.Event
 	for _, ev := range e.events {
-		if ev.Type == apitoken.EventLeakReported {
+		if ev.Type == event.LeakReported {
 			out = append(out, ev)
 		}
 	}
@@ -182,7 +183,7 @@ func issueTokens(t *testing.T, m *apitoken.Manager, n int) []apitoken.Issued {
 		if err != nil {
 			t.Fatal(err)
 		}
-		iss, err := m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: u.ID}, apitoken.IssueRequest{})
+		iss, err := m.IssueFor(ctx, "acme", u.ID, apitoken.IssueRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +216,7 @@ func TestSecretScanningLabelsAndRevokes(t *testing.T) {
 		tokenID string
 	}{
 		{"a live API token is revoked", live.Secret, secretscanning.LabelTruePositive, 1, nil, live.Token.ID},
-		{"a live session token is revoked", session.Secret, secretscanning.LabelTruePositive, 1, nil, session.Session.ID},
+		{"a live session token is revoked", session.Secret, secretscanning.LabelTruePositive, 1, nil, session.Token.ID},
 		{"the same token reported again is false_positive", live.Secret, secretscanning.LabelFalsePositive, 0, apitoken.ErrRevoked, live.Token.ID},
 		{"a token revoked before is false_positive", revoked.Secret, secretscanning.LabelFalsePositive, 0, apitoken.ErrRevoked, revoked.Token.ID},
 		{"an unknown well-formed token is false_positive", mustGenerate(), secretscanning.LabelFalsePositive, 0, apitoken.ErrUnknown, ""},
@@ -341,7 +342,7 @@ func TestSecretScanningRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w0, n0 := e.s.Writes(), len(e.leakEvents())
 			w := e.post(tc.keyID, tc.sig, tc.body)
-			var eb apitoken.ErrorBody
+			var eb struct{ Error apitoken.HTTPError }
 			if w.Code != tc.status || jsonDecode(w.Body.Bytes(), &eb) != nil || eb.Error.Code != tc.code {
 				t.Errorf("status %d body %s; want %d %s", w.Code, w.Body, tc.status, tc.code)
 			}

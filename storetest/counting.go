@@ -143,13 +143,13 @@ func (c *Counting) DeleteUser(ctx context.Context, id string) error {
 }
 
 // CommitEmpty counts an empty commit (not a write) and passes it on if the
-// wrapped store implements apitoken.EmptyCommitter.
+// wrapped store has it (see apitoken.Store).
 func (c *Counting) CommitEmpty(ctx context.Context) error {
 	c.emptyCommits.Add(1)
 	if c.OnCall != nil {
 		c.OnCall()
 	}
-	if ec, ok := c.Store.(apitoken.EmptyCommitter); ok {
+	if ec, ok := c.Store.(interface{ CommitEmpty(context.Context) error }); ok {
 		return ec.CommitEmpty(ctx)
 	}
 	return nil

@@ -381,7 +381,7 @@ func runMFABudget(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	adminToken := e.issue(admin, apitoken.IssueRequest{})
 	tp, err := e.m.Verify(ctx, adminToken.Secret, "")
 	must(t, err)
-	if _, err := e.l.UpdateUser(ctx, tp, u.ID, login.UserUpdate{ClearMFAFailures: true}); !errors.Is(err, apitoken.ErrSessionRequired) {
+	if _, err := e.l.UpdateUser(ctx, tp, u.ID, login.UserUpdate{ClearMFAFailures: true}); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
 		t.Fatalf("an admin token cleared the MFA block: %v", err)
 	}
 	_, err = e.l.UpdateUser(ctx, admin, u.ID, login.UserUpdate{ClearMFAFailures: true})

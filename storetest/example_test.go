@@ -23,7 +23,7 @@ func Example_customStore() {
 	s := storetest.NewCounting(memstore.New())
 	m, _ := apitoken.New(s, &apitoken.Options{HashKey: []byte("load 32 random bytes from config")})
 	defer m.Close()
-	iss, _ := m.IssueFor(ctx, apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.ReadOnly})
+	iss, _ := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.ReadOnly})
 
 	m.Verify(ctx, iss.Secret, "") // first use: reads it, records the application
 	m.Verify(ctx, iss.Secret, "") // reads it once more, and caches it

@@ -58,7 +58,7 @@ func runListingPages(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 			t.Fatalf("token %d is %s, want %s (every token once, in order)", i, got[i], want[i])
 		}
 	}
-	for _, bad := range []apitoken.ListOptions{{Limit: -1}, {Limit: apitoken.MaxListLimit + 1}, {Cursor: "not a cursor"}, {Cursor: "AAAA"}} {
+	for _, bad := range []apitoken.ListOptions{{Limit: -1}, {Limit: 1001}, {Cursor: "not a cursor"}, {Cursor: "AAAA"}} {
 		if _, err := e.m.List(ctx, s, bad); !errors.Is(err, apitoken.ErrInvalidArgument) {
 			t.Errorf("List with %+v: %v, want ErrInvalidArgument", bad, err)
 		}

@@ -72,7 +72,7 @@ func runIssueFor(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		for _, p := range append([]apitoken.Privilege{0}, privs...) {
 			t.Run(fmt.Sprintf("a %v user asking for %v", role, p), func(t *testing.T) {
 				e.t = t
-				iss, err := e.m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: fmt.Sprintf("host-user-%d", i)}, apitoken.IssueRequest{Privilege: p})
+				iss, err := e.m.IssueFor(ctx, "acme", fmt.Sprintf("host-user-%d", i), apitoken.IssueRequest{Privilege: p})
 				w := want[p]
 				if p == 0 {
 					w = ok // defaults to the role
@@ -92,29 +92,29 @@ func runIssueFor(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	}
 	e.t = t
 	for _, tc := range []struct {
-		name string
-		to   apitoken.Holder
-		req  apitoken.IssueRequest
-		want string
+		name          string
+		account, user string
+		req           apitoken.IssueRequest
+		want          string
 	}{
-		{"a disabled user", apitoken.Holder{Account: "acme", UserID: "host-disabled"}, apitoken.IssueRequest{}, gone},
-		{"an unknown user", apitoken.Holder{Account: "acme", UserID: "nobody"}, apitoken.IssueRequest{}, gone},
-		{"a user of another account", apitoken.Holder{Account: "acme", UserID: "host-elsewhere"}, apitoken.IssueRequest{}, gone},
-		{"no account", apitoken.Holder{UserID: "host-user-0"}, apitoken.IssueRequest{}, errName(apitoken.ErrInvalidArgument)},
-		{"an account token without a privilege", apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{}, errName(apitoken.ErrInvalidArgument)},
-		{"an account token", apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Admin}, ok},
-		{"an owner that disagrees", apitoken.Holder{Account: "acme"}, apitoken.IssueRequest{Privilege: apitoken.Normal, Owner: apitoken.OwnerUser}, errName(apitoken.ErrInvalidArgument)},
-		{"an invalid privilege", apitoken.Holder{Account: "acme", UserID: "host-user-2"}, apitoken.IssueRequest{Privilege: 9}, errName(apitoken.ErrInvalidArgument)},
+		{"a disabled user", "acme", "host-disabled", apitoken.IssueRequest{}, gone},
+		{"an unknown user", "acme", "nobody", apitoken.IssueRequest{}, gone},
+		{"a user of another account", "acme", "host-elsewhere", apitoken.IssueRequest{}, gone},
+		{"no account", "", "host-user-0", apitoken.IssueRequest{}, errName(apitoken.ErrInvalidArgument)},
+		{"an account token without a privilege", "acme", "", apitoken.IssueRequest{}, errName(apitoken.ErrInvalidArgument)},
+		{"an account token", "acme", "", apitoken.IssueRequest{Privilege: apitoken.Admin}, ok},
+		{"an owner that disagrees", "acme", "", apitoken.IssueRequest{Privilege: apitoken.Normal, Owner: apitoken.OwnerUser}, errName(apitoken.ErrInvalidArgument)},
+		{"an invalid privilege", "acme", "host-user-2", apitoken.IssueRequest{Privilege: 9}, errName(apitoken.ErrInvalidArgument)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.m.IssueFor(ctx, tc.to, tc.req)
+			_, err := e.m.IssueFor(ctx, tc.account, tc.user, tc.req)
 			if got := errName(err); got != tc.want {
 				t.Fatalf("got %s, want %s", got, tc.want)
 			}
 		})
 	}
 	// A demotion in the host's directory caps the token at once.
-	iss, err := e.m.IssueFor(ctx, apitoken.Holder{Account: "acme", UserID: "host-user-2"}, apitoken.IssueRequest{})
+	iss, err := e.m.IssueFor(ctx, "acme", "host-user-2", apitoken.IssueRequest{})
 	must(t, err)
 	dir.Set(apitoken.User{ID: "host-user-2", Account: "acme", Role: apitoken.ReadOnly})
 	e.m.InvalidateUser("host-user-2")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/login"
 )
 
@@ -174,11 +175,18 @@ func (e *env) token(caller apitoken.Principal, req apitoken.IssueRequest) (strin
 }
 
 func errName(err error) string {
+	// The precise cases of sentinels are told apart by their HTTP codes.
+	switch apitoken.HTTPErrorOf(err).Code {
+	case "session_required":
+		return "apitoken: credential changes need a signed-in session of the user"
+	case "too_many_apps":
+		return "apitoken: too many applications for this token"
+	}
 	for _, s := range []error{
 		apitoken.ErrNotFound, apitoken.ErrInsufficientPrivilege, apitoken.ErrInvalidArgument,
 		apitoken.ErrAlreadyAccountToken, apitoken.ErrRevoked, apitoken.ErrExpired, apitoken.ErrUnknown,
-		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrTooManyApps,
-		apitoken.ErrMalformed, apitoken.ErrSessionLocked, apitoken.ErrSessionRequired, login.ErrBadCredentials,
+		apitoken.ErrUserDisabled, apitoken.ErrAppPending, apitoken.ErrAppDenied, apitoken.ErrLimitReached,
+		apitoken.ErrMalformed, apitoken.ErrSessionLocked, login.ErrBadCredentials,
 		login.ErrMFABlocked, login.ErrThrottled, login.ErrBadMFACode,
 	} {
 		if errors.Is(err, s) {
@@ -404,7 +412,7 @@ var lifecycleCases = []lifecycleCase{
 		for i := range 200 {
 			wg.Go(func() {
 				_, err := e.m.Verify(ctx, live.Secret, fmt.Sprint("flood", i))
-				if errors.Is(err, apitoken.ErrTooManyApps) {
+				if errors.Is(err, apitoken.ErrLimitReached) {
 					refused.Add(1)
 				} else if err != nil {
 					t.Errorf("flood verify: %v", err)
@@ -825,14 +833,57 @@ func runAppApprovalTable(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	})
 }
 
+// propertyScopes is the scope vocabulary of the property test.
+var propertyScopes = map[apitoken.Privilege][]string{
+	apitoken.ReadOnly: {"documents:read", "keys:read"},
+	apitoken.Normal:   {"documents:write", "keys:manage"},
+	apitoken.Admin:    {"users:manage"},
+}
+
+// roleScopes is the set of scopes role p holds under propertyScopes: its
+// own and the lower roles'.
+func roleScopes(p apitoken.Privilege) map[string]bool {
+	out := map[string]bool{}
+	for q := apitoken.ReadOnly; q <= p && p.Valid(); q++ {
+		for _, s := range propertyScopes[q] {
+			out[s] = true
+		}
+	}
+	return out
+}
+
+// setOf returns the scopes as a set.
+func setOf(scopes []string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range scopes {
+		out[s] = true
+	}
+	return out
+}
+
+// randomScopes returns a random subset of the vocabulary, or none.
+func randomScopes(rng *rand.Rand) []string {
+	var out []string
+	for _, names := range [][]string{propertyScopes[apitoken.ReadOnly], propertyScopes[apitoken.Normal], propertyScopes[apitoken.Admin]} {
+		for _, n := range names {
+			if rng.IntN(3) == 0 {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // runPropertyTest runs random sequences of 50 actions and checks after each
 // one that every token that verifies is within its owner's current role and
-// within the privilege of the credential that last granted its privilege.
+// within the privilege of the credential that last granted its privilege,
+// and that it holds no scope beyond its effective privilege's, its owner's
+// role's, or the scopes held by the credentials that granted them.
 func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
-	violations, actions := 0, 0
+	violations, actions, narrowed := 0, 0, 0
 	for seq := range c.Sequences {
 		rng := rand.New(rand.NewPCG(uint64(seq), 42))
-		e := newEnv(t, ns, func(o *apitoken.Options) { o.CacheSize = 1000 })
+		e := newEnv(t, ns, func(o *apitoken.Options) { o.CacheSize = 1000; o.Scopes = propertyScopes })
 		rootUser := e.user(apitoken.Admin)
 		_, root := e.session(rootUser)
 		users := []*apitoken.User{e.user(apitoken.Admin), e.user(apitoken.Normal), e.user(apitoken.ReadOnly)}
@@ -840,11 +891,12 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 			secret  string
 			id      string
 			granted apitoken.Privilege // privilege of the credential that last set this one's
+			scopes  map[string]bool    // scopes held by the credentials that granted this one's
 		}
 		var creds []cred
 		for _, u := range users {
 			s, p := e.session(u)
-			creds = append(creds, cred{s, p.TokenID, u.Role})
+			creds = append(creds, cred{s, p.TokenID, u.Role, roleScopes(apitoken.Admin)}) // a session is capped by its role alone
 		}
 		pick := func() cred { return creds[rng.IntN(len(creds))] }
 		caller := func(cr cred) (apitoken.Principal, bool) {
@@ -853,16 +905,16 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 		}
 		for range 50 {
 			actions++
-			switch rng.IntN(9) {
+			switch rng.IntN(10) {
 			case 0, 1: // issue from a session or a token
 				cr := pick()
 				if p, ok := caller(cr); ok {
-					req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)]}
+					req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)], Scopes: randomScopes(rng)}
 					if rng.IntN(4) == 0 {
 						req.Owner = apitoken.OwnerAccount
 					}
 					if iss, err := e.m.Issue(ctx, p, req); err == nil {
-						creds = append(creds, cred{iss.Secret, iss.Token.ID, p.Privilege})
+						creds = append(creds, cred{iss.Secret, iss.Token.ID, p.Privilege, setOf(p.Scopes)})
 					}
 				}
 			case 2: // change a user's role
@@ -887,15 +939,15 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 				cr := pick()
 				if p, ok := caller(pick()); ok {
 					if iss, err := e.m.Rotate(ctx, p, cr.id, time.Duration(rng.IntN(2))*time.Minute); err == nil {
-						creds = append(creds, cred{iss.Secret, iss.Token.ID, min(cr.granted, p.Privilege)})
+						creds = append(creds, cred{iss.Secret, iss.Token.ID, min(cr.granted, p.Privilege), intersect(cr.scopes, setOf(p.Scopes))})
 					}
 				}
 			case 8: // the host issues for a user on its own authority
 				u, err := e.store.UserByID(ctx, users[rng.IntN(len(users))].ID)
 				must(t, err)
-				req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)]}
-				if iss, err := e.m.IssueFor(ctx, apitoken.Holder{Account: u.Account, UserID: u.ID}, req); err == nil {
-					creds = append(creds, cred{iss.Secret, iss.Token.ID, min(req.Privilege, u.Role)}) // the host's authority: the user's role now
+				req := apitoken.IssueRequest{Privilege: privs[rng.IntN(3)], Scopes: randomScopes(rng)}
+				if iss, err := e.m.IssueFor(ctx, u.Account, u.ID, req); err == nil {
+					creds = append(creds, cred{iss.Secret, iss.Token.ID, min(req.Privilege, u.Role), roleScopes(u.Role)}) // the host's authority: the user's role now
 				}
 			case 7: // update privilege
 				i := rng.IntN(len(creds))
@@ -903,6 +955,15 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 					np := privs[rng.IntN(3)]
 					if _, err := e.m.Update(ctx, p, creds[i].id, apitoken.TokenUpdate{Privilege: &np}); err == nil {
 						creds[i].granted = p.Privilege
+						creds[i].scopes = union(creds[i].scopes, setOf(p.Scopes)) // scopes it kept, and any the updater gave
+					}
+				}
+			case 9: // change scopes
+				i := rng.IntN(len(creds))
+				if p, ok := caller(pick()); ok {
+					sc := randomScopes(rng)
+					if _, err := e.m.Update(ctx, p, creds[i].id, apitoken.TokenUpdate{Scopes: &sc}); err == nil {
+						creds[i].scopes = union(creds[i].scopes, setOf(p.Scopes))
 					}
 				}
 			}
@@ -924,6 +985,15 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 				if p.Privilege > ceiling || !p.Privilege.Valid() {
 					violations++
 				}
+				if len(p.Scopes) < len(roleScopes(p.Privilege)) {
+					narrowed++ // a verification whose scopes are narrower than its privilege's
+				}
+				allowed := intersect(cr.scopes, roleScopes(min(ceiling, p.Privilege)))
+				for _, s := range p.Scopes {
+					if !allowed[s] {
+						violations++
+					}
+				}
 			}
 		}
 		e.m.Close()
@@ -932,7 +1002,28 @@ func runPropertyTest(t *testing.T, ns NewStoreFunc, c LifecycleConfig) {
 	if violations != 0 {
 		t.Fatalf("%d violations in %d sequences (%d actions)", violations, c.Sequences, actions)
 	}
-	t.Logf("%d sequences, %d actions, 0 violations", c.Sequences, actions)
+	t.Logf("%d sequences, %d actions, %d verifications with narrowed scopes, 0 violations", c.Sequences, actions, narrowed)
+}
+
+func intersect(a, b map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for s := range a {
+		if b[s] {
+			out[s] = true
+		}
+	}
+	return out
+}
+
+func union(a, b map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for s := range a {
+		out[s] = true
+	}
+	for s := range b {
+		out[s] = true
+	}
+	return out
 }
 
 // runCancellation cancels the context after a random number of store calls
@@ -945,7 +1036,7 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 	u, err := e.l.AddUser(ctx, login.NewUser{Account: "acme", Name: "cancel@example.com", Password: pw, Role: apitoken.Admin})
 	must(t, err)
 	_, s := e.session(u)
-	count := func(ty apitoken.EventType) int {
+	count := func(ty event.Type) int {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		n := 0
@@ -977,37 +1068,37 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 		before := tokens()
 		switch trial % 4 {
 		case 0:
-			evs := count(apitoken.EventCreated)
+			evs := count(event.Created)
 			iss, err := e.m.Issue(cctx, s, apitoken.IssueRequest{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, iss.Secret, ""); verr != nil || tokens() != before+1 || count(apitoken.EventCreated) != evs+1 {
-					t.Fatalf("issue succeeded but: verify %v, %d→%d tokens, events %d→%d", verr, before, tokens(), evs, count(apitoken.EventCreated))
+				if _, verr := e.m.Verify(ctx, iss.Secret, ""); verr != nil || tokens() != before+1 || count(event.Created) != evs+1 {
+					t.Fatalf("issue succeeded but: verify %v, %d→%d tokens, events %d→%d", verr, before, tokens(), evs, count(event.Created))
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(apitoken.EventCreated) != evs {
-					t.Fatalf("issue failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(apitoken.EventCreated))
+				if tokens() != before || count(event.Created) != evs {
+					t.Fatalf("issue failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(event.Created))
 				}
 			}
 		case 1:
 			e.store.OnCall = nil
 			victim := e.issue(s, apitoken.IssueRequest{})
 			arm()
-			evs := count(apitoken.EventRevoked)
+			evs := count(event.Revoked)
 			err := e.m.Revoke(cctx, s, victim.Token.ID)
 			e.store.OnCall = nil
 			_, verr := e.m.Verify(ctx, victim.Secret, "")
 			if err == nil {
 				committed++
-				if !errors.Is(verr, apitoken.ErrRevoked) || count(apitoken.EventRevoked) != evs+1 {
-					t.Fatalf("revoke succeeded but verify %v, events %d→%d", verr, evs, count(apitoken.EventRevoked))
+				if !errors.Is(verr, apitoken.ErrRevoked) || count(event.Revoked) != evs+1 {
+					t.Fatalf("revoke succeeded but verify %v, events %d→%d", verr, evs, count(event.Revoked))
 				}
 			} else {
 				aborted++
-				if verr != nil || count(apitoken.EventRevoked) != evs {
-					t.Fatalf("revoke failed (%v) but verify %v, events %d→%d", err, verr, evs, count(apitoken.EventRevoked))
+				if verr != nil || count(event.Revoked) != evs {
+					t.Fatalf("revoke failed (%v) but verify %v, events %d→%d", err, verr, evs, count(event.Revoked))
 				}
 			}
 		case 2:
@@ -1015,35 +1106,35 @@ func runCancellation(t *testing.T, ns NewStoreFunc, _ LifecycleConfig) {
 			old := e.issue(s, apitoken.IssueRequest{})
 			before = tokens()
 			arm()
-			evs := count(apitoken.EventRotated)
+			evs := count(event.Rotated)
 			iss, err := e.m.Rotate(cctx, s, old.Token.ID, 0)
 			e.store.OnCall = nil
 			_, oldErr := e.m.Verify(ctx, old.Secret, "")
 			if err == nil {
 				committed++
 				_, newErr := e.m.Verify(ctx, iss.Secret, "")
-				if newErr != nil || !errors.Is(oldErr, apitoken.ErrRevoked) || tokens() != before+1 || count(apitoken.EventRotated) != evs+1 {
+				if newErr != nil || !errors.Is(oldErr, apitoken.ErrRevoked) || tokens() != before+1 || count(event.Rotated) != evs+1 {
 					t.Fatalf("rotate succeeded but new %v, old %v, %d→%d tokens", newErr, oldErr, before, tokens())
 				}
 			} else {
 				aborted++
-				if oldErr != nil || tokens() != before || count(apitoken.EventRotated) != evs {
-					t.Fatalf("rotate failed (%v) but old %v, %d→%d tokens, events %d→%d", err, oldErr, before, tokens(), evs, count(apitoken.EventRotated))
+				if oldErr != nil || tokens() != before || count(event.Rotated) != evs {
+					t.Fatalf("rotate failed (%v) but old %v, %d→%d tokens, events %d→%d", err, oldErr, before, tokens(), evs, count(event.Rotated))
 				}
 			}
 		case 3:
-			evs := count(login.EventLogin)
+			evs := count(event.Login)
 			l, err := e.l.Login(cctx, u.Name, pw, netip.Addr{})
 			e.store.OnCall = nil
 			if err == nil {
 				committed++
-				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(login.EventLogin) != evs+1 {
+				if _, verr := e.m.Verify(ctx, l.Secret, ""); verr != nil || tokens() != before+1 || count(event.Login) != evs+1 {
 					t.Fatalf("login succeeded but verify %v, %d→%d tokens", verr, before, tokens())
 				}
 			} else {
 				aborted++
-				if tokens() != before || count(login.EventLogin) != evs {
-					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(login.EventLogin))
+				if tokens() != before || count(event.Login) != evs {
+					t.Fatalf("login failed (%v) but left %d→%d tokens, events %d→%d", err, before, tokens(), evs, count(event.Login))
 				}
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
 // Population describes a store that Populate filled: the secrets of the
@@ -29,7 +30,7 @@ type Population struct {
 // them revoked), and generated API token records up to tokens records in
 // all: some revoked, some expired, some used by applications. Generated
 // records have random hashes, so no secret verifies them; they stand for
-// the bulk of a large store. It uses s's apitoken.Importer for them when s
+// the bulk of a large store. It uses s's migrate.Importer for them when s
 // has one.
 func Populate(tb testing.TB, m *apitoken.Manager, s apitoken.Store, users, issued, tokens int) Population {
 	tb.Helper()
@@ -107,7 +108,7 @@ func Populate(tb testing.TB, m *apitoken.Manager, s apitoken.Store, users, issue
 		tb.Fatal(err)
 	}
 	pop.Users, pop.Tokens = users, users+issued
-	im, _ := s.(apitoken.Importer)
+	im, _ := s.(migrate.Importer)
 	now := time.Now().UTC()
 	const batch = 5000
 	for pop.Tokens < tokens {

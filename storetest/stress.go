@@ -68,7 +68,7 @@ func Stress(t *testing.T, newStore NewStoreFunc, d time.Duration) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addSecret(l.Secret, l.Session.ID)
+		addSecret(l.Secret, l.Token.ID)
 	}
 	// Errors a random operation may legitimately meet.
 	expected := []error{apitoken.ErrRevoked, apitoken.ErrExpired, apitoken.ErrUnknown, apitoken.ErrNotFound,
@@ -149,7 +149,7 @@ func Stress(t *testing.T, newStore NewStoreFunc, d time.Duration) {
 					lg, err := l.Login(ctx, users[rng.IntN(len(users))].Name, password, netip.Addr{})
 					note(err)
 					if err == nil {
-						addSecret(lg.Secret, lg.Session.ID)
+						addSecret(lg.Secret, lg.Token.ID)
 					}
 				}
 			}

@@ -8,32 +8,33 @@ import (
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/migrate"
 )
 
-// The optional capabilities apitoken.Walker and apitoken.Importer: Run
+// The optional capabilities migrate.Walker and migrate.Importer: Run
 // checks them on every store that implements them and skips them on one
 // that does not.
 
-func walker(t *testing.T, s apitoken.Store) apitoken.Walker {
+func walker(t *testing.T, s apitoken.Store) migrate.Walker {
 	t.Helper()
-	w, ok := s.(apitoken.Walker)
+	w, ok := s.(migrate.Walker)
 	if !ok {
-		t.Skip("the store is not an apitoken.Walker")
+		t.Skip("the store is not an migrate.Walker")
 	}
 	return w
 }
 
-func importer(t *testing.T, s apitoken.Store) apitoken.Importer {
+func importer(t *testing.T, s apitoken.Store) migrate.Importer {
 	t.Helper()
-	im, ok := s.(apitoken.Importer)
+	im, ok := s.(migrate.Importer)
 	if !ok {
-		t.Skip("the store is not an apitoken.Importer")
+		t.Skip("the store is not an migrate.Importer")
 	}
 	return im
 }
 
 // walkAllTokens walks every token in pages of page records.
-func walkAllTokens(t *testing.T, w apitoken.Walker, after string, page int) []*apitoken.Token {
+func walkAllTokens(t *testing.T, w migrate.Walker, after string, page int) []*apitoken.Token {
 	t.Helper()
 	var out []*apitoken.Token
 	for {
@@ -50,7 +51,7 @@ func walkAllTokens(t *testing.T, w apitoken.Walker, after string, page int) []*a
 	}
 }
 
-func walkAllUsers(t *testing.T, w apitoken.Walker, after string, page int) []*apitoken.User {
+func walkAllUsers(t *testing.T, w migrate.Walker, after string, page int) []*apitoken.User {
 	t.Helper()
 	var out []*apitoken.User
 	for {

@@ -84,7 +84,7 @@ func (p *Handler) changePassword(w http.ResponseWriter, r *http.Request, pr apit
 		return
 	}
 	p.setCookie(w, r, l.Secret)
-	if !l.Unlocked() {
+	if !l.Token.Unlocked {
 		p.redirect(w, r, "password") // the code step first
 		return
 	}

@@ -43,7 +43,7 @@ func (p *Handler) newToken(w http.ResponseWriter, r *http.Request, pr apitoken.P
 		return
 	}
 	now := time.Now()
-	_, max := p.m.ExpiryLimits()
+	_, max, _ := p.m.ExpiryRule(pr.Account)
 	for _, c := range expiryChoices {
 		if c.d <= max {
 			v.Expiries = append(v.Expiries, expiryChoice{Value: c.value, Label: c.label, Until: now.Add(c.d), Checked: c.value == defaultExpiry})
@@ -68,8 +68,9 @@ func (p *Handler) newToken(w http.ResponseWriter, r *http.Request, pr apitoken.P
 // expiresFrom turns the create form's expiry into a time: one of the
 // offered lifetimes, "custom" with a date (the token works through that
 // day, UTC), or nothing for the Manager's default. The Manager refuses a
-// time beyond its maximum.
-func (p *Handler) expiresFrom(choice, date string, now time.Time) (time.Time, error) {
+// time beyond the account's maximum, and nothing where the account
+// requires an expiry.
+func (p *Handler) expiresFrom(account, choice, date string, now time.Time) (time.Time, error) {
 	switch choice {
 	case "":
 		return time.Time{}, nil
@@ -79,7 +80,7 @@ func (p *Handler) expiresFrom(choice, date string, now time.Time) (time.Time, er
 			return time.Time{}, fmt.Errorf("%w: choose a date for the custom expiry", apitoken.ErrInvalidArgument)
 		}
 		end := d.Add(24 * time.Hour)
-		if _, max := p.m.ExpiryLimits(); end.After(now.Add(max)) {
+		if _, max, _ := p.m.ExpiryRule(account); end.After(now.Add(max)) {
 			end = now.Add(max) // the last day offered ends at the maximum
 			if d.After(end) {
 				return time.Time{}, fmt.Errorf("%w: the date is beyond the longest lifetime allowed", apitoken.ErrInvalidArgument)

@@ -42,9 +42,12 @@ import (
 // banner's maxPendingScan.
 const maxScan = 5_000
 
+// maxListLimit is the most records Manager.List returns in one page.
+const maxListLimit = 1000
+
 // maxPendingScan bounds how many of the caller's tokens, newest first, a
 // view reads to find applications waiting for approval: one listing call.
-const maxPendingScan = apitoken.MaxListLimit
+const maxPendingScan = maxListLimit
 
 // maxPending bounds the waiting applications listed at the top.
 const maxPending = 20
@@ -167,6 +170,12 @@ type pendingApp struct {
 // expiresSoonWithin marks tokens that stop within a week.
 const expiresSoonWithin = 7 * 24 * time.Hour
 
+// expiresSoon reports whether t, listed as live, stops within
+// expiresSoonWithin of now.
+func expiresSoon(t *apitoken.Token, now time.Time) bool {
+	return t.Expires.Sub(now) < expiresSoonWithin
+}
+
 // hit is a token a scan kept, with the listing page it came in, for a
 // cursor at its place.
 type hit struct {
@@ -197,7 +206,7 @@ func (p *Handler) scan(ctx context.Context, pr apitoken.Principal, newest bool, 
 			if *budget < 1 {
 				return hits, cursor, nil
 			}
-			n = min(n, apitoken.MaxListLimit, *budget)
+			n = min(n, maxListLimit, *budget)
 			if page, err = p.m.List(ctx, pr, apitoken.ListOptions{Newest: newest, Cursor: cursor, Limit: n}); err != nil {
 				return nil, "", err
 			}
@@ -253,7 +262,11 @@ func (p *Handler) fillList(ctx context.Context, v *view, pr apitoken.Principal) 
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	for _, t := range newest.Items {
+		if expiresSoon(t, now) {
+			v.ExpiringSoon++
+		}
 		for _, a := range t.Apps {
 			if a.State == apitoken.Pending {
 				if len(v.Pending) < maxPending {
@@ -279,10 +292,9 @@ func (p *Handler) fillList(ctx context.Context, v *view, pr apitoken.Principal) 
 		return err
 	}
 	v.ListURL = p.listURL(v.List)
-	now := time.Now()
 	for _, t := range shown {
 		r := row{T: t, Mine: t.Owner == apitoken.OwnerUser && t.UserID == pr.UserID, NeverUsed: t.LastUsed.IsZero(),
-			ExpiresSoon: t.Expires.Sub(now) < expiresSoonWithin}
+			ExpiresSoon: expiresSoon(t, now)}
 		for _, a := range t.Apps {
 			if a.State == apitoken.Pending {
 				r.Waiting++

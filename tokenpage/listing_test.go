@@ -5,14 +5,17 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
+	"github.com/apitoken/apitoken/migrate"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/apitoken/apitoken/tokenpage"
 )
@@ -54,7 +57,7 @@ func newBigAccount(tb testing.TB, st apitoken.Store, n int, tweak func(i int, t 
 		}
 		batch = append(batch, tk)
 		if len(batch) == 5000 || i == n {
-			if _, err := st.(apitoken.Importer).ImportTokens(ctx, batch); err != nil {
+			if _, err := st.(migrate.Importer).ImportTokens(ctx, batch); err != nil {
 				tb.Fatal(err)
 			}
 			batch = batch[:0]
@@ -244,5 +247,87 @@ func TestTheBannerReadsTheNewestTokens(t *testing.T) {
 	body, _ := a.get(t, "/?q=token+00010")
 	if got := descs(body); !slices.Equal(got, []string{"token 00010"}) || !strings.Contains(body, "1 waiting") {
 		t.Fatalf("the old token's row: %q, waiting badge: %v", got, strings.Contains(body, "1 waiting"))
+	}
+}
+
+// Tokens that stop within a week carry a badge in their row, and a banner
+// above the table counts them; with none, there is neither.
+func TestTokensAboutToExpireAreMarkedAndCounted(t *testing.T) {
+	soon := map[int]bool{10: true, 20: true, 30: true}
+	a := newBigAccount(t, memstore.New(), 30, func(i int, tk *apitoken.Token) {
+		switch {
+		case soon[i]:
+			tk.Expires = time.Now().Add(3 * 24 * time.Hour)
+		case i == 7:
+			tk.Expires = time.Now().Add(10 * 24 * time.Hour) // beyond the week
+		}
+	})
+	page, _ := a.get(t, "/")
+	if !strings.Contains(page, `id="expiring"`) || !strings.Contains(page, "3 tokens expire within 7 days") {
+		t.Fatalf("no banner counting 3 tokens:\n%s", page)
+	}
+	rows := regexp.MustCompile(`(?s)<tr[^>]*>.*?</tr>`).FindAllString(page, -1)
+	marked := 0
+	for _, r := range rows {
+		if !strings.Contains(r, "Expires soon") {
+			continue
+		}
+		marked++
+		ok := false
+		for i := range soon {
+			ok = ok || strings.Contains(r, fmt.Sprintf("token %05d", i))
+		}
+		if !ok {
+			t.Errorf("a row marked as expiring soon is not one of 10, 20, 30:\n%s", r)
+		}
+	}
+	if marked != len(soon) {
+		t.Fatalf("%d rows marked, want %d", marked, len(soon))
+	}
+
+	one := newBigAccount(t, memstore.New(), 5, func(i int, tk *apitoken.Token) {
+		if i == 2 {
+			tk.Expires = time.Now().Add(time.Hour)
+		}
+	})
+	if page, _ := one.get(t, "/"); !strings.Contains(page, "1 token expires within 7 days") {
+		t.Fatalf("no banner for one token:\n%s", page)
+	}
+	none := newBigAccount(t, memstore.New(), 5, nil)
+	if page, _ := none.get(t, "/"); strings.Contains(page, `id="expiring"`) || strings.Contains(page, "Expires soon") {
+		t.Fatalf("a banner or badge with no token about to expire:\n%s", page)
+	}
+}
+
+// Under an account's expiry rule the create step offers only lifetimes
+// within its maximum, and a posted one beyond it is refused with the rule.
+func TestTheCreateStepFollowsTheAccountsExpiryRule(t *testing.T) {
+	s := newSiteWith(t, func(o *apitoken.Options) {
+		o.ExpiryPolicy = func(account string) (time.Duration, bool) {
+			if account == "acme" {
+				return 30 * 24 * time.Hour, true
+			}
+			return 0, false
+		}
+	})
+	b := s.browser()
+	b.signIn("dev@example.com", "dev password")
+	_, body := b.get("/new")
+	if !strings.Contains(body, "7 days") || !strings.Contains(body, "30 days") || strings.Contains(body, "90 days") || strings.Contains(body, "1 year") {
+		t.Fatalf("the create step offers lifetimes beyond 30 days, or not those within:\n%s", body)
+	}
+	for _, form := range []url.Values{
+		{"description": {"ci"}, "privilege": {"normal"}, "expires": {"2160h"}},
+		{"description": {"ci"}, "privilege": {"normal"}},
+		{"description": {"ci"}, "privilege": {"normal"}, "expires": {"custom"}, "expires_on": {time.Now().UTC().Add(60 * 24 * time.Hour).Format("2006-01-02")}},
+	} {
+		status, body := b.post("/tokens", form, "same-origin")
+		if status != 400 || secretRE.MatchString(body) || !strings.Contains(body, "30 days") && !strings.Contains(body, "longest lifetime") {
+			t.Fatalf("%v: %d, want a refusal naming the rule\n%s", form, status, body)
+		}
+	}
+	status, body := b.post("/tokens", url.Values{"description": {"ci"}, "privilege": {"normal"}, "expires": {"720h"}}, "same-origin")
+	if status != 200 || !secretRE.MatchString(body) {
+		t.Fatalf("30 days: %d\n%s", status, body)
 	}
 }

@@ -332,6 +332,11 @@ type view struct {
 	Secret         string          // a new secret, shown once
 	SecretFor      *apitoken.Token // the token it belongs to
 
+	// ExpiringSoon counts the tokens among the newest the banner read
+	// (PendingScanned, when set, says how many) that stop within a week;
+	// their rows carry a badge.
+	ExpiringSoon int
+
 	// The create step.
 	Expiries         []expiryChoice
 	MinDate, MaxDate string
@@ -550,7 +555,7 @@ func (p *Handler) redirectTo(w http.ResponseWriter, r *http.Request, path string
 
 func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Principal) {
 	f := r.PostForm
-	req := apitoken.IssueRequest{Description: f.Get("description")}
+	req := apitoken.IssueRequest{Description: f.Get("description"), Scopes: f["scope"]}
 	var err error
 	if req.Privilege, err = parseText[apitoken.Privilege](f.Get("privilege")); err != nil {
 		p.fail(w, r, pr, err)
@@ -566,7 +571,7 @@ func (p *Handler) create(w http.ResponseWriter, r *http.Request, pr apitoken.Pri
 			return
 		}
 	}
-	if req.Expires, err = p.expiresFrom(f.Get("expires"), f.Get("expires_on"), time.Now()); err != nil {
+	if req.Expires, err = p.expiresFrom(pr.Account, f.Get("expires"), f.Get("expires_on"), time.Now()); err != nil {
 		p.fail(w, r, pr, err)
 		return
 	}

@@ -30,8 +30,19 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteWith(t, nil)
+}
+
+// newSiteWith is newSite with the Manager's options changed by edit (nil:
+// none).
+func newSiteWith(t *testing.T, edit func(*apitoken.Options)) *site {
+	t.Helper()
 	store := memstore.New()
-	m, err := apitoken.New(store, &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")})
+	opts := &apitoken.Options{HashKey: []byte("tokenpage test key, 32 bytes....")}
+	if edit != nil {
+		edit(opts)
+	}
+	m, err := apitoken.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -337,7 +337,7 @@ func runStats(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	w, ok := s.(apitoken.Walker)
+	w, ok := s.(migrate.Walker)
 	if !ok {
 		return errors.New("this store cannot be walked")
 	}

@@ -192,7 +192,11 @@ func openStore(ctx context.Context, addr string, mode openMode) (apitoken.Store,
 	return nil, fmt.Errorf("%w: %w", errUsage, errBadAddress)
 }
 
-// readKey reads the hash key: exactly apitoken.MinHashKey raw bytes, as
+// hashKeyLen is the length of the hash key files the example server and
+// apitoken.LoadOrCreateHashKey write.
+const hashKeyLen = 32
+
+// readKey reads the hash key: exactly hashKeyLen raw bytes, as
 // the example server writes it.
 func readKey(path string) ([]byte, error) {
 	if path == "" {
@@ -202,8 +206,8 @@ func readKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the hash key: %w", err)
 	}
-	if len(key) != apitoken.MinHashKey {
-		return nil, fmt.Errorf("hash key file %s must hold exactly %d raw bytes, but has %d", path, apitoken.MinHashKey, len(key))
+	if len(key) != hashKeyLen {
+		return nil, fmt.Errorf("hash key file %s must hold exactly %d raw bytes, but has %d", path, hashKeyLen, len(key))
 	}
 	return key, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	tokenbolt "github.com/apitoken/apitoken/bolt"
+	"github.com/apitoken/apitoken/migrate"
 	"github.com/apitoken/apitoken/pgstore/pgtest"
 	"github.com/apitoken/apitoken/storetest"
 	"github.com/jackc/pgx/v5"
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var testKey = bytes.Repeat([]byte{42}, apitoken.MinHashKey)
+var testKey = bytes.Repeat([]byte{42}, hashKeyLen)
 
 // cmd runs the command in process.
 func cmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
@@ -147,7 +148,7 @@ func digest(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	w := s.(apitoken.Walker)
+	w := s.(migrate.Walker)
 	h := sha256.New()
 	for after := ""; ; {
 		us, err := w.WalkUsers(ctx, after, 1000)

@@ -24,7 +24,7 @@ func main() {
 	defer m.Close()
 
 	// Set-up: a read-only token of the account "demo", on the host's say.
-	token, err := m.IssueFor(ctx, apitoken.Holder{Account: "demo"}, apitoken.IssueRequest{Description: "demo", Privilege: apitoken.ReadOnly})
+	token, err := m.IssueFor(ctx, "demo", "", apitoken.IssueRequest{Description: "demo", Privilege: apitoken.ReadOnly})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -183,10 +183,10 @@ func (a *app) issue(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a JSON body {\"description\", \"privilege\"} is expected", http.StatusBadRequest)
 		return
 	}
-	iss, err := a.m.IssueFor(r.Context(), apitoken.Holder{Account: u.Account, UserID: u.ID},
+	iss, err := a.m.IssueFor(r.Context(), u.Account, u.ID,
 		apitoken.IssueRequest{Description: req.Description, Privilege: req.Privilege})
 	if err != nil {
-		apitoken.WriteError(w, apitoken.HTTPErrorOf(err), "api")
+		apitoken.HTTPErrorOf(err).Write(w, "api")
 		return
 	}
 	writeJSON(w, map[string]any{"token": iss.Secret, "id": iss.Token.ID, "privilege": iss.Token.Privilege})
@@ -202,7 +202,7 @@ func (a *app) list(w http.ResponseWriter, r *http.Request) {
 	p, _ := apitoken.FromContext(r.Context())
 	page, err := a.m.List(r.Context(), p, apitoken.ListOptions{Cursor: r.URL.Query().Get("cursor")})
 	if err != nil {
-		apitoken.WriteError(w, apitoken.HTTPErrorOf(err), "api")
+		apitoken.HTTPErrorOf(err).Write(w, "api")
 		return
 	}
 	out := []map[string]any{}
@@ -215,7 +215,7 @@ func (a *app) list(w http.ResponseWriter, r *http.Request) {
 func (a *app) revoke(w http.ResponseWriter, r *http.Request) {
 	p, _ := apitoken.FromContext(r.Context())
 	if err := a.m.Revoke(r.Context(), p, r.PathValue("id")); err != nil {
-		apitoken.WriteError(w, apitoken.HTTPErrorOf(err), "api")
+		apitoken.HTTPErrorOf(err).Write(w, "api")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

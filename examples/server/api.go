@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,19 +40,101 @@ type server struct {
 
 func newServer(m *apitoken.Manager, logins *login.Service, store apitoken.Store, logger *slog.Logger, maxBody int64) *server {
 	return &server{
-		m:      m,
-		logins: logins,
-		store:  store,
-		guard: apitoken.NewGuard(m, &apitoken.GuardOptions{
-			Headers:    []string{"X-Circonus-Auth-Token"},
-			QueryToken: true, // the seeds pass ?token= on every call
-			Basic:      true, // Circonus clients send app:token
-			AppHeaders: []string{"X-Circonus-App-Name", "X-App-Name"},
-		}),
+		m:       m,
+		logins:  logins,
+		store:   store,
+		guard:   newGuard(m, nil),
 		docs:    demoDocuments(),
 		log:     logger,
 		maxBody: maxBody,
 	}
+}
+
+// newGuard returns the server's Guard; trusted are the reverse proxies
+// whose X-Forwarded-For gives the client address, which token
+// allow-lists are checked against.
+func newGuard(m *apitoken.Manager, trusted []netip.Prefix) *apitoken.Guard {
+	return apitoken.NewGuard(m, &apitoken.GuardOptions{
+		Headers:        []string{"X-Circonus-Auth-Token"},
+		QueryToken:     true, // the seeds pass ?token= on every call
+		Basic:          true, // Circonus clients send app:token
+		AppHeaders:     []string{"X-Circonus-App-Name", "X-App-Name"},
+		TrustedProxies: trusted,
+	})
+}
+
+// The server's scope vocabulary: what each role holds beyond the roles
+// below it (apitoken.Options.Scopes). A token without scopes holds all
+// of its privilege's, so the API behaves for it as it did before scopes.
+const (
+	scopeDocumentsRead  = "documents:read"
+	scopeDocumentsWrite = "documents:write"
+	scopeKeysRead       = "keys:read"
+	scopeKeysManage     = "keys:manage"
+	scopeUsersManage    = "users:manage"
+)
+
+var scopesByRole = map[apitoken.Privilege][]string{
+	apitoken.ReadOnly: {scopeDocumentsRead, scopeKeysRead},
+	apitoken.Normal:   {scopeDocumentsWrite, scopeKeysManage},
+	apitoken.Admin:    {scopeUsersManage},
+}
+
+// routeScopes names the scope each route needs beyond its privilege
+// rules; routes not listed need none (sign-in, MFA, which take a session
+// anyway, and health checks).
+var routeScopes = map[string]string{
+	"POST /api/key":                 scopeKeysManage,
+	"GET /api/key":                  scopeKeysRead,
+	"DELETE /api/key/{id}":          scopeKeysManage, // by ID; revoking by possession needs nothing
+	"PATCH /api/key/{id}":           scopeKeysManage,
+	"POST /api/key/{id}/promote":    scopeKeysManage,
+	"PUT /api/key/{id}/apps/{name}": scopeKeysManage,
+	"POST /api/key/{id}/rotate":     scopeKeysManage,
+	"POST /users":                   scopeUsersManage,
+	"GET /users":                    scopeUsersManage,
+	"POST /search":                  scopeDocumentsRead,
+	"POST /introspect":              scopeKeysRead,
+}
+
+// roleHolds reports whether privilege p holds scope sc.
+func roleHolds(p apitoken.Privilege, sc string) bool {
+	for q := apitoken.ReadOnly; q <= p && p.Valid(); q++ {
+		if slices.Contains(scopesByRole[q], sc) {
+			return true
+		}
+	}
+	return false
+}
+
+// requireScope gates next on scope sc, for credentials whose privilege
+// holds sc but whose token was narrowed without it: they get 403
+// insufficient_scope. A credential whose privilege lacks sc goes on to
+// the handler, whose privilege rules refuse it as they always did (so an
+// unscoped token gets the same answers as before scopes existed).
+func (s *server) requireScope(sc string, next http.Handler) http.Handler {
+	gated := s.guard.RequireScope(sc)(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := principal(r); !p.HasScope(sc) && roleHolds(p.Privilege, sc) {
+			gated.ServeHTTP(w, r) // refuses
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// declaredScopes are the scopes token t carries: its own, or all its
+// privilege holds when it names none.
+func declaredScopes(t *apitoken.Token) []string {
+	if len(t.Scopes) > 0 {
+		return t.Scopes
+	}
+	var out []string
+	for p := apitoken.ReadOnly; p <= t.Privilege && t.Privilege.Valid(); p++ {
+		out = append(out, scopesByRole[p]...)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // close flushes last-used data and closes the database.
@@ -126,6 +209,9 @@ func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routeTable() {
 		h := s.handle(rt.h)
+		if sc := routeScopes[rt.method+" "+rt.path]; sc != "" && rt.auth == authed {
+			h = s.requireScope(sc, h)
+		}
 		switch rt.auth {
 		case authed:
 			h = s.guard.Handler(h)
@@ -135,7 +221,7 @@ func (s *server) routes() http.Handler {
 		mux.Handle(rt.method+" "+base+rt.path, h)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		apitoken.WriteError(w, apitoken.HTTPError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}, "api")
+		apitoken.HTTPError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}.Write(w, "api")
 	})
 	// The token management page for people, beside the API for programs.
 	mux.Handle("/", tokenpage.New(s.m, &tokenpage.Options{Login: s.logins, Logger: s.log, TrustedProxies: s.trusted, QRCode: qrModules}))
@@ -156,14 +242,14 @@ func (s *server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var be *errBody
 	if errors.As(err, &be) {
-		apitoken.WriteError(w, apitoken.HTTPError{Status: be.status, Code: be.code, Message: be.msg}, "api")
+		apitoken.HTTPError{Status: be.status, Code: be.code, Message: be.msg}.Write(w, "api")
 		return
 	}
 	e := apitoken.HTTPErrorOf(err)
 	if e.Status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", redactPath(r.URL.Path), "err", err)
 	}
-	apitoken.WriteError(w, e, "api")
+	e.Write(w, "api")
 }
 
 type statusRecorder struct {
@@ -239,7 +325,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := map[string]any{
-		"logged": true, "isUnlocked": l.Unlocked(), "tenant": l.User.Account, "user": viewUser(l.User),
+		"logged": true, "isUnlocked": l.Token.Unlocked, "tenant": l.User.Account, "user": viewUser(l.User),
 		"settings": map[string]any{"idleTimeoutSeconds": int(sessionIdleTimeout.Seconds())},
 		"rights":   rights(l.User.Role),
 	}
@@ -337,6 +423,9 @@ type keyView struct {
 	DefaultAppState apitoken.AppState  `json:"defaultAppState"`
 	Lineage         string             `json:"lineage"`
 	Apps            []appView          `json:"apps"`
+	Scopes          []string           `json:"scopes"`
+	AllowedCIDRs    []string           `json:"allowedCidrs"`
+	LastUsedIP      *string            `json:"lastUsedIp"`
 }
 
 type appView struct {
@@ -351,10 +440,15 @@ func viewKey(t *apitoken.Token) keyView {
 		ID: t.ID, Description: t.Description, Created: t.Created.UTC(), Expires: t.Expires.UTC(),
 		APIKeyType: t.Type, Privilege: t.Privilege, Owner: t.Owner, Hint: t.Hint,
 		DefaultAppState: t.DefaultAppState, Lineage: t.Lineage, Apps: []appView{},
+		Scopes: append([]string{}, declaredScopes(t)...), AllowedCIDRs: cidrTexts(t.AllowedCIDRs),
 	}
 	if !t.LastUsed.IsZero() {
 		lu := t.LastUsed.UTC()
 		v.LastUsed = &lu
+	}
+	if t.LastUsedIP.IsValid() {
+		ip := t.LastUsedIP.String()
+		v.LastUsedIP = &ip
 	}
 	for _, a := range t.Apps {
 		v.Apps = append(v.Apps, appView{a.Name, a.State, a.FirstSeen.UTC(), a.LastSeen.UTC()})
@@ -374,6 +468,8 @@ type issuedView struct {
 	Expires         time.Time          `json:"expires"`
 	APIKeyType      string             `json:"apiKeyType"`
 	Hint            string             `json:"hint"`
+	Scopes          []string           `json:"scopes"`
+	AllowedCIDRs    []string           `json:"allowedCidrs"`
 }
 
 func viewIssued(iss apitoken.Issued) issuedView {
@@ -381,7 +477,35 @@ func viewIssued(iss apitoken.Issued) issuedView {
 	return issuedView{
 		ID: iss.Secret, KeyID: t.ID, Description: t.Description, Privilege: t.Privilege, Owner: t.Owner,
 		DefaultAppState: t.DefaultAppState, Created: t.Created.UTC(), Expires: t.Expires.UTC(), APIKeyType: t.Type, Hint: t.Hint,
+		Scopes: append([]string{}, declaredScopes(t)...), AllowedCIDRs: cidrTexts(t.AllowedCIDRs),
 	}
+}
+
+// cidrTexts returns the ranges as CIDR text, [] for none.
+func cidrTexts(ps []netip.Prefix) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// parseAllowedCIDRs reads allowedCidrs: CIDR ranges, or single
+// addresses.
+func parseAllowedCIDRs(in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range in {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil || a.Zone() != "" {
+				return nil, badRequest("allowedCidrs: %q is not a CIDR range or an address", truncate(c))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 type createKeyRequest struct {
@@ -391,6 +515,8 @@ type createKeyRequest struct {
 	DefaultAppState apitoken.AppState  `json:"defaultAppState"`
 	Owner           apitoken.Owner     `json:"owner"`
 	APIKeyType      string             `json:"apiKeyType"`
+	Scopes          []string           `json:"scopes"`
+	AllowedCIDRs    []string           `json:"allowedCidrs"`
 }
 
 func (s *server) createKey(w http.ResponseWriter, r *http.Request) error {
@@ -398,9 +524,14 @@ func (s *server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
+	cidrs, err := parseAllowedCIDRs(req.AllowedCIDRs)
+	if err != nil {
+		return err
+	}
 	iss, err := s.m.Issue(r.Context(), principal(r), apitoken.IssueRequest{
 		Description: req.Description, Privilege: req.Privilege, Expires: req.Expires,
 		DefaultAppState: req.DefaultAppState, Owner: req.Owner, Type: req.APIKeyType,
+		Scopes: req.Scopes, AllowedCIDRs: cidrs,
 	})
 	if err != nil {
 		return err
@@ -415,8 +546,8 @@ func listOptions(r *http.Request) (apitoken.ListOptions, error) {
 	opts := apitoken.ListOptions{Cursor: q.Get("cursor")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > apitoken.MaxListLimit {
-			return opts, badRequest("limit must be a whole number from 1 to %d", apitoken.MaxListLimit)
+		if err != nil || n < 1 || n > maxListLimit {
+			return opts, badRequest("limit must be a whole number from 1 to %d", maxListLimit)
 		}
 		opts.Limit = n
 	}
@@ -442,6 +573,15 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// ?expiringWithin=7d (or 48h): only the live tokens about to expire.
+	if v, ok := r.URL.Query()["expiringWithin"]; ok {
+		if len(v) != 1 {
+			return badRequest("expiringWithin is given once")
+		}
+		if opts.ExpiringWithin, err = parseWindow(v[0]); err != nil {
+			return badRequest("expiringWithin: %v", err)
+		}
+	}
 	page, err := s.m.List(r.Context(), principal(r), opts)
 	if err != nil {
 		return err
@@ -462,11 +602,11 @@ func (s *server) deleteKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var err error
-	s.guard.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.guard.Handler(s.requireScope(routeScopes["DELETE /api/key/{id}"], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err = s.m.Revoke(r.Context(), principal(r), id); err == nil {
 			w.WriteHeader(http.StatusNoContent)
 		}
-	})).ServeHTTP(w, r)
+	}))).ServeHTTP(w, r)
 	return err
 }
 
@@ -474,6 +614,8 @@ type updateKeyRequest struct {
 	Description     *string             `json:"description"`
 	Privilege       *apitoken.Privilege `json:"privilege"`
 	DefaultAppState *apitoken.AppState  `json:"defaultAppState"`
+	Scopes          *[]string           `json:"scopes"`
+	AllowedCIDRs    *[]string           `json:"allowedCidrs"`
 }
 
 func (s *server) updateKey(w http.ResponseWriter, r *http.Request) error {
@@ -481,9 +623,16 @@ func (s *server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	t, err := s.m.Update(r.Context(), principal(r), r.PathValue("id"), apitoken.TokenUpdate{
-		Description: req.Description, Privilege: req.Privilege, DefaultAppState: req.DefaultAppState,
-	})
+	u := apitoken.TokenUpdate{Description: req.Description, Privilege: req.Privilege, DefaultAppState: req.DefaultAppState,
+		Scopes: req.Scopes}
+	if req.AllowedCIDRs != nil {
+		cidrs, err := parseAllowedCIDRs(*req.AllowedCIDRs)
+		if err != nil {
+			return err
+		}
+		u.AllowedCIDRs = &cidrs
+	}
+	t, err := s.m.Update(r.Context(), principal(r), r.PathValue("id"), u)
 	return s.writeKey(w, t, err)
 }
 
@@ -611,6 +760,9 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	var u *apitoken.User
 	var err error
+	if p := principal(r); account && !p.HasScope(scopeUsersManage) && roleHolds(p.Privilege, scopeUsersManage) {
+		return fmt.Errorf("%w: a role or disabled change needs scope %s", apitoken.ErrInsufficientPrivilege, scopeUsersManage)
+	}
 	if !credentials {
 		if u, err = s.m.UpdateUser(r.Context(), principal(r), id, apitoken.UserUpdate{Role: req.Privilege, Disabled: req.Disabled}); err != nil {
 			return err
@@ -670,3 +822,6 @@ func (s *server) openAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Write(openAPIDoc)
 	return nil
 }
+
+// maxListLimit is the most records Manager.List returns in one page.
+const maxListLimit = 1000

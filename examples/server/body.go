@@ -52,7 +52,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, max int64, v any) error 
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
-	if err := checkShape(raw, fieldNames(v)); err != nil {
+	if err := checkShape(raw, fieldNames(v), listFields(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -71,8 +71,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, max int64, v any) error 
 
 // checkShape walks the tokens of one JSON object and refuses anything but a
 // flat object with known, unique, exact-case keys and bounded strings,
-// followed by nothing. It never recurses, so nesting depth costs nothing.
-func checkShape(raw []byte, allowed map[string]bool) error {
+// followed by nothing; the fields in lists may also be a flat array of at
+// most maxListField bounded strings. It never recurses, so nesting depth
+// costs nothing.
+func checkShape(raw []byte, allowed, lists map[string]bool) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -102,7 +104,12 @@ func checkShape(raw []byte, allowed map[string]bool) error {
 		}
 		switch t := tok.(type) {
 		case json.Delim:
-			return badRequest("field %q must not be an object or array", key)
+			if t != '[' || !lists[key] {
+				return badRequest("field %q must not be an object or array", key)
+			}
+			if err := checkList(dec, key); err != nil {
+				return err
+			}
 		case string:
 			if len(t) > maxStringField {
 				return badRequest("field %q is longer than %d bytes", key, maxStringField)
@@ -116,6 +123,49 @@ func checkShape(raw []byte, allowed map[string]bool) error {
 		return badRequest("unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// maxListField bounds the strings of a list field (scopes, allowedCidrs).
+const maxListField = 64
+
+// checkList reads the rest of a list field's array, after its '[': bounded
+// strings only, at most maxListField of them.
+func checkList(dec *json.Decoder, key string) error {
+	for n := 0; ; n++ {
+		tok, err := dec.Token()
+		if err != nil {
+			return badRequest("invalid JSON: %v", err)
+		}
+		if d, ok := tok.(json.Delim); ok && d == ']' {
+			return nil
+		}
+		str, ok := tok.(string)
+		if !ok {
+			return badRequest("field %q must be a list of strings", key)
+		}
+		if len(str) > maxStringField {
+			return badRequest("field %q holds a string longer than %d bytes", key, maxStringField)
+		}
+		if n >= maxListField {
+			return badRequest("field %q holds more than %d strings", key, maxListField)
+		}
+	}
+}
+
+// listFields returns the JSON names of struct *v's fields that hold a
+// list of strings.
+func listFields(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	names := map[string]bool{}
+	strs := reflect.TypeOf([]string(nil))
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Type == strs || f.Type == reflect.PointerTo(strs) {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			names[name] = true
+		}
+	}
+	return names
 }
 
 func truncate(s string) string {

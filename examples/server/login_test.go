@@ -58,7 +58,7 @@ func (hs *handlerServer) login(remote, password string, headers ...string) *http
 
 func errorCode(t *testing.T, w *httptest.ResponseRecorder) string {
 	t.Helper()
-	var b apitoken.ErrorBody
+	var b struct{ Error apitoken.HTTPError }
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &b), w.Body.String())
 	return b.Error.Code
 }

@@ -76,6 +76,11 @@ type config struct {
 	// empty for none), exporting every metricsInterval.
 	metrics         string
 	metricsInterval time.Duration
+	// maxExpiry, when set, is the longest lifetime of a new API token
+	// (-max-expiry), and requireExpiry makes callers choose an expiry
+	// (-require-expiry); they apply to every account.
+	maxExpiry     time.Duration
+	requireExpiry bool
 }
 
 func main() {
@@ -96,6 +101,12 @@ func main() {
 	flag.StringVar(&c.scanKeysPath, "secret-scanning-keys", "", "file of trusted secret-scanning signing keys, in GitHub's public-keys JSON format; enables POST /api/v1/secret-scanning")
 	flag.StringVar(&c.metrics, "metrics", "", "export OpenTelemetry metrics: stdout, or otlp (OTLP over HTTP, set by the OTEL_EXPORTER_OTLP_* variables); default none")
 	flag.DurationVar(&c.metricsInterval, "metrics-interval", time.Minute, "how often metrics are exported")
+	flag.Func("max-expiry", "longest lifetime of a new API token, in days (90d) or hours (48h); default 10 years", func(v string) error {
+		d, err := parseWindow(v)
+		c.maxExpiry = d
+		return err
+	})
+	flag.BoolVar(&c.requireExpiry, "require-expiry", false, "refuse to create an API token without an expiry")
 	flag.Parse()
 	c.adminPassword = os.Getenv("APITOKEN_ADMIN_PASSWORD")
 	if c.keyPath == "" {
@@ -167,8 +178,11 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 		return nil, err
 	}
 	opts := &apitoken.Options{
-		HashKey: key, FlushInterval: c.flush, OnEvent: apitoken.SlogEvents(logger),
-		SessionIdleTimeout: sessionIdleTimeout,
+		HashKey: key, FlushInterval: c.flush, Logger: logger,
+		SessionIdleTimeout: sessionIdleTimeout, Scopes: scopesByRole,
+	}
+	if c.maxExpiry > 0 || c.requireExpiry {
+		opts.ExpiryPolicy = func(string) (time.Duration, bool) { return c.maxExpiry, c.requireExpiry }
 	}
 	met, stopMetrics, err := openMetrics(ctx, c.metrics, c.metricsInterval, stdout)
 	if err != nil {
@@ -197,6 +211,7 @@ func open(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) 
 	}
 	s := newServer(m, logins, store, logger, c.maxBody)
 	s.trusted = c.trustedProxies
+	s.guard = newGuard(m, c.trustedProxies)
 	s.stopMetrics = stopMetrics
 	if s.scan, err = openSecretScanning(m, c.scanKeysPath, c.maxBody); err != nil {
 		s.close()

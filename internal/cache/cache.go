@@ -92,6 +92,7 @@ type Cache struct {
 	byHash   map[uint64]uint32 // mapKey(store hash) -> slot
 	slots    []slot
 	hashes   []hash   // store hash of each slot, apart: only invalidations read it
+	extras   []extra  // of each slot, apart: read only for slots with flagExtra
 	free     []uint32 // unused slot indexes
 	apps     []appRecord
 	deadApps int // records in apps whose slot is gone
@@ -126,7 +127,7 @@ type slot struct {
 	owner    uint8
 	priv     uint8 // effective privilege
 	privErr  uint8 // the caller's code for the privilege outcome
-	flags    uint8 // flagRevoked, flagUnlocked, flagUserOwned
+	flags    uint8 // flagRevoked, flagUnlocked, flagUserOwned, flagExtra
 	_        uint8
 }
 
@@ -135,7 +136,34 @@ const (
 	flagRevoked = 1 << iota
 	flagUnlocked
 	flagUserOwned
+	flagExtra // the slot's extra holds scopes or an allow-list
 )
+
+// extra is what a slot holds beyond its 128 bytes, for the few tokens
+// that narrow their scopes or carry an allow-list: a hit on any other
+// token never reads it.
+//
+// It also holds the client address the slot's token was last verified
+// from, so that a verification from the same address need not report it
+// again (TouchFrom): addrSeq is a sequence lock (odd while a writer
+// writes), addrKind 0 for none.
+type extra struct {
+	scopes   uint64 // the caller's scope set (Entry.Scopes)
+	scopeRef uint32 // the caller's reference to it (Entry.ScopeRef)
+	allowAt  uint32 // offset of the allow-list's bytes from the slot's str
+	allowLen uint32
+	addrSeq  uint32
+	addrKind uint32
+	addrHi   uint64
+	addrLo   uint64
+}
+
+// Addr is a client address as the cache keeps it: 128 bits and a kind
+// the caller chooses (non-zero).
+type Addr struct {
+	Hi, Lo uint64
+	Kind   uint32
+}
 
 // appRecord is one application name of a cached token and its pending
 // last use (Unix nanoseconds, 0 for none), updated atomically. Names of up
@@ -162,11 +190,15 @@ func appNames(s *slot) uint32 {
 	return s.str + uint32(s.idLen) + uint32(s.acctLen) + uint32(s.userLen)
 }
 
-// strLen returns the bytes slot s holds in the arena.
-func (c *Cache) strLen(s *slot) int {
+// strLen returns the bytes slot s (index i) holds in the arena.
+func (c *Cache) strLen(i uint32) int {
+	s := &c.slots[i]
 	n := int(appNames(s) - s.str)
 	for j := range int(s.nApps) {
 		n += int(c.app(s, j).nameLen)
+	}
+	if s.flags&flagExtra != 0 {
+		n += int(c.extras[i].allowLen)
 	}
 	return n
 }
@@ -222,6 +254,16 @@ type Entry struct {
 	Active, Expires time.Time
 	// Apps are the token's applications, in order.
 	Apps []App
+	// Extra marks an entry whose Scopes and Allow are kept (in a slot's
+	// extra); without it Get returns them zero.
+	Extra bool
+	// Scopes is the caller's scope set, and ScopeRef the caller's
+	// reference to its names.
+	Scopes   uint64
+	ScopeRef uint32
+	// Allow is the caller's encoded allow-list (opaque bytes), at most
+	// 65,535 bytes.
+	Allow string
 }
 
 // App is one application of a cached token: its name and the caller's
@@ -245,6 +287,10 @@ type View struct {
 	App                 int // index of the application asked about, or -1
 	AppState            uint8
 	Ref                 Ref // the slot, for Touch
+	Extra               bool
+	Scopes              uint64
+	ScopeRef            uint32
+	Allow               string
 }
 
 // New returns a cache of at most max tokens (none if max is 0 or less).
@@ -261,7 +307,7 @@ func (c *Cache) reset() {
 	c.byKey.reset()
 	c.byHash = make(map[uint64]uint32)
 	c.byUser = make(map[uint64]uint32)
-	c.slots, c.hashes, c.free, c.apps, c.users, c.freeUsers = nil, nil, nil, nil, nil, nil
+	c.slots, c.hashes, c.extras, c.free, c.apps, c.users, c.freeUsers = nil, nil, nil, nil, nil, nil, nil
 	c.arena = arena{}
 }
 
@@ -304,6 +350,10 @@ func (c *Cache) Get(key [32]byte, app string, v *View) bool {
 	}
 	if s.userLen > 0 {
 		v.UserID = c.arena.str(s.str+uint32(s.idLen)+uint32(s.acctLen), int(s.userLen))
+	}
+	if s.flags&flagExtra != 0 {
+		x := &c.extras[i]
+		v.Extra, v.Scopes, v.ScopeRef, v.Allow = true, x.scopes, x.scopeRef, c.arena.str(s.str+x.allowAt, int(x.allowLen))
 	}
 	name := appNames(s)
 	for j := range int(s.nApps) {
@@ -365,7 +415,8 @@ func (c *Cache) Put(gen uint64, key [32]byte, e *Entry) (Ref, bool) {
 	for _, a := range e.Apps {
 		n += len(a.Name)
 	}
-	off, ok := c.arena.reserve(n)
+	x := extra{scopes: e.Scopes, scopeRef: e.ScopeRef, allowAt: uint32(n), allowLen: uint32(len(e.Allow))}
+	off, ok := c.arena.reserve(n + len(e.Allow))
 	if !ok {
 		return Ref{}, false
 	}
@@ -375,6 +426,7 @@ func (c *Cache) Put(gen uint64, key [32]byte, e *Entry) (Ref, bool) {
 	for _, a := range e.Apps {
 		c.arena.append(a.Name)
 	}
+	c.arena.append(e.Allow)
 	s.str = off
 	if e.UserOwned { // invalidations name the user the caller read
 		s.userSlot, s.userSeq = c.userSlotFor(e.UserID, off+uint32(len(e.ID)+len(e.Account)))
@@ -398,9 +450,11 @@ func (c *Cache) Put(gen uint64, key [32]byte, e *Entry) (Ref, bool) {
 		i = uint32(len(c.slots))
 		c.slots = append(c.slots, slot{})
 		c.hashes = append(c.hashes, hash{})
+		c.extras = append(c.extras, extra{})
 	}
 	c.slots[i] = s
 	c.hashes[i] = e.Hash
+	c.extras[i] = x
 	c.byKey.add(key, i, c.slots)
 	c.byHash[mapKey(e.Hash)] = i
 	return Ref{i, s.seq}, true
@@ -431,11 +485,14 @@ func newSlot(key hash, e *Entry) (slot, bool) {
 	if e.UserOwned {
 		s.flags |= flagUserOwned
 	}
+	if e.Extra {
+		s.flags |= flagExtra
+	}
 	var ok1, ok2 bool
 	s.active, ok1 = unixnano.Of(e.Active)
 	s.expires, ok2 = unixnano.Of(e.Expires)
 	fits := len(e.ID) <= math.MaxUint8 && len(e.Account) <= math.MaxUint16 && len(e.UserID) <= math.MaxUint8 &&
-		len(e.Apps) <= math.MaxUint16
+		len(e.Apps) <= math.MaxUint16 && len(e.Allow) <= math.MaxUint16
 	for _, a := range e.Apps {
 		fits = fits && len(a.Name) <= math.MaxUint16
 	}
@@ -485,7 +542,7 @@ func (c *Cache) drop(i uint32) {
 	if j, ok := c.byHash[mapKey(c.hashes[i])]; ok && j == i {
 		delete(c.byHash, mapKey(c.hashes[i]))
 	}
-	c.arena.dead += c.strLen(s)
+	c.arena.dead += c.strLen(i)
 	c.deadApps += max(int(s.nApps)-1, 0)
 	*s = slot{}
 	c.free = append(c.free, i)
@@ -564,6 +621,42 @@ func (c *Cache) Touch(ref Ref, app int, at time.Time) bool {
 	}
 }
 
+// TouchFrom is Touch for a use from client address a. It also reports
+// whether a differs from the address the slot last saw (and then keeps
+// a), so that the caller records an address only when it changes. A use
+// Touch cannot record (touched false) reports changed true.
+func (c *Cache) TouchFrom(ref Ref, app int, at time.Time, a Addr) (touched, changed bool) {
+	ns := at.UnixNano()
+	if ns <= 0 || ref.seq == 0 || app < 0 {
+		return false, true
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if int(ref.idx) >= len(c.slots) || c.slots[ref.idx].seq != ref.seq {
+		return false, true
+	}
+	p := &c.app(&c.slots[ref.idx], app).used
+	for {
+		old := atomic.LoadInt64(p)
+		if old >= ns || atomic.CompareAndSwapInt64(p, old, ns) {
+			break
+		}
+	}
+	x := &c.extras[ref.idx]
+	seq := atomic.LoadUint32(&x.addrSeq)
+	if seq&1 == 0 && atomic.LoadUint32(&x.addrKind) == a.Kind && atomic.LoadUint64(&x.addrHi) == a.Hi &&
+		atomic.LoadUint64(&x.addrLo) == a.Lo && atomic.LoadUint32(&x.addrSeq) == seq {
+		return true, false
+	}
+	if seq&1 == 0 && atomic.CompareAndSwapUint32(&x.addrSeq, seq, seq+1) {
+		atomic.StoreUint32(&x.addrKind, a.Kind)
+		atomic.StoreUint64(&x.addrHi, a.Hi)
+		atomic.StoreUint64(&x.addrLo, a.Lo)
+		atomic.StoreUint32(&x.addrSeq, seq+2)
+	}
+	return true, true
+}
+
 // Take hands the pending usage of cached tokens to add, and clears it.
 // The strings it passes share the cache's memory and never change.
 //
@@ -628,7 +721,7 @@ func (c *Cache) maybeCompact() {
 		if s.seq == 0 {
 			continue
 		}
-		s.str = c.arena.copyFrom(&old, s.str, c.strLen(s))
+		s.str = c.arena.copyFrom(&old, s.str, c.strLen(uint32(i)))
 		if s.nApps > 1 {
 			first := uint32(len(c.apps))
 			c.apps = append(c.apps, oldApps[s.firstApp:s.firstApp+uint32(s.nApps)-1]...)

@@ -4,6 +4,7 @@
 package usage
 
 import (
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,7 @@ type Tracker struct {
 	appNames []string
 	other    map[usageKey]time.Time
 	active   map[string]time.Time
+	addrs    map[string]addrUse // the latest client address per token
 
 	pendMu       sync.Mutex
 	pending      map[compactUse]int64 // Unix nanoseconds
@@ -71,6 +73,12 @@ type usageEntry struct {
 const usageLogSize = 4096
 
 type usageKey struct{ id, app string }
+
+// addrUse is a token's latest client address and when it was seen.
+type addrUse struct {
+	at   time.Time
+	addr netip.Addr
+}
 
 // maxInlineID is the longest token ID a compactUse holds; the generated
 // IDs are 16 bytes.
@@ -91,7 +99,8 @@ const maxAppNames = 1 << 12
 // New returns an empty Tracker.
 func New() *Tracker {
 	return &Tracker{pending: make(map[compactUse]int64), appIndex: make(map[string]uint16),
-		other: make(map[usageKey]time.Time), active: make(map[string]time.Time), wake: make(chan struct{}, 1)}
+		other: make(map[usageKey]time.Time), active: make(map[string]time.Time), addrs: make(map[string]addrUse),
+		wake: make(chan struct{}, 1)}
 }
 
 // compact returns the pointer-free key for (id, app), or false if it has
@@ -140,6 +149,53 @@ func (u *Tracker) Touch(id string, at time.Time, app string) {
 	u.mu.Lock()
 	u.record(id, at, app)
 	u.mu.Unlock()
+}
+
+// TouchFrom is Touch for a use from client address addr, which it keeps
+// as the token's latest address if the use is its latest.
+func (u *Tracker) TouchFrom(id string, at time.Time, app string, addr netip.Addr) {
+	u.mu.Lock()
+	u.record(id, at, app)
+	u.recordAddr(id, at, addr)
+	u.mu.Unlock()
+}
+
+// TouchAddr keeps addr as token id's latest client address, seen at at,
+// unless a later one is held.
+func (u *Tracker) TouchAddr(id string, at time.Time, addr netip.Addr) {
+	u.mu.Lock()
+	u.recordAddr(id, at, addr)
+	u.mu.Unlock()
+}
+
+// recordAddr is TouchAddr with u.mu held.
+func (u *Tracker) recordAddr(id string, at time.Time, addr netip.Addr) {
+	if !addr.IsValid() {
+		return
+	}
+	if prev, ok := u.addrs[id]; ok {
+		if !at.Before(prev.at) {
+			u.addrs[id] = addrUse{at, addr}
+		}
+		return
+	}
+	u.addrs[strings.Clone(id)] = addrUse{at, addr}
+}
+
+// TakeAddrs hands every token's latest client address to add, and clears
+// them. A flush takes them before Take's uses, so that a store applying
+// the batch in order sees each address before the uses that follow it.
+func (u *Tracker) TakeAddrs(add func(id string, at time.Time, addr netip.Addr)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for id, a := range u.addrs {
+		add(id, a.at, a.addr)
+	}
+	if len(u.addrs) > 1<<16 {
+		u.addrs = make(map[string]addrUse)
+	} else {
+		clear(u.addrs)
+	}
 }
 
 // TouchSession records a session's use for the flush and for its idle

@@ -1,4 +1,4 @@
-package login
+package clientaddr
 
 import (
 	"net/http"
@@ -46,7 +46,7 @@ func TestClientAddr(t *testing.T) {
 			for _, l := range c.xff {
 				r.Header.Add("X-Forwarded-For", l)
 			}
-			got := ClientAddr(r, c.trusted)
+			got := Of(r, c.trusted)
 			if want := (netip.Addr{}); c.want != "" {
 				want = netip.MustParseAddr(c.want)
 				if got != want {
@@ -63,7 +63,7 @@ func TestClientAddrReadsABoundedNumberOfHops(t *testing.T) {
 	r := httptest.NewRequest("POST", "/login", nil)
 	r.RemoteAddr = "10.0.0.1:80"
 	r.Header.Set("X-Forwarded-For", "198.51.100.7,"+strings.Repeat("10.0.0.2,", 10_000)+"10.0.0.3")
-	if got := ClientAddr(r, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); got != netip.MustParseAddr("10.0.0.2") {
+	if got := Of(r, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); got != netip.MustParseAddr("10.0.0.2") {
 		t.Fatalf("a 10,000-hop chain of trusted proxies gave %v, want the last trusted hop read", got)
 	}
 }
@@ -89,7 +89,7 @@ func FuzzClientAddr(f *testing.F) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{}}
 		r.Header.Add("X-Forwarded-For", line1)
 		r.Header.Add("X-Forwarded-For", line2)
-		got := ClientAddr(r, trusted)
+		got := Of(r, trusted)
 		peer := parseHostAddr(remote)
 		if !got.IsValid() {
 			if peer.IsValid() {
