@@ -212,13 +212,14 @@ type Manager struct {
 	unsubscribe func() // from the store's changefeed.Feed, if it has one
 	closeOnce   sync.Once
 	stop        chan struct{}
-	done        chan struct{}
+	done        chan struct{} // closed when flushLoop has returned
+	foldDone    chan struct{} // closed when foldLoop has returned
 }
 
 // New returns a Manager over store. A nil opts means defaults. It starts
-// one goroutine (the last-used flush and the purge) that Close stops.
-// Invalid options, such as a HashKey that is neither empty nor at least 32
-// bytes, are ErrInvalidArgument.
+// two goroutines (the last-used flush and the purge; the usage tracker's
+// folds) that Close stops. Invalid options, such as a HashKey that is
+// neither empty nor at least 32 bytes, are ErrInvalidArgument.
 func New(store Store, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
@@ -288,11 +289,14 @@ func New(store Store, opts *Options) (*Manager, error) {
 		usage:  usageTracker{ut},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+
+		foldDone: make(chan struct{}),
 	}
 	if feed, ok := store.(changefeed.Feed); ok {
 		m.unsubscribe = feed.Subscribe(m.applyChange)
 	}
 	go m.flushLoop()
+	go m.foldLoop()
 	return m, nil
 }
 
@@ -313,6 +317,7 @@ func (m *Manager) Close() error {
 		}
 		close(m.stop)
 		<-m.done
+		<-m.foldDone
 		err = m.Flush(context.Background())
 	})
 	return err
@@ -334,8 +339,6 @@ func (m *Manager) flushLoop() {
 			return
 		case <-purge:
 			m.purgeInBackground()
-		case <-m.usage.Wake():
-			m.usage.FoldWaiting()
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
 			if err := m.Flush(ctx); err != nil {
@@ -346,19 +349,42 @@ func (m *Manager) flushLoop() {
 	}
 }
 
-// Flush writes pending last-used data to the store in one batch. On
-// failure the batch is kept and retried by the next flush.
+// foldLoop folds the usage tracker's full logs as they are handed over.
+// It is apart from flushLoop so that a flush's store write, which on
+// bolt can take seconds, never delays a fold: while a log waits, the
+// verification that fills the next one folds both itself.
+func (m *Manager) foldLoop() {
+	defer close(m.foldDone)
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.usage.Wake():
+			m.usage.FoldWaiting()
+		}
+	}
+}
+
+// Flush writes pending last-used data to the store, in batches of at
+// most 4,096 uses (one TouchTokens call each), so that the store's other
+// writes (issuing, revoking) wait for one batch rather than the whole
+// flush. Verification never waits for it. On failure the batches not
+// written are kept and retried by the next flush.
 func (m *Manager) Flush(ctx context.Context) error {
 	batch := m.usage.take(m.cache)
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := m.store.TouchTokens(ctx, batch); err != nil {
-		m.usage.putBack(batch)
-		return fmt.Errorf("apitoken: flushing last-used data: %w", err)
+	for len(batch) > 0 {
+		n := min(len(batch), flushBatch)
+		if err := m.store.TouchTokens(ctx, batch[:n]); err != nil {
+			m.usage.putBack(batch)
+			return fmt.Errorf("apitoken: flushing last-used data: %w", err)
+		}
+		batch = batch[n:]
 	}
 	return nil
 }
+
+// flushBatch bounds the uses one TouchTokens call of a flush writes.
+const flushBatch = 4096
 
 // HashOf returns the hash a new record of token gets under this
 // Manager's current hash key and Format (see Hash and Options.HashKeys).

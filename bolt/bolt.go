@@ -22,7 +22,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -129,7 +132,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	db, err := bbolt.Open(path, o.FileMode, &bbolt.Options{
 		Timeout: o.Timeout, NoSync: o.NoSync, MaxSize: o.MaxSize, ReadOnly: o.ReadOnly,
-		FreelistType: bbolt.FreelistMapType,
+		FreelistType: bbolt.FreelistMapType, InitialMmapSize: initialMapping(path, o.ReadOnly),
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.Timeout)
@@ -144,6 +147,24 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// initialMapping is the size bbolt maps the file with at first. A commit
+// that grows the file past its mapping remaps it, and a remap waits for
+// every open read transaction and holds off new ones: verifications that
+// read the file stall behind it. A mapping of twice the file, at least
+// 1 GiB, makes that rare; on a 64-bit system it reserves address space,
+// not memory. Windows grows the file itself to the mapping, and a 32-bit
+// system has little address space, so both keep bbolt's default there.
+func initialMapping(path string, readOnly bool) int {
+	if readOnly || runtime.GOOS == "windows" || strconv.IntSize < 64 {
+		return 0
+	}
+	size := int64(1 << 30)
+	if fi, err := os.Stat(path); err == nil && 2*fi.Size() > size {
+		size = 2 * fi.Size()
+	}
+	return int(size)
 }
 
 func (s *Store) initSchema(readOnly bool) error {

@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -159,6 +160,10 @@ func TestHeartbeatsNeitherEmptyCachesNorCountAsChanges(t *testing.T) {
 		}
 	}
 
+	// A window in which the feed itself went down and up (on a loaded
+	// machine a heartbeat can arrive late) cannot show what heartbeats
+	// do, since going down empties the cache by design: such a window is
+	// observed again, at most three times.
 	var mu sync.Mutex
 	var seen []changefeed.Change
 	cancel := s.Subscribe(func(ch changefeed.Change) {
@@ -167,28 +172,49 @@ func TestHeartbeatsNeitherEmptyCachesNorCountAsChanges(t *testing.T) {
 		seen = append(seen, ch)
 	})
 	defer cancel()
-	reads, heard, otherHeard := c.Reads(), pgstore.HeartbeatsHeard(s), pgstore.HeartbeatsHeard(other)
-	verifies := 0
-	for end := time.Now().Add(25 * heartbeat); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
-			t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		mu.Lock()
+		seen = seen[:0]
+		mu.Unlock()
+		reads, heard, otherHeard := c.Reads(), pgstore.HeartbeatsHeard(s), pgstore.HeartbeatsHeard(other)
+		verifies := 0
+		for end := time.Now().Add(25 * heartbeat); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
+				t.Fatal(err)
+			}
+			verifies++
 		}
-		verifies++
-	}
-	heard, otherHeard = pgstore.HeartbeatsHeard(s)-heard, pgstore.HeartbeatsHeard(other)-otherHeard
-	reads = c.Reads() - reads
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("over %v (Heartbeat %v): %d heartbeats heard by the store, %d by the other instance; %d verifications, %d store reads, %d changes seen",
-		25*heartbeat, heartbeat, heard, otherHeard, verifies, reads, len(seen))
-	if heard < 10 || otherHeard < 10 {
-		t.Fatalf("only %d and %d heartbeats heard in 25 Heartbeats: the test did not exercise them", heard, otherHeard)
-	}
-	if len(seen) != 0 {
-		t.Fatalf("heartbeats were published as changes: %+v", seen)
-	}
-	if reads != 0 {
-		t.Fatalf("%d store reads while verifying a cached token across heartbeats: the cache was emptied", reads)
+		heard, otherHeard = pgstore.HeartbeatsHeard(s)-heard, pgstore.HeartbeatsHeard(other)-otherHeard
+		reads = c.Reads() - reads
+		mu.Lock()
+		window := slices.Clone(seen)
+		mu.Unlock()
+		t.Logf("over %v (Heartbeat %v): %d heartbeats heard by the store, %d by the other instance; %d verifications, %d store reads, %d changes seen",
+			25*heartbeat, heartbeat, heard, otherHeard, verifies, reads, len(window))
+		feedOnly := len(window) > 0
+		for _, ch := range window {
+			if ch.Kind != changefeed.Down && ch.Kind != changefeed.Up {
+				feedOnly = false
+			}
+		}
+		if feedOnly && attempt < 3 {
+			t.Logf("the feed went down and up in this window (a late heartbeat under load); observing again")
+			waitFor(t, "the feed to be up", s.FeedUp)
+			for range 3 { // the cache was emptied: fill it again
+				m.Verify(ctx, iss.Secret, "")
+			}
+			continue
+		}
+		if heard < 10 || otherHeard < 10 {
+			t.Fatalf("only %d and %d heartbeats heard in 25 Heartbeats: the test did not exercise them", heard, otherHeard)
+		}
+		if len(window) != 0 {
+			t.Fatalf("heartbeats were published as changes: %+v", window)
+		}
+		if reads != 0 {
+			t.Fatalf("%d store reads while verifying a cached token across heartbeats: the cache was emptied", reads)
+		}
+		break
 	}
 	if !s.FeedUp() {
 		t.Fatal("feed down")

@@ -659,24 +659,51 @@ func (c *Cache) TouchFrom(ref Ref, app int, at time.Time, a Addr) (touched, chan
 
 // Take hands the pending usage of cached tokens to add, and clears it.
 // The strings it passes share the cache's memory and never change.
+//
+// It reads the slots takeChunk at a time, each under the read lock, and
+// calls add with no lock held. A read lock held over a whole cache (a
+// million slots, and add growing the caller's batch) makes a Put or an
+// invalidation wait for all of it, and every Get behind that writer: a
+// stall of verification on every flush. Slots a chunk has passed may be
+// used, dropped or filled meanwhile: a drop spills its pending uses, and
+// later uses wait for the next Take, so nothing is lost either way.
 func (c *Cache) Take(add func(id string, at time.Time, app string)) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for i := range c.slots {
-		s := &c.slots[i]
-		if s.seq == 0 {
-			continue
-		}
-		name := appNames(s)
-		for j := range int(s.nApps) {
-			r := c.app(s, j)
-			if ns := atomic.SwapInt64(&r.used, 0); ns != 0 {
-				add(c.arena.str(s.str, int(s.idLen)), unixnano.Time(ns), c.arena.str(name, int(r.nameLen)))
+	type use struct {
+		id, app string
+		ns      int64
+	}
+	var buf []use
+	for start := 0; ; start += takeChunk {
+		buf = buf[:0]
+		c.mu.RLock()
+		end := min(start+takeChunk, len(c.slots))
+		for i := start; i < end; i++ {
+			s := &c.slots[i]
+			if s.seq == 0 {
+				continue
 			}
-			name += uint32(r.nameLen)
+			name := appNames(s)
+			for j := range int(s.nApps) {
+				r := c.app(s, j)
+				if ns := atomic.SwapInt64(&r.used, 0); ns != 0 {
+					buf = append(buf, use{c.arena.str(s.str, int(s.idLen)), c.arena.str(name, int(r.nameLen)), ns})
+				}
+				name += uint32(r.nameLen)
+			}
+		}
+		c.mu.RUnlock()
+		for _, u := range buf {
+			add(u.id, unixnano.Time(u.ns), u.app)
+		}
+		if end <= start {
+			return
 		}
 	}
 }
+
+// takeChunk is how many slots Take reads under one hold of the read lock:
+// tens of microseconds' work.
+const takeChunk = 1024
 
 // maybeCompact copies live strings and application records to fresh
 // storage once more than half of what the arena or the application

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -310,4 +311,73 @@ func TestSlotIsTwoCacheLines(t *testing.T) {
 	if n := unsafe.Sizeof(appRecord{}); n != 32 {
 		t.Fatalf("appRecord is %d bytes, want 32", n)
 	}
+}
+
+// A flush's Take must not keep writers (Put, invalidations) and with them
+// every Get waiting while it hands uses to its caller: here add, called
+// for the first use, waits until a Put, an invalidation and a Get have
+// all completed, which they can only do if Take holds no lock while add
+// runs. Every use is still taken exactly once, or spilled by the
+// invalidation's drop.
+func TestTakeLetsWritersAndReadersOnWhileAddRuns(t *testing.T) {
+	spilled := map[string]bool{}
+	var spillMu sync.Mutex
+	c := New(10_000, time.Second, time.Now, func(id string, _ time.Time, _ string) {
+		spillMu.Lock()
+		spilled[id] = true
+		spillMu.Unlock()
+	})
+	used := time.Unix(1_900_000_000, 0)
+	key := func(i int) hash { return hash{0: byte(i), 1: byte(i >> 8), 31: 5} }
+	entry := func(i int) *Entry {
+		e := &Entry{ID: fmt.Sprintf("tok%06d", i), Account: "acme", Kind: 1, Owner: 1,
+			Expires: used.Add(time.Hour), Apps: []App{{Name: "app", State: 1}}}
+		e.Hash[0], e.Hash[1], e.Hash[24], e.Hash[25] = byte(i), byte(i>>8), byte(i), byte(i>>8)
+		return e
+	}
+	const n = 3 * takeChunk // several chunks
+	for i := range n {
+		ref, ok := c.Put(c.Generation(), key(i), entry(i))
+		if !ok || !c.Touch(ref, 0, used) {
+			t.Fatalf("entry %d not cached", i)
+		}
+	}
+	others := make(chan struct{})
+	taken := map[string]int{}
+	first := true
+	c.Take(func(id string, at time.Time, app string) {
+		if first {
+			first = false
+			go func() {
+				defer close(others)
+				if _, ok := c.Put(c.Generation(), key(n), entry(n)); !ok {
+					t.Error("Put declined during Take")
+				}
+				c.InvalidateToken(entry(n - 1).Hash) // in a chunk Take has not read yet
+				var v View
+				if !c.Get(key(0), "app", &v) {
+					t.Error("Get missed during Take")
+				}
+			}()
+			<-others
+		}
+		if !at.Equal(used) || app != "app" {
+			t.Errorf("use of %s: %v %q", id, at, app)
+		}
+		taken[id]++
+	})
+	<-others
+	for i := range n {
+		id := entry(i).ID
+		if taken[id]+btoi(spilled[id]) != 1 {
+			t.Errorf("%s: taken %d times, spilled %v", id, taken[id], spilled[id])
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -57,8 +57,9 @@ type Tracker struct {
 	active   map[string]time.Time
 	addrs    map[string]addrUse // the latest client address per token
 
-	pendMu  sync.Mutex
-	pending map[compactUse]int64 // Unix nanoseconds
+	pendMu       sync.Mutex
+	pending      map[compactUse]int64 // Unix nanoseconds
+	sparePending map[compactUse]int64 // an emptied table to reuse, or nil
 }
 
 // usageEntry is one use in a log.
@@ -262,6 +263,13 @@ func (u *Tracker) logFull() {
 	}
 }
 
+// Waiting reports whether a full log waits for FoldWaiting.
+func (u *Tracker) Waiting() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.waiting != nil
+}
+
 // Wake signals that a full log waits for FoldWaiting.
 func (u *Tracker) Wake() <-chan struct{} { return u.wake }
 
@@ -298,31 +306,58 @@ func (u *Tracker) foldLocked(log []usageEntry) {
 
 // Take hands every pending use to add, the latest per token and
 // application, and clears them.
+//
+// It detaches the pending tables under the locks and calls add with
+// neither held: add builds the caller's batch (a million uses take
+// milliseconds), and meanwhile a verification's Touch, a session's Last
+// and the verification cache's spill, which runs under the cache's write
+// lock, would all wait for mu. Uses recorded meanwhile go to fresh tables
+// for the next Take.
 func (u *Tracker) Take(add func(id string, at time.Time, app string)) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.pendMu.Lock() // waits for a fold in progress
-	defer u.pendMu.Unlock()
-	if u.waiting != nil {
-		u.foldLocked(u.waiting)
-		u.spare, u.waiting = u.waiting[:0], nil
+	// Every use in the tables was recorded before this point, so the
+	// names it refers to are in this slice (names are only appended).
+	names := u.appNames
+	waiting, log, other := u.waiting, u.log, u.other
+	u.waiting, u.log, u.spare = nil, u.spare, nil
+	if len(other) > 0 {
+		u.other = make(map[usageKey]time.Time)
+	} else {
+		other = nil
 	}
-	u.foldLocked(u.log)
-	u.log = u.log[:0]
-	n := len(u.pending) + len(u.other)
-	if n == 0 {
-		return
+	u.pendMu.Lock() // waits for a fold in progress; taken before mu is let go, as in FoldWaiting
+	u.mu.Unlock()
+	u.foldLocked(waiting)
+	u.foldLocked(log)
+	pending := u.pending
+	if len(pending) > 0 {
+		u.pending = u.sparePending
+		u.sparePending = nil
+		if u.pending == nil {
+			u.pending = make(map[compactUse]int64)
+		}
+	} else {
+		pending = nil
 	}
-	for k, ns := range u.pending {
-		add(string(k.id[:k.idLen]), unixnano.Time(ns), u.appNames[k.app])
+	u.pendMu.Unlock()
+	u.mu.Lock()
+	if u.spare == nil {
+		u.spare = log[:0]
 	}
-	for k, at := range u.other {
+	u.mu.Unlock()
+
+	for k, ns := range pending {
+		add(string(k.id[:k.idLen]), unixnano.Time(ns), names[k.app])
+	}
+	for k, at := range other {
 		add(k.id, at, k.app)
 	}
-	if n > 1<<16 { // a burst: let its tables go rather than keep them
-		u.pending, u.other = make(map[compactUse]int64), make(map[usageKey]time.Time)
-	} else {
-		clear(u.pending)
-		clear(u.other)
+	if pending != nil && len(pending) <= 1<<16 { // a burst's table is let go rather than kept
+		clear(pending)
+		u.pendMu.Lock()
+		if u.sparePending == nil {
+			u.sparePending = pending
+		}
+		u.pendMu.Unlock()
 	}
 }

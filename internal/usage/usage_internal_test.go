@@ -232,3 +232,38 @@ func takeAll(u *Tracker) []taken {
 	u.Take(func(id string, at time.Time, app string) { out = append(out, taken{id, at, app}) })
 	return out
 }
+
+// A flush's Take must not keep verifications waiting while it hands the
+// uses over: add, called for the first use, waits until a Touch, a
+// session's Touch and Last have completed, which they can only do if Take
+// holds no lock while add runs (the verification cache's spill calls
+// Touch under the cache's write lock, so every cached verification would
+// wait too). The uses recorded meanwhile go to the next Take.
+func TestUsageTakeLetsTouchOnWhileAddRuns(t *testing.T) {
+	u := New()
+	base := time.Unix(1_900_000_000, 0) // the zone Take returns
+	const n = usageLogSize + 100        // one full log waiting, and some
+	for i := range n {
+		u.Touch(fmt.Sprintf("tok%05d", i), base, "ci")
+	}
+	others := make(chan struct{})
+	var got []taken
+	u.Take(func(id string, at time.Time, app string) {
+		if got == nil {
+			go func() {
+				defer close(others)
+				u.Touch("during", base, "ci")
+				u.TouchSession("session", base)
+				if _, ok := u.Last("session"); !ok {
+					t.Error("a session touched during Take has no activity")
+				}
+			}()
+			<-others
+		}
+		got = append(got, taken{id, at, app})
+	})
+	require.Len(t, got, n, "uses taken")
+	next := takeAll(u)
+	assert.ElementsMatch(t, []taken{{"during", base, "ci"}, {"session", base, ""}}, next, "uses recorded during Take")
+	assert.Empty(t, takeAll(u))
+}
