@@ -3,7 +3,7 @@
 //
 // Every method is one statement or one transaction. Compare-and-update
 // (and so promote's single winner) is decided by the database, not by
-// process memory. The store is also an changefeed.Feed: every change
+// process memory. The store is also a changefeed.Feed: every change
 // that can alter a verification's outcome is announced with NOTIFY in the
 // same statement, so the verify caches of all Managers over the database
 // drop the record when the change commits.

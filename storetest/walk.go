@@ -19,7 +19,7 @@ func walker(t *testing.T, s apitoken.Store) migrate.Walker {
 	t.Helper()
 	w, ok := s.(migrate.Walker)
 	if !ok {
-		t.Skip("the store is not an migrate.Walker")
+		t.Skip("the store is not a migrate.Walker")
 	}
 	return w
 }
@@ -28,7 +28,7 @@ func importer(t *testing.T, s apitoken.Store) migrate.Importer {
 	t.Helper()
 	im, ok := s.(migrate.Importer)
 	if !ok {
-		t.Skip("the store is not an migrate.Importer")
+		t.Skip("the store is not a migrate.Importer")
 	}
 	return im
 }

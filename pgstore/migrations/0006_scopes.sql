@@ -1,4 +1,4 @@
--- apitoken schema version 5: a token's scopes (Token.Scopes), the address
+-- apitoken schema version 6: a token's scopes (Token.Scopes), the address
 -- ranges it may be used from (Token.AllowedCIDRs, as CIDR text) and the
 -- address of its last use (Token.LastUsedIP, empty when unknown). Every
 -- earlier token is unscoped, usable from anywhere, last used from an
