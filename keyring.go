@@ -143,9 +143,11 @@ func (m *Manager) legacyHash(token string, issued int64) Hash {
 // tokenRecord reads the record of token (issue time issued; digest is
 // its SHA-256, or zero to compute it) under each key of the keyring in
 // turn, the current one first, then the legacy form, and returns it with
-// how many lookups it made. A record under an older key is moved to the
-// current key on the way (rekeyOnUse). Not found is ErrNotFound.
-func (m *Manager) tokenRecord(ctx context.Context, token string, issued int64, digest Hash) (*Token, int, error) {
+// how many lookups it made. With rekey, a record under an older key is
+// moved to the current key on the way (rekeyOnUse); RevokeSecret reads
+// without, so that its answer costs the same writes whatever key a record
+// is under. Not found is ErrNotFound.
+func (m *Manager) tokenRecord(ctx context.Context, token string, issued int64, digest Hash, rekey bool) (*Token, int, error) {
 	r := &m.ring
 	if len(r.keys) > 0 && digest.IsZero() {
 		digest = cacheKey(token)
@@ -161,7 +163,7 @@ func (m *Manager) tokenRecord(ctx context.Context, token string, issued int64, d
 		if err != nil {
 			return nil, reads, err
 		}
-		if i > 0 && k.id < r.current {
+		if rekey && i > 0 && k.id < r.current {
 			m.rekeyOnUse(ctx, t, r.keys[0].permuted(digest, issued))
 		}
 		return t, reads, nil
@@ -178,7 +180,7 @@ func (m *Manager) tokenRecord(ctx context.Context, token string, issued int64, d
 		t, err := m.store.TokenByHash(ctx, h)
 		switch {
 		case err == nil && t.HashKeyID == 0:
-			if r.current != 0 {
+			if rekey && r.current != 0 {
 				m.rekeyOnUse(ctx, t, r.keys[0].permuted(digest, issued))
 			}
 			return t, reads, nil

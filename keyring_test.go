@@ -11,6 +11,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/memstore"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
@@ -266,5 +267,39 @@ func BenchmarkVerifyKeyring(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// RevokeSecret answers an unknown secret, a revoked token and a live one
+// at the same cost whatever key their records are under: the same reads,
+// and one write or one empty commit. It never moves a record to the
+// current key (that would be an extra write only a known token costs).
+func TestRevokeSecretCostsTheSameUnderAnOldKey(t *testing.T) {
+	mem := memstore.New()
+	m1, err := apitoken.New(mem, &apitoken.Options{HashKeys: map[uint32][]byte{1: key(1)}, CurrentHashKey: 1})
+	must(t, err)
+	revoked := issueAPIToken(t, m1)
+	live, err := m1.IssueFor(ctx, revoked.Token.Account, revoked.Token.UserID, apitoken.IssueRequest{})
+	must(t, err)
+	must(t, m1.RevokeSecret(ctx, revoked.Secret))
+	m1.Close()
+	s := storetest.NewCounting(mem)
+	m2, err := apitoken.New(s, &apitoken.Options{HashKeys: map[uint32][]byte{1: key(1), 2: key(2)}, CurrentHashKey: 2, CacheSize: -1})
+	must(t, err)
+	defer m2.Close()
+	type cost struct{ reads, writes int64 }
+	var costs []cost
+	for _, secret := range []string{mustGenerate(), revoked.Secret, live.Secret} {
+		r0, w0, e0 := s.Reads(), s.Writes(), s.EmptyCommits()
+		must(t, m2.RevokeSecret(ctx, secret))
+		costs = append(costs, cost{s.Reads() - r0, s.Writes() - w0 + s.EmptyCommits() - e0})
+	}
+	for i, c := range costs {
+		if c != costs[0] || c.writes != 1 {
+			t.Fatalf("unknown, revoked, live under key 1: %+v; case %d differs or writes more than once", costs, i)
+		}
+	}
+	if _, err := m2.Verify(ctx, live.Secret, ""); !errors.Is(err, apitoken.ErrRevoked) {
+		t.Fatalf("the live token after RevokeSecret: %v", err)
 	}
 }

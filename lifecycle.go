@@ -387,7 +387,7 @@ func (m *Manager) revokeSecret(ctx context.Context, secret string) (t *Token, wr
 	if err != nil {
 		return nil, false, err
 	}
-	t, reads, err := m.tokenRecord(ctx, secret, issued, Hash{})
+	t, reads, err := m.tokenRecord(ctx, secret, issued, Hash{}, false)
 	// A keyring reads once per key until the token is found: read as many
 	// times as for an unknown token whatever the outcome.
 	for range m.ring.forms() - reads {
@@ -470,7 +470,7 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 	)
 	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
 		actorID = a.tokenID
-		before := m.scopes.declared(t)
+		before, beforePriv := m.scopes.declared(t), t.Privilege
 		if u.Privilege != nil {
 			if err := a.grant(*u.Privilege); err != nil {
 				return err
@@ -493,7 +493,9 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 			}
 			t.Description = *u.Description
 		}
-		if u.Scopes != nil {
+		if u.Scopes != nil && len(*u.Scopes) == 0 {
+			t.Scopes = nil // unscoped: every scope of its privilege, checked below
+		} else if u.Scopes != nil {
 			mask, err := m.scopes.mask(*u.Scopes)
 			if err != nil {
 				return err
@@ -513,7 +515,16 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 			}
 			t.AllowedCIDRs = list
 		}
-		return a.grantScopes(m.scopes.declared(t) &^ before)
+		if err := a.grantScopes(m.scopes.declared(t) &^ before); err != nil {
+			return err
+		}
+		// A token whose rights grow is, from then on, a credential the
+		// caller handed out: a caller with an allow-list may do that only
+		// for a token limited to its own ranges, as when it issues one.
+		if t.Privilege > beforePriv || m.scopes.declared(t)&^before != 0 {
+			return a.grantAllowList(t.AllowedCIDRs)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

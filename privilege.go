@@ -72,11 +72,13 @@ func minPrivilege(a, b Privilege) Privilege {
 	return b
 }
 
-// truncateForError bounds user-supplied text quoted in error messages.
+// truncateForError bounds user-supplied text quoted in error messages, with
+// anything shaped like a token replaced first.
 func truncateForError(b []byte) string {
 	const max = 32
-	if len(b) > max {
-		return string(b[:max]) + "..."
+	t := Redact(string(b)) // a pasted token never reaches an error, not even its start
+	if len(t) > max {
+		return t[:max] + "..."
 	}
-	return string(b)
+	return t
 }

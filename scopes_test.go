@@ -538,3 +538,75 @@ func TestConcurrentUsesFromManyAddresses(t *testing.T) {
 		t.Fatalf("LastUsedIP %v", got.LastUsedIP)
 	}
 }
+
+// A caller limited to some ranges may not raise the privilege or scopes
+// of a token that works from anywhere: that would hand out, from outside
+// its ranges, rights it can use only inside them. Narrowing stays allowed,
+// and raising a token limited to the caller's ranges too.
+func TestARestrictedCallerCannotRaiseAnUnrestrictedToken(t *testing.T) {
+	e := newScopeEnv(t, nil)
+	ten := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	restricted, err := e.m.Issue(ctx, e.admin, apitoken.IssueRequest{AllowedCIDRs: ten})
+	must(t, err)
+	p, err := e.m.VerifyFrom(ctx, restricted.Secret, "", netip.MustParseAddr("10.0.0.1"))
+	must(t, err)
+	low, err := e.m.Issue(ctx, e.admin, apitoken.IssueRequest{Privilege: apitoken.ReadOnly, Scopes: []string{"documents:read"}})
+	must(t, err)
+	admin := apitoken.Admin
+	for name, u := range map[string]apitoken.TokenUpdate{
+		"privilege":            {Privilege: &admin},
+		"scopes":               {Scopes: &[]string{"documents:read", "keys:read"}},
+		"privilege and scopes": {Privilege: &admin, Scopes: &[]string{"users:manage", "keys:manage"}},
+	} {
+		if _, err := e.m.Update(ctx, p, low.Token.ID, u); !errors.Is(err, apitoken.ErrInsufficientPrivilege) {
+			t.Errorf("raising the %s of an unrestricted token from a restricted caller: %v", name, err)
+		}
+	}
+	got, err := e.m.VerifyFrom(ctx, low.Secret, "", netip.MustParseAddr("203.0.113.9"))
+	must(t, err)
+	if got.Privilege != apitoken.ReadOnly || got.HasScope("keys:read") {
+		t.Fatalf("the token changed: %+v", got)
+	}
+	desc := "narrowed"
+	if _, err := e.m.Update(ctx, p, low.Token.ID, apitoken.TokenUpdate{Description: &desc}); err != nil {
+		t.Fatalf("a change that grants nothing: %v", err)
+	}
+	inside, err := e.m.Issue(ctx, p, apitoken.IssueRequest{Privilege: apitoken.ReadOnly, AllowedCIDRs: ten})
+	must(t, err)
+	normal := apitoken.Normal
+	if _, err := e.m.Update(ctx, p, inside.Token.ID, apitoken.TokenUpdate{Privilege: &normal}); err != nil {
+		t.Fatalf("raising a token limited to the caller's own ranges: %v", err)
+	}
+}
+
+// An empty Scopes list makes a token unscoped (every scope of its
+// privilege) when the caller holds them all.
+func TestClearingScopesMakesATokenUnscoped(t *testing.T) {
+	e := newScopeEnv(t, nil)
+	tok, err := e.m.Issue(ctx, e.admin, apitoken.IssueRequest{Scopes: []string{"documents:read"}})
+	must(t, err)
+	got, err := e.m.Update(ctx, e.admin, tok.Token.ID, apitoken.TokenUpdate{Scopes: &[]string{}})
+	must(t, err)
+	if got.Scopes != nil {
+		t.Fatalf("scopes after clearing: %v", got.Scopes)
+	}
+	p, err := e.m.Verify(ctx, tok.Secret, "")
+	must(t, err)
+	if !p.HasScope("documents:write") {
+		t.Fatalf("an unscoped token lacks a scope of its privilege: %v", p.Scopes)
+	}
+}
+
+// An unknown scope name is quoted in the refusal, but a token pasted as a
+// scope name is not: not even the start of it reaches the error.
+func TestATokenGivenAsAScopeNeverReachesTheError(t *testing.T) {
+	e := newScopeEnv(t, nil)
+	leaked := issueAPIToken(t, e.m).Secret
+	_, err := e.m.Issue(ctx, e.admin, apitoken.IssueRequest{Scopes: []string{leaked}})
+	if !errors.Is(err, apitoken.ErrInvalidArgument) {
+		t.Fatalf("a token as a scope name: %v", err)
+	}
+	if msg := err.Error() + apitoken.HTTPErrorOf(err).Message; strings.Contains(msg, leaked[4:16]) {
+		t.Fatalf("the refusal quotes the token: %s", msg)
+	}
+}

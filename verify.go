@@ -252,7 +252,7 @@ func (m *Manager) lookup(ctx context.Context, token, app string, v *view) error 
 		return err
 	}
 	gen := m.cache.Generation()
-	t, _, err := m.tokenRecord(ctx, token, issued, key) // key: SHA-256 of the token, or zero without a cache
+	t, _, err := m.tokenRecord(ctx, token, issued, key, true) // key: SHA-256 of the token, or zero without a cache
 	if errors.Is(err, ErrNotFound) {
 		return ErrUnknown
 	}
