@@ -755,10 +755,13 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 			return err
 		}
 		switch {
+		case old.Version != c.Version:
+			// First: a record read before a RehashToken has the old
+			// hash, and its writer must re-read, not be told it changed
+			// the hash.
+			return apitoken.ErrConflict
 		case old.Hash != c.Hash || old.HashKeyID != c.HashKeyID || old.Kind != c.Kind || old.Account != c.Account:
 			return errImmutable
-		case old.Version != c.Version:
-			return apitoken.ErrConflict
 		}
 		c.Version++
 		return putToken(tx, old, c)

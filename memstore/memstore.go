@@ -182,10 +182,12 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	switch {
 	case !ok:
 		return apitoken.ErrNotFound
+	case old.Version != t.Version:
+		// First: a record read before a RehashToken has the old hash, and
+		// its writer must re-read, not be told it changed the hash.
+		return apitoken.ErrConflict
 	case old.Hash != t.Hash || old.HashKeyID != t.HashKeyID || old.Kind != t.Kind || old.Account != t.Account:
 		return errImmutable
-	case old.Version != t.Version:
-		return apitoken.ErrConflict
 	}
 	c := t.Clone()
 	c.Version++

@@ -438,16 +438,21 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	return nil
 }
 
-// whyNotUpdated tells a missing record from a changed immutable field and
-// from a stale version, after an update matched no row.
+// whyNotUpdated tells a missing record from a stale version and from a
+// changed immutable field, after an update matched no row. A stale version
+// comes first: a record read before a RehashToken has the old hash, and
+// its writer must re-read, not be told it changed the hash.
 func (s *Store) whyNotUpdated(ctx context.Context, t *apitoken.Token) error {
 	var hash []byte
 	var kind int16
 	var account string
-	var hashKey int64
-	err := s.pool.QueryRow(ctx, `SELECT hash, kind, account, hash_key FROM apitoken_tokens WHERE id = $1`, t.ID).Scan(&hash, &kind, &account, &hashKey)
+	var hashKey, version int64
+	err := s.pool.QueryRow(ctx, `SELECT hash, kind, account, hash_key, version FROM apitoken_tokens WHERE id = $1`, t.ID).Scan(&hash, &kind, &account, &hashKey, &version)
 	if err != nil {
 		return s.fail(err)
+	}
+	if version != int64(t.Version) {
+		return apitoken.ErrConflict
 	}
 	if string(hash) != string(t.Hash[:]) || kind != int16(t.Kind) || account != t.Account || hashKey != int64(t.HashKeyID) {
 		return errImmutable

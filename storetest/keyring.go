@@ -85,6 +85,20 @@ var keyringCases = []storeCase{
 		_, err = s.TokenByHash(ctx, h)
 		wantErr(t, err, apitoken.ErrNotFound)
 	}},
+	{"UpdateToken of a record read before a RehashToken is ErrConflict, so its writer re-reads", func(t *testing.T, s apitoken.Store) {
+		tk := Token(1, "acme", "u1")
+		must(t, s.CreateToken(ctx, tk))
+		read := tk.Clone() // read before the move, with the old hash
+		moved := tk.Clone()
+		must(t, s.RehashToken(ctx, moved, sha256.Sum256([]byte("rehashed")), 2))
+		read.Description = "changed"
+		wantErr(t, s.UpdateToken(ctx, read), apitoken.ErrConflict)
+		got, err := s.TokenByID(ctx, tk.ID)
+		must(t, err)
+		if got.Description == "changed" || got.HashKeyID != 2 {
+			t.Fatalf("after the refused update: %+v", got)
+		}
+	}},
 	{"RehashToken at a stale version, of a missing ID or to a taken hash fails and changes nothing", func(t *testing.T, s apitoken.Store) {
 		tk := Token(1, "acme", "u1")
 		must(t, s.CreateToken(ctx, tk))
@@ -165,8 +179,14 @@ func runKeyringPassUnderLoad(t *testing.T, s apitoken.Store) {
 		_, err := m2.RekeyHashes(ctx)
 		done <- err
 	}()
+	var failed []error // all three finish before the test may fail
 	for range 3 {
-		must(t, <-done)
+		if err := <-done; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		t.Fatal(failed)
 	}
 	// A second pass moves what the first lost a race for.
 	remain, err := m2.RekeyHashes(ctx)
