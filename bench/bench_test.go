@@ -38,7 +38,15 @@ func ours(b *testing.B, cacheSize int) (*apitoken.Manager, apitoken.Principal, s
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close() })
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "bench@example.com", Role: apitoken.Admin})
+	admin := adminSession(b, m, "bench@example.com")
+	return m, admin, hotAccountToken(b, m, admin)
+}
+
+// adminSession adds an admin user named name to account acme and returns
+// the Principal of a session of theirs.
+func adminSession(b *testing.B, m *apitoken.Manager, name string) apitoken.Principal {
+	b.Helper()
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: name, Role: apitoken.Admin})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,16 +58,23 @@ func ours(b *testing.B, cacheSize int) (*apitoken.Manager, apitoken.Principal, s
 	if err != nil {
 		b.Fatal(err)
 	}
+	return admin
+}
+
+// hotAccountToken issues an account token as admin and verifies it twice
+// (recording the default app, then caching it); it returns the secret.
+func hotAccountToken(b *testing.B, m *apitoken.Manager, admin apitoken.Principal) string {
+	b.Helper()
 	iss, err := m.Issue(ctx, admin, apitoken.IssueRequest{Owner: apitoken.OwnerAccount})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for range 2 { // record the default app, then cache
+	for range 2 {
 		if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return m, admin, iss.Secret
+	return iss.Secret
 }
 
 func BenchmarkVerifyHot(b *testing.B) {

@@ -77,27 +77,7 @@ func BenchmarkHTTPConstantRate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "http@example.com", Role: apitoken.Admin})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := m.StartSession(ctx, u.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, err := m.Verify(ctx, l.Secret, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	iss, err := m.Issue(ctx, admin, apitoken.IssueRequest{Owner: apitoken.OwnerAccount})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for range 2 { // records the default app, then cached
-		if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
-			b.Fatal(err)
-		}
-	}
+	secret := hotAccountToken(b, m, adminSession(b, m, "http@example.com"))
 	guard := apitoken.NewGuard(m, nil).Handler(hello)
 
 	// go-chi/jwtauth, HS256.
@@ -120,7 +100,7 @@ func BenchmarkHTTPConstantRate(b *testing.B) {
 
 	sides := []*httpSide{
 		{name: "none", srv: httptest.NewServer(hello)},
-		{name: "guard", srv: httptest.NewServer(guard), target: vegeta.Target{Header: http.Header{"Authorization": {"Bearer " + iss.Secret}}}},
+		{name: "guard", srv: httptest.NewServer(guard), target: vegeta.Target{Header: http.Header{"Authorization": {"Bearer " + secret}}}},
 		{name: "jwtauth", srv: httptest.NewServer(jwtHandler), target: vegeta.Target{Header: http.Header{"Authorization": {"Bearer " + jwtToken}}}},
 		{name: "scs", srv: httptest.NewServer(scsHandler), target: vegeta.Target{Header: http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}}},
 	}

@@ -200,18 +200,7 @@ func BenchmarkVerifyTail(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "tail@example.com", Role: apitoken.Admin})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := m.StartSession(ctx, u.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, err := m.Verify(ctx, l.Secret, "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	admin := adminSession(b, m, "tail@example.com")
 	// The hot set: hot tokens spread over the file, their secrets as
 	// strings once, so verifying allocates nothing of the benchmark's.
 	hotSet := make([]string, hot)
