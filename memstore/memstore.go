@@ -178,15 +178,13 @@ func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	old, ok := s.tokens[t.ID]
-	switch {
-	case !ok:
-		return apitoken.ErrNotFound
-	case old.Version != t.Version:
-		// First: a record read before a RehashToken has the old hash, and
-		// its writer must re-read, not be told it changed the hash.
-		return apitoken.ErrConflict
-	case old.Hash != t.Hash || old.HashKeyID != t.HashKeyID || old.Kind != t.Kind || old.Account != t.Account:
+	// The version first: a record read before a RehashToken has the old
+	// hash, and its writer must re-read, not be told it changed the hash.
+	old, err := s.atVersion(t)
+	if err != nil {
+		return err
+	}
+	if old.Hash != t.Hash || old.HashKeyID != t.HashKeyID || old.Kind != t.Kind || old.Account != t.Account {
 		return errImmutable
 	}
 	c := t.Clone()
@@ -203,12 +201,9 @@ func (s *Store) RehashToken(ctx context.Context, t *apitoken.Token, h apitoken.H
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	old, ok := s.tokens[t.ID]
-	switch {
-	case !ok:
-		return apitoken.ErrNotFound
-	case old.Version != t.Version:
-		return apitoken.ErrConflict
+	old, err := s.atVersion(t)
+	if err != nil {
+		return err
 	}
 	if _, ok := s.byHash[h]; ok {
 		return apitoken.ErrDuplicate
@@ -219,6 +214,19 @@ func (s *Store) RehashToken(ctx context.Context, t *apitoken.Token, h apitoken.H
 	s.byHash[h] = old.ID
 	t.Hash, t.HashKeyID, t.Version = h, keyID, old.Version
 	return nil
+}
+
+// atVersion returns the stored record of t's ID if it is still at
+// t.Version: ErrNotFound or ErrConflict otherwise. s.mu must be held.
+func (s *Store) atVersion(t *apitoken.Token) (*apitoken.Token, error) {
+	old, ok := s.tokens[t.ID]
+	switch {
+	case !ok:
+		return nil, apitoken.ErrNotFound
+	case old.Version != t.Version:
+		return nil, apitoken.ErrConflict
+	}
+	return old, nil
 }
 
 // DeleteToken implements apitoken.TokenStore.
