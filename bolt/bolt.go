@@ -96,7 +96,8 @@ type Options struct {
 	// ReadOnly opens the file for reading only; every write fails.
 	ReadOnly bool
 	// MaxBatchDelay is how long concurrent CreateToken calls wait to share
-	// one commit (and one fsync). Default 2 ms.
+	// one commit (and one fsync); a call with no other in flight commits
+	// at once. Default 2 ms.
 	MaxBatchDelay time.Duration
 	// FileMode is the mode of a newly created file. Default 0600.
 	FileMode fs.FileMode
@@ -108,6 +109,8 @@ type Store struct {
 	db     *bbolt.DB
 	path   string
 	closed atomic.Bool
+	// batching counts batch calls in flight.
+	batching atomic.Int32
 	// failCommit, when set by tests, fails write transactions just before
 	// commit, to prove that nothing partial is left behind.
 	failCommit func() error
@@ -288,12 +291,18 @@ func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	return mapErr(s.db.Update(s.withCommitHook(fn)))
 }
 
-// batch is update through bbolt's Batch: concurrent callers share one
-// commit. fn may run more than once, so it must not have side effects
-// outside tx.
+// batch is update through bbolt's Batch when other batch calls are in
+// flight, so that concurrent callers share one commit. A call with none
+// in flight commits at once, rather than wait MaxBatchDelay for company
+// that is not coming. fn may run more than once, so it must not have
+// side effects outside tx.
 func (s *Store) batch(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := s.ready(ctx); err != nil {
 		return err
+	}
+	defer s.batching.Add(-1)
+	if s.batching.Add(1) == 1 {
+		return mapErr(s.db.Update(s.withCommitHook(fn)))
 	}
 	return mapErr(s.db.Batch(s.withCommitHook(fn)))
 }

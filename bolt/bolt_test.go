@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,4 +61,38 @@ func TestStress(t *testing.T) {
 		d = time.Second
 	}
 	storetest.Stress(t, newStore, d)
+}
+
+// A CreateToken with no other in flight commits at once instead of
+// waiting MaxBatchDelay for others to share its commit: with the delay
+// an hour, a lone create still returns, one after another, and each is
+// stored.
+func TestALoneCreateDoesNotWaitForABatch(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "apitoken.db"), &tokenbolt.Options{NoSync: true, MaxBatchDelay: time.Hour})
+	done := make(chan error)
+	go func() {
+		for i := range 3 {
+			tok := &apitoken.Token{ID: fmt.Sprintf("tok%013d", i), Hash: apitoken.Hash{0: byte(i + 1)}, Kind: apitoken.KindAPI,
+				Owner: apitoken.OwnerAccount, Account: "acme", Privilege: apitoken.Normal, DefaultAppState: apitoken.Allow,
+				Created: time.Now(), Expires: time.Now().Add(time.Hour)}
+			if err := s.CreateToken(ctx, tok); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a liveness bound, not a speed target
+		t.Fatal("a lone CreateToken waited for a batch (MaxBatchDelay is an hour)")
+	}
+	for i := range 3 {
+		if _, err := s.TokenByID(ctx, fmt.Sprintf("tok%013d", i)); err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+	}
 }
