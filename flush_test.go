@@ -194,3 +194,100 @@ func TestUsageLogsFoldWhileAFlushWriteIsHeld(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// A cached token's stored last use lags its latest by less than
+// Options.LastUsedResolution: a listing (and the background flush)
+// writes a token's first use and a use after a quiet spell at once, and
+// newer uses once they are a resolution past the stored one; Flush and
+// Close write every use. With the cache off, or a negative resolution,
+// a listing shows every use.
+func TestListingsShowUsesToWithinTheResolution(t *testing.T) {
+	const res = time.Minute
+	for _, tc := range []struct {
+		name  string
+		opts  apitoken.Options
+		exact bool // every listing shows the latest use
+	}{
+		{"cached, default resolution", apitoken.Options{}, false},
+		{"cached, negative resolution", apitoken.Options{LastUsedResolution: -1}, true},
+		{"cache off", apitoken.Options{CacheSize: -1}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := storetest.NewClock(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+			store := memstore.New()
+			o := tc.opts
+			o.Now, o.FlushInterval, o.PurgeInterval = clock.Now, time.Hour, -1
+			m, err := apitoken.New(store, &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := m.StartSession(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller, err := m.Verify(ctx, l.Secret, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss, err := m.Issue(ctx, caller, apitoken.IssueRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			use := func() time.Time {
+				t.Helper()
+				if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
+					t.Fatal(err)
+				}
+				return clock.Now()
+			}
+			listed := func() time.Time {
+				t.Helper()
+				p, err := m.List(ctx, caller, apitoken.ListOptions{})
+				if err != nil || len(p.Items) != 1 {
+					t.Fatalf("listing: %v, %d items", err, len(p.Items))
+				}
+				return p.Items[0].LastUsed
+			}
+			expect := func(what string, got, latest, lagging time.Time) {
+				t.Helper()
+				want := lagging
+				if tc.exact {
+					want = latest
+				}
+				if !got.Equal(want) {
+					t.Fatalf("%s: listed last use %v, want %v (latest use %v)", what, got, want, latest)
+				}
+			}
+
+			clock.Advance(time.Second)
+			first := use()
+			expect("the first use", listed(), first, first)
+			clock.Advance(10 * time.Second)
+			second := use()
+			expect("a use 10 s after a stored one", listed(), second, first)
+			clock.Advance(res)
+			third := use()
+			expect("a use a resolution after the stored one", listed(), third, third)
+			clock.Advance(time.Second)
+			fourth := use()
+			expect("a use a second after the stored one", listed(), fourth, third)
+			if err := m.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			expect("after Flush", listed(), fourth, fourth)
+			clock.Advance(2 * time.Second)
+			last := use()
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := store.TokenByID(ctx, iss.Token.ID)
+			if err != nil || !got.LastUsed.Equal(last) {
+				t.Fatalf("after Close the stored last use is %v (%v), want %v", got.LastUsed, err, last)
+			}
+		})
+	}
+}

@@ -214,7 +214,8 @@ func listPageIn[T any](ctx context.Context, limit int, after Position, newest bo
 // one short store transaction, so verification and issuance go on while it
 // runs. The Manager also purges every Options.PurgeInterval by itself.
 //
-// It first writes this process's pending uses (as Flush does), since a
+// It first writes this process's pending uses (as the background flush
+// does, cached API tokens' at Options.LastUsedResolution), since a
 // session's latest use may still be in memory and a session used within
 // the idle timeout is live; if that write fails nothing is purged. Uses
 // another instance has not flushed yet are not seen: there a session idle
@@ -226,7 +227,7 @@ func listPageIn[T any](ctx context.Context, limit int, after Position, newest bo
 // once (Token.ExpiryWarned), even across restarts and processes sharing
 // the store; later passes report the rest.
 func (m *Manager) Purge(ctx context.Context) (int, error) {
-	if err := m.Flush(ctx); err != nil {
+	if err := m.flush(ctx, m.opts.LastUsedResolution); err != nil {
 		return 0, err
 	}
 	now := m.now()

@@ -284,10 +284,11 @@ func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) 
 }
 
 // flushForListing writes this process's pending uses before a listing or
-// a Get reads records, so that they show every use this process has seen.
-// A failure is reported and the listing goes on with what is stored.
+// a Get reads records, so that they show every use this process has seen
+// to within Options.LastUsedResolution. A failure is reported and the
+// listing goes on with what is stored.
 func (m *Manager) flushForListing(ctx context.Context) {
-	if err := m.Flush(ctx); err != nil {
+	if err := m.flush(ctx, m.opts.LastUsedResolution); err != nil {
 		m.emit(Event{Type: event.FlushFailed, Err: err})
 	}
 }

@@ -29,6 +29,7 @@ const (
 	defaultAppName          = "default"
 	defaultTypeLabel        = "generic"
 	defaultFlushInterval    = 30 * time.Second
+	defaultLastUsedStep     = time.Minute
 	defaultCacheSize        = 100_000
 	defaultFallbackCacheTTL = time.Second
 	defaultMaxRotateGrace   = 30 * 24 * time.Hour
@@ -129,6 +130,18 @@ type Options struct {
 	// FlushInterval is how often last-used data is written to the store
 	// (it is also written on Close). Default 30 s.
 	FlushInterval time.Duration
+	// LastUsedResolution is how far a cached API token's stored last use
+	// may lag its latest one: the background flush, a purge and a listing
+	// write a cached token's newer uses only once they are at least its
+	// step past the stored one (a step between half this and this, fixed
+	// per token, so that tokens first written together come due apart).
+	// A token's first use, and a use after a longer quiet spell, are
+	// written by the next flush or listing. A token verified without
+	// pause is then written about once a step rather than on every
+	// flush, which keeps a large busy set from rewriting most of a bolt
+	// file every FlushInterval. Flush and Close write every pending use.
+	// Default 1 minute; negative writes every use on every flush.
+	LastUsedResolution time.Duration
 	// CacheSize bounds the verification cache in tokens. Default 100,000;
 	// negative disables the cache (every verification reads the store).
 	CacheSize int
@@ -249,6 +262,8 @@ func New(store Store, opts *Options) (*Manager, error) {
 	setDefault(&o.DefaultApp, defaultAppName)
 	setDefault(&o.MaxRotateGrace, defaultMaxRotateGrace)
 	setDefault(&o.FlushInterval, defaultFlushInterval)
+	setDefault(&o.LastUsedResolution, defaultLastUsedStep)
+	o.LastUsedResolution = max(o.LastUsedResolution, 0)
 	setDefault(&o.CacheSize, defaultCacheSize)
 	setDefault(&o.FallbackCacheTTL, defaultFallbackCacheTTL)
 	setDefault(&o.Retention, defaultRetention)
@@ -341,7 +356,7 @@ func (m *Manager) flushLoop() {
 			m.purgeInBackground()
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), m.opts.FlushInterval)
-			if err := m.Flush(ctx); err != nil {
+			if err := m.flush(ctx, m.opts.LastUsedResolution); err != nil {
 				m.emit(Event{Type: event.FlushFailed, Err: err})
 			}
 			cancel()
@@ -365,13 +380,18 @@ func (m *Manager) foldLoop() {
 	}
 }
 
-// Flush writes pending last-used data to the store, in batches of at
-// most 4,096 uses (one TouchTokens call each), so that the store's other
+// Flush writes every pending use to the store, in batches of at most
+// 4,096 uses (one TouchTokens call each), so that the store's other
 // writes (issuing, revoking) wait for one batch rather than the whole
 // flush. Verification never waits for it. On failure the batches not
-// written are kept and retried by the next flush.
-func (m *Manager) Flush(ctx context.Context) error {
-	batch := m.usage.take(m.cache)
+// written are kept and retried by the next flush. The background flush
+// writes cached tokens' uses at Options.LastUsedResolution instead.
+func (m *Manager) Flush(ctx context.Context) error { return m.flush(ctx, 0) }
+
+// flush is Flush writing cached tokens' uses only once due at resolution
+// (0: all of them).
+func (m *Manager) flush(ctx context.Context, resolution time.Duration) error {
+	batch := m.usage.take(m.cache, resolution)
 	for len(batch) > 0 {
 		n := min(len(batch), flushBatch)
 		if err := m.store.TouchTokens(ctx, batch[:n]); err != nil {

@@ -196,7 +196,7 @@ type view struct {
 	scopes              uint64    // effective scopes, when privErr is nil
 	scopeRef            uint32    // their shared list (scopeVocab.ref); 0: find it by scopes
 	allow               string    // the allow-list, encoded (encodeAllowList); empty for none
-	active              time.Time // the later of creation and the last flushed use
+	active              time.Time // activity(t): a session's latest activity, an API token's flushed last use
 	expires             time.Time
 	nApps               int
 	app                 int // index of the application asked about, or -1
@@ -209,7 +209,7 @@ type view struct {
 // by application app.
 func newView(t *Token, u *User, app string) view {
 	v := view{id: t.ID, account: t.Account, userID: t.UserID, kind: t.Kind, owner: t.Owner,
-		revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked, active: lastActivity(t.Created, t.LastUsed),
+		revoked: !t.Revoked.IsZero(), unlocked: t.Unlocked, active: activity(t),
 		expires: t.Expires, nApps: len(t.Apps), app: t.App(app)}
 	v.priv, v.privErr = verifiedPrivilege(t, u)
 	if v.app >= 0 {

@@ -75,12 +75,23 @@ func (c tokenCache) put(gen uint64, key Hash, t *Token, u *User, vocab *scopeVoc
 	e := cache.Entry{Hash: t.Hash, ID: t.ID, Account: t.Account, UserID: t.UserID,
 		Kind: uint8(t.Kind), Owner: uint8(t.Owner), Priv: uint8(priv), PrivErr: code,
 		UserOwned: t.Owner == OwnerUser, Revoked: !t.Revoked.IsZero(), Unlocked: t.Unlocked,
-		Active: lastActivity(t.Created, t.LastUsed), Expires: t.Expires, Apps: apps}
+		Active: activity(t), Expires: t.Expires, Apps: apps}
 	if (err == nil && vocab.scoped(t, priv)) || len(t.AllowedCIDRs) > 0 {
 		e.Extra, e.Scopes, e.Allow = true, vocab.effective(t, priv), encodeAllowList(t.AllowedCIDRs)
 		e.ScopeRef = vocab.ref(e.Scopes)
 	}
 	return c.Put(gen, key, &e)
+}
+
+// activity is a view's and a cache entry's activity time for t: a
+// session's latest activity, for its idle timeout; an API token's flushed
+// last use, from which a flush at Options.LastUsedResolution judges
+// whether its newer uses are due (zero: its first use always is).
+func activity(t *Token) time.Time {
+	if t.Kind == KindSession {
+		return lastActivity(t.Created, t.LastUsed)
+	}
+	return t.LastUsed
 }
 
 // invalidateToken drops the token whose store hash is h.
@@ -99,16 +110,18 @@ func (u usageTracker) forget(id string) { u.Forget(id) }
 // forgetIdle drops the idle clock of sessions last active before before.
 func (u usageTracker) forgetIdle(before time.Time) { u.ForgetIdle(before) }
 
-// take collects the pending usage of the cache c and of u, for a flush.
+// take collects the pending usage of the cache c and of u, for a flush:
+// all of u's, and the cached tokens' due at resolution (see cache.Take;
+// 0 takes every one).
 //
 // Addresses come first: a store applies a batch in order, and sets a
 // token's LastUsedIP from a touch no older than its LastUsed.
-func (u usageTracker) take(c tokenCache) []Touch {
+func (u usageTracker) take(c tokenCache, resolution time.Duration) []Touch {
 	var batch []Touch
 	u.TakeAddrs(func(id string, at time.Time, addr netip.Addr) { batch = append(batch, Touch{ID: id, At: at, IP: addr}) })
 	add := func(id string, at time.Time, app string) { batch = append(batch, Touch{ID: id, At: at, App: app}) }
 	u.Take(add)
-	c.Take(add)
+	c.Take(resolution, add)
 	return batch
 }
 

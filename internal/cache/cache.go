@@ -112,7 +112,7 @@ type slot struct {
 	key      hash
 	seq      uint64
 	userSeq  uint64 // the owner's user slot sequence (user tokens)
-	active   int64  // Unix nanoseconds of the later of creation and last use; 0 for neither
+	active   int64  // Unix nanoseconds of Entry.Active, then of the latest use Take handed over; atomic
 	expires  int64
 	until    int64     // 0, or the UnixNano after which the slot is stale
 	app0     appRecord // the first application, if any
@@ -249,8 +249,10 @@ type Entry struct {
 	UserOwned bool
 	// Revoked and Unlocked are the token's flags.
 	Revoked, Unlocked bool
-	// Active is the later of creation and the last flushed use; Expires
-	// is the expiry. Both must lie within int64 Unix nanoseconds.
+	// Active is the caller's last-activity time: a session's later of
+	// creation and last flushed use, an API token's last flushed use
+	// (zero if none), which Take at a resolution reads. Expires is the
+	// expiry. Both must lie within int64 Unix nanoseconds.
 	Active, Expires time.Time
 	// Apps are the token's applications, in order.
 	Apps []App
@@ -345,7 +347,7 @@ func (c *Cache) Get(key [32]byte, app string, v *View) bool {
 		ID: c.arena.str(s.str, int(s.idLen)), Account: c.arena.str(s.str+uint32(s.idLen), int(s.acctLen)),
 		Kind: s.kind, Owner: s.owner, Priv: s.priv, PrivErr: s.privErr,
 		Revoked: s.flags&flagRevoked != 0, Unlocked: s.flags&flagUnlocked != 0,
-		Active: unixnano.Time(s.active), Expires: unixnano.Time(s.expires),
+		Active: unixnano.Time(atomic.LoadInt64(&s.active)), Expires: unixnano.Time(s.expires),
 		NApps: int(s.nApps), App: -1, Ref: Ref{i, s.seq},
 	}
 	if s.userLen > 0 {
@@ -660,6 +662,15 @@ func (c *Cache) TouchFrom(ref Ref, app int, at time.Time, a Addr) (touched, chan
 // Take hands the pending usage of cached tokens to add, and clears it.
 // The strings it passes share the cache's memory and never change.
 //
+// With a positive resolution it hands over only the slots that are due:
+// a token with no flushed use (Entry.Active zero), or one whose latest
+// pending use is at least its step after the flushed one. A slot's step
+// lies between resolution/2 and resolution, fixed by its key, so that
+// tokens first written together come due at different flushes. A slot
+// not due keeps its pending uses for a later Take; a slot handed over
+// records its latest use as the flushed one. Resolution 0 hands over
+// everything.
+//
 // It reads the slots takeChunk at a time, each under the read lock, and
 // calls add with no lock held. A read lock held over a whole cache (a
 // million slots, and add growing the caller's batch) makes a Put or an
@@ -667,7 +678,7 @@ func (c *Cache) TouchFrom(ref Ref, app int, at time.Time, a Addr) (touched, chan
 // stall of verification on every flush. Slots a chunk has passed may be
 // used, dropped or filled meanwhile: a drop spills its pending uses, and
 // later uses wait for the next Take, so nothing is lost either way.
-func (c *Cache) Take(add func(id string, at time.Time, app string)) {
+func (c *Cache) Take(resolution time.Duration, add func(id string, at time.Time, app string)) {
 	type use struct {
 		id, app string
 		ns      int64
@@ -679,16 +690,21 @@ func (c *Cache) Take(add func(id string, at time.Time, app string)) {
 		end := min(start+takeChunk, len(c.slots))
 		for i := start; i < end; i++ {
 			s := &c.slots[i]
-			if s.seq == 0 {
+			if s.seq == 0 || !c.due(s, resolution) {
 				continue
 			}
 			name := appNames(s)
+			latest := int64(0)
 			for j := range int(s.nApps) {
 				r := c.app(s, j)
 				if ns := atomic.SwapInt64(&r.used, 0); ns != 0 {
 					buf = append(buf, use{c.arena.str(s.str, int(s.idLen)), c.arena.str(name, int(r.nameLen)), ns})
+					latest = max(latest, ns)
 				}
 				name += uint32(r.nameLen)
+			}
+			if latest > atomic.LoadInt64(&s.active) {
+				atomic.StoreInt64(&s.active, latest)
 			}
 		}
 		c.mu.RUnlock()
@@ -699,6 +715,28 @@ func (c *Cache) Take(add func(id string, at time.Time, app string)) {
 			return
 		}
 	}
+}
+
+// due reports whether Take at resolution hands over slot s's pending
+// uses (see Take). The read lock must be held.
+func (c *Cache) due(s *slot, resolution time.Duration) bool {
+	flushed := atomic.LoadInt64(&s.active)
+	if resolution <= 0 || flushed == 0 {
+		return true
+	}
+	latest := int64(0)
+	for j := range int(s.nApps) {
+		latest = max(latest, atomic.LoadInt64(&c.app(s, j).used))
+	}
+	return latest != 0 && latest-flushed >= step(s.key, resolution)
+}
+
+// step is the least gap between a flushed use and the next one Take at
+// resolution hands over for the slot with key key: between resolution/2
+// and resolution, fixed by the key.
+func step(key hash, resolution time.Duration) int64 {
+	half := int64(resolution / 2)
+	return half + int64(uint64(half)*uint64(key[0])/256)
 }
 
 // takeChunk is how many slots Take reads under one hold of the read lock:

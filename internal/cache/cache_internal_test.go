@@ -345,7 +345,7 @@ func TestTakeLetsWritersAndReadersOnWhileAddRuns(t *testing.T) {
 	others := make(chan struct{})
 	taken := map[string]int{}
 	first := true
-	c.Take(func(id string, at time.Time, app string) {
+	c.Take(0, func(id string, at time.Time, app string) {
 		if first {
 			first = false
 			go func() {
@@ -380,4 +380,82 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Take at a resolution hands over a slot's uses only when they are due:
+// always for a token with no flushed use, else once the latest pending
+// use is the slot's step past the flushed one. A slot not due keeps its
+// uses for a later Take, and a slot handed over counts its latest use as
+// flushed.
+func TestTakeAtAResolutionHandsOverOnlyDueSlots(t *testing.T) {
+	const res = time.Minute
+	flushed := time.Unix(1_900_000_000, 0)
+	for _, tc := range []struct {
+		name    string
+		active  time.Time       // Entry.Active: the flushed last use
+		uses    []time.Duration // after flushed, in order
+		wantDue bool
+	}{
+		{"never used: the first use is due at once", time.Time{}, []time.Duration{time.Second}, true},
+		{"no pending use", flushed, nil, false},
+		{"a use a second after the flushed one", flushed, []time.Duration{time.Second}, false},
+		{"uses spread within half the resolution", flushed, []time.Duration{time.Second, 10 * time.Second, res/2 - time.Nanosecond}, false},
+		{"a use a full resolution later", flushed, []time.Duration{res}, true},
+		{"a use after a quiet hour", flushed, []time.Duration{time.Hour}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(10, time.Second, time.Now, nil)
+			e := &Entry{ID: "tok1", Account: "acme", Kind: 1, Owner: 1, Active: tc.active,
+				Expires: flushed.Add(48 * time.Hour), Apps: []App{{Name: "app", State: 1}}}
+			ref, ok := c.Put(c.Generation(), hash{1}, e)
+			if !ok {
+				t.Fatal("not cached")
+			}
+			for _, d := range tc.uses {
+				if !c.Touch(ref, 0, flushed.Add(d)) {
+					t.Fatal("touch refused")
+				}
+			}
+			var got []time.Time
+			c.Take(res, func(_ string, at time.Time, _ string) { got = append(got, at) })
+			if (len(got) == 1) != tc.wantDue || len(got) > 1 {
+				t.Fatalf("Take at %v handed over %v, want due=%v", res, got, tc.wantDue)
+			}
+			var rest []time.Time
+			c.Take(0, func(_ string, at time.Time, _ string) { rest = append(rest, at) })
+			if want := len(tc.uses) > 0 && !tc.wantDue; (len(rest) == 1) != want || len(rest) > 1 {
+				t.Fatalf("Take(0) after it handed over %v, want the kept use: %v", rest, want)
+			}
+			if len(tc.uses) == 0 {
+				return
+			}
+			// Once handed over, the latest use is the flushed one: a use a
+			// second later is not due.
+			latest := flushed.Add(tc.uses[len(tc.uses)-1])
+			var v View
+			if !c.Get(hash{1}, "app", &v) || !v.Active.Equal(latest) {
+				t.Fatalf("flushed use after Take: %v, want %v", v.Active, latest)
+			}
+			c.Touch(ref, 0, latest.Add(time.Second))
+			c.Take(res, func(id string, at time.Time, _ string) {
+				t.Errorf("%s at %v handed over a second after a flush", id, at)
+			})
+		})
+	}
+}
+
+// Each slot's step lies in [resolution/2, resolution), spread by its key.
+func TestStepsSpreadOverHalfTheResolution(t *testing.T) {
+	const res = time.Minute
+	lo, hi := int64(res), int64(0)
+	for b := range 256 {
+		s := step(hash{0: byte(b)}, res)
+		if s < int64(res/2) || s >= int64(res) {
+			t.Fatalf("key byte %d: step %v outside [%v, %v)", b, time.Duration(s), res/2, res)
+		}
+		lo, hi = min(lo, s), max(hi, s)
+	}
+	if hi-lo < int64(res/2)*9/10 {
+		t.Fatalf("steps span %v..%v, want most of [%v, %v)", time.Duration(lo), time.Duration(hi), res/2, res)
+	}
 }
