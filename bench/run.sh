@@ -7,7 +7,9 @@
 #         alternate within each iteration), COUNT runs each
 #   tail  BenchmarkVerifyTail: verification latency under mixed load on a
 #         1M-token bolt file, TAIL_COUNT runs of APITOKEN_TAIL_DURATION
-#         (default 10s); the fixture is cached in the user cache directory
+#         (default 10s), with the machine's floor measured alongside; the
+#         fixture is cached in the user cache directory; APITOKEN_TAIL_RATE,
+#         APITOKEN_TAIL_RESOLUTION and the others in bench/tail_test.go vary it
 #   http  BenchmarkHTTPConstantRate: four servers on 127.0.0.1 at one
 #         constant rate, APITOKEN_HTTP_DURATION (default 30s) each
 # Ratios come only from interleaved benchmarks. Run it on a quiet machine;

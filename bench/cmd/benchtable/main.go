@@ -220,16 +220,19 @@ func (r *results) tail() {
 	}
 	fmt.Println("### Tail latency under mixed load (BenchmarkVerifyTail; one row per run)")
 	fmt.Println()
-	fmt.Println("| run | p50 | p99 | p99.9 | max | verifications/s | issued/s | revoked/s | GCs |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| run | p50 | p99 | p99.9 | max | floor p99.9 | floor max | verifications/s | issued/s | revoked/s | GCs |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i, x := range r.runs[name] {
-		fmt.Printf("| %d | %s | %s | %s | %s | %.0f | %.0f | %.0f | %.0f |\n", i+1, dur(x["p50-ns"]), dur(x["p99-ns"]),
-			dur(x["p999-ns"]), dur(x["max-ns"]), x["verifies/s"], x["issued/s"], x["revoked/s"], x["gcs"])
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f | %.0f |\n", i+1, dur(x["p50-ns"]), dur(x["p99-ns"]),
+			dur(x["p999-ns"]), dur(x["max-ns"]), dur(x["floor-p999-ns"]), dur(x["floor-max-ns"]),
+			x["verifies/s"], x["issued/s"], x["revoked/s"], x["gcs"])
 	}
 	worst := func(unit string) float64 { return slices.Max(r.values(name, unit)) }
 	fmt.Println()
-	fmt.Printf("Targets (worst run): p99 ≤ 5 µs: %s; p99.9 ≤ 50 µs: %s; max ≤ 2 ms: %s.\n\n",
+	fmt.Printf("Targets (worst run): p99 ≤ 5 µs: %s; p99.9 ≤ 50 µs: %s; max ≤ 2 ms: %s.\n",
 		verdict(worst("p99-ns") <= 5e3), verdict(worst("p999-ns") <= 50e3), verdict(worst("max-ns") <= 2e6))
+	fmt.Printf("The floor (the same verifiers timing a few random reads of 64 MiB after each verification), worst run: p99.9 %s, max %s.\n\n",
+		dur(worst("floor-p999-ns")), dur(worst("floor-max-ns")))
 }
 
 func verdict(ok bool) string {
