@@ -221,22 +221,7 @@ func TestListingsShowUsesToWithinTheResolution(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := m.StartSession(ctx, u.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			caller, err := m.Verify(ctx, l.Secret, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			iss, err := m.Issue(ctx, caller, apitoken.IssueRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			caller, iss := issueWithSession(t, m)
 			use := func() time.Time {
 				t.Helper()
 				if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {

@@ -36,6 +36,14 @@ func newManager(tb testing.TB, o *apitoken.Options) (*apitoken.Manager, *storete
 // them and issues an API token with it.
 func issueAPIToken(tb testing.TB, m *apitoken.Manager) apitoken.Issued {
 	tb.Helper()
+	_, iss := issueWithSession(tb, m)
+	return iss
+}
+
+// issueWithSession is issueAPIToken also returning the session's
+// principal, for calls made as the token's owner.
+func issueWithSession(tb testing.TB, m *apitoken.Manager) (apitoken.Principal, apitoken.Issued) {
+	tb.Helper()
 	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
 	if err != nil {
 		tb.Fatal(err)
@@ -52,7 +60,7 @@ func issueAPIToken(tb testing.TB, m *apitoken.Manager) apitoken.Issued {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return iss
+	return sess, iss
 }
 
 func TestMalformedTokensNeverReachTheStore(t *testing.T) {
