@@ -53,6 +53,21 @@ func (s *AppState) UnmarshalText(text []byte) error {
 	return fmt.Errorf("%w: unknown app state %q (want allow, pending or deny)", ErrInvalidArgument, truncateForError(text))
 }
 
+// looser reports whether s lets more applications through than from:
+// Allow is looser than Pending, and Pending than Deny (an unset state
+// counts as Deny). A pending application is refused too, but waits for
+// approval rather than being turned away, so moving to Pending from Deny
+// loosens as well.
+func (s AppState) looser(from AppState) bool { return s.strictness() < from.strictness() }
+
+// strictness orders states from Allow (0) to Deny (2), unset as Deny.
+func (s AppState) strictness() int {
+	if !s.Valid() {
+		return int(Deny - Allow)
+	}
+	return int(s - Allow)
+}
+
 // decision returns the error a request from an application in state s
 // gets: nil for Allow, ErrAppPending, or ErrAppDenied (also for unset).
 func (s AppState) decision() error {

@@ -449,8 +449,12 @@ func (m *Manager) Promote(ctx context.Context, caller Principal, id string) (*To
 // Nil fields stay as they are. Nothing else is changeable: not the owner,
 // ID, hash, account or timestamps.
 type TokenUpdate struct {
-	Description     *string
-	Privilege       *Privilege
+	Description *string
+	Privilege   *Privilege
+	// DefaultAppState replaces the default app state. Loosening it (to
+	// Allow, or to Pending from Deny) is a grant: a caller with an
+	// allow-list may do it only on a token whose allow-list, as updated,
+	// lies within its own.
 	DefaultAppState *AppState
 	// Scopes replaces the token's scopes (see IssueRequest.Scopes; an
 	// empty list makes it unscoped). Neither it nor a privilege change
@@ -471,7 +475,7 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 	)
 	t, err := m.manage(ctx, caller, id, func(a actor, t *Token) error {
 		actorID = a.tokenID
-		before, beforePriv := m.scopes.declared(t), t.Privilege
+		before, beforePriv, beforeDefault := m.scopes.declared(t), t.Privilege, t.DefaultAppState
 		if u.Privilege != nil {
 			if err := a.grant(*u.Privilege); err != nil {
 				return err
@@ -519,6 +523,10 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 		if err := a.grantScopes(m.scopes.declared(t) &^ before); err != nil {
 			return err
 		}
+		// Checked against the allow-list the token ends with, as below.
+		if err := a.grantApproval(t, beforeDefault, t.DefaultAppState); err != nil {
+			return err
+		}
 		// A token whose rights grow is, from then on, a credential the
 		// caller handed out: a caller with an allow-list may do that only
 		// for a token limited to its own ranges, as when it issues one.
@@ -540,6 +548,9 @@ func (m *Manager) Update(ctx context.Context, caller Principal, id string, u Tok
 
 // SetAppState allows or denies a recorded application of token id (behaviour
 // rule 20). state must be Allow or Deny; an unrecorded name is ErrNotFound.
+// Allowing an application that was not allowed is a grant: a caller with
+// an allow-list may do it only on a token limited to its own ranges
+// (ErrInsufficientPrivilege otherwise). Denying is always allowed.
 func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app string, state AppState) (*Token, error) {
 	if state != Allow && state != Deny {
 		return nil, fmt.Errorf("%w: an application can be set to allow or deny", ErrInvalidArgument)
@@ -553,6 +564,9 @@ func (m *Manager) SetAppState(ctx context.Context, caller Principal, id, app str
 		i := t.App(app)
 		if i < 0 {
 			return ErrNotFound
+		}
+		if err := a.grantApproval(t, t.Apps[i].State, state); err != nil {
+			return err
 		}
 		t.Apps[i].State = state
 		return nil

@@ -261,6 +261,19 @@ func (a actor) grantAllowList(want []netip.Prefix) error {
 	return nil
 }
 
+// grantApproval checks that a may move an application state of t, or its
+// default one, from from to to. Letting more applications use a token
+// (AppState.looser) hands it out to them, a grant like raising its
+// privilege: a caller with an allow-list may do it only on a token limited
+// to its own ranges. Tightening is always allowed. Who may change t's
+// approvals at all is canApproveFor.
+func (a actor) grantApproval(t *Token, from, to AppState) error {
+	if to.looser(from) {
+		return a.grantAllowList(t.AllowedCIDRs)
+	}
+	return nil
+}
+
 // grantsOf checks that a may hand out a credential with t's rights: its
 // privilege, its declared scopes and its allow-list (rotate, promote).
 func (a actor) grantsOf(t *Token) error {

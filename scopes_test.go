@@ -579,6 +579,107 @@ func TestARestrictedCallerCannotRaiseAnUnrestrictedToken(t *testing.T) {
 	}
 }
 
+// Letting more applications use a token is a grant, like raising its
+// privilege: a caller limited to some ranges may allow an application, or
+// loosen the default app state, only on a token limited to its own ranges,
+// and is refused as when it raises one. Denying stays open to it, and a
+// caller without an allow-list may do all of it.
+func TestARestrictedCallerCannotApproveForAnUnrestrictedToken(t *testing.T) {
+	e := newScopeEnv(t, nil)
+	ten := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	inside := netip.MustParseAddr("10.1.2.3")
+	restricted, err := e.m.Issue(ctx, e.admin, apitoken.IssueRequest{AllowedCIDRs: ten})
+	must(t, err)
+	r, err := e.m.VerifyFrom(ctx, restricted.Secret, "", netip.MustParseAddr("10.0.0.1"))
+	must(t, err)
+	// The refusal to compare with: raising the privilege of an
+	// unrestricted token from the same caller.
+	low, err := e.m.Issue(ctx, e.admin, apitoken.IssueRequest{Privilege: apitoken.ReadOnly})
+	must(t, err)
+	admin := apitoken.Admin
+	_, raise := e.m.Update(ctx, r, low.Token.ID, apitoken.TokenUpdate{Privilege: &admin})
+	if !errors.Is(raise, apitoken.ErrInsufficientPrivilege) {
+		t.Fatalf("raising an unrestricted token from a restricted caller: %v", raise)
+	}
+
+	// A change and the state it sets: "grafana"'s or the default.
+	type change struct {
+		do    func(p apitoken.Principal, id string) error
+		state func(*apitoken.Token) apitoken.AppState
+	}
+	setApp := func(s apitoken.AppState) change {
+		return change{func(p apitoken.Principal, id string) error {
+			_, err := e.m.SetAppState(ctx, p, id, "grafana", s)
+			return err
+		}, func(t *apitoken.Token) apitoken.AppState { return t.Apps[t.App("grafana")].State }}
+	}
+	setDefault := func(s apitoken.AppState, cidrs ...netip.Prefix) change {
+		return change{func(p apitoken.Principal, id string) error {
+			u := apitoken.TokenUpdate{DefaultAppState: &s}
+			if cidrs != nil {
+				u.AllowedCIDRs = &cidrs
+			}
+			_, err := e.m.Update(ctx, p, id, u)
+			return err
+		}, func(t *apitoken.Token) apitoken.AppState { return t.DefaultAppState }}
+	}
+	var (
+		none    []netip.Prefix
+		sub     = []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}
+		wider   = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.0/24")}
+		allow   = apitoken.Allow
+		pending = apitoken.Pending
+		deny    = apitoken.Deny
+	)
+	for _, c := range []struct {
+		name    string
+		caller  apitoken.Principal
+		cidrs   []netip.Prefix    // the target token's allow-list
+		dflt    apitoken.AppState // its default, which "grafana" is recorded with
+		change  change
+		refused bool
+		after   apitoken.AppState // the state the change sets, afterwards
+	}{
+		{"restricted allows a pending app of an unrestricted token", r, none, pending, setApp(allow), true, pending},
+		{"restricted allows a denied app of an unrestricted token", r, none, deny, setApp(allow), true, deny},
+		{"restricted allows a pending app of a token wider than itself", r, wider, pending, setApp(allow), true, pending},
+		{"restricted allows a pending app of a token within its ranges", r, sub, pending, setApp(allow), false, allow},
+		{"restricted allows a pending app of a token with its own ranges", r, ten, pending, setApp(allow), false, allow},
+		{"restricted allows an allowed app of an unrestricted token", r, none, allow, setApp(allow), false, allow},
+		{"restricted denies an app of an unrestricted token", r, none, pending, setApp(deny), false, deny},
+		{"restricted sets default allow on an unrestricted token", r, none, pending, setDefault(allow), true, pending},
+		{"restricted sets default pending on an unrestricted deny token", r, none, deny, setDefault(pending), true, deny},
+		{"restricted sets default allow on a token wider than itself", r, wider, deny, setDefault(allow), true, deny},
+		{"restricted sets default allow on a token within its ranges", r, sub, pending, setDefault(allow), false, allow},
+		{"restricted sets default allow while narrowing the token to its ranges", r, none, pending, setDefault(allow, sub...), false, allow},
+		{"restricted sets default deny on an unrestricted token", r, none, allow, setDefault(deny), false, deny},
+		{"restricted sets default pending on an unrestricted allow token", r, none, allow, setDefault(pending), false, pending},
+		{"restricted keeps default allow on an unrestricted token", r, none, allow, setDefault(allow), false, allow},
+		{"unrestricted admin allows a pending app of an unrestricted token", e.admin, none, pending, setApp(allow), false, allow},
+		{"unrestricted admin denies an app of an unrestricted token", e.admin, none, pending, setApp(deny), false, deny},
+		{"unrestricted admin sets default allow on an unrestricted token", e.admin, none, deny, setDefault(allow), false, allow},
+		{"unrestricted admin sets default pending on an unrestricted token", e.admin, none, deny, setDefault(pending), false, pending},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tok, err := e.m.Issue(ctx, e.admin, apitoken.IssueRequest{AllowedCIDRs: c.cidrs, DefaultAppState: c.dflt})
+			must(t, err)
+			_, _ = e.m.VerifyFrom(ctx, tok.Secret, "grafana", inside) // records "grafana" in state c.dflt
+			err = c.change.do(c.caller, tok.Token.ID)
+			switch {
+			case c.refused && (!errors.Is(err, apitoken.ErrInsufficientPrivilege) || apitoken.HTTPErrorOf(err) != apitoken.HTTPErrorOf(raise)):
+				t.Fatalf("got %v (%+v), want the refusal of a raise, %+v", err, apitoken.HTTPErrorOf(err), apitoken.HTTPErrorOf(raise))
+			case !c.refused && err != nil:
+				t.Fatal(err)
+			}
+			got, err := e.m.Get(ctx, e.admin, tok.Token.ID)
+			must(t, err)
+			if st := c.change.state(got); st != c.after {
+				t.Fatalf("afterwards %v, want %v", st, c.after)
+			}
+		})
+	}
+}
+
 // An empty Scopes list makes a token unscoped (every scope of its
 // privilege) when the caller holds them all.
 func TestClearingScopesMakesATokenUnscoped(t *testing.T) {

@@ -168,3 +168,35 @@ func TestAllowListedKeys(t *testing.T) {
 		assert.Equal(t, c.status, w.Code, "%s via %s: %s", c.xff, c.remote, w.Body.String())
 	}
 }
+
+// TestAllowListedKeyApprovesOnlyWithinItsRanges: a key limited to some
+// ranges may not allow an application, nor loosen the default app state,
+// of a key usable from anywhere (403 insufficient_privilege, as when it
+// raises one); it may deny, and may approve for a key within its ranges.
+func TestAllowListedKeyApprovesOnlyWithinItsRanges(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := ts.login("admin@example.com", adminPassword)
+	local, _ := ts.createKey(admin, map[string]any{"description": "local", "allowedCidrs": []string{"127.0.0.0/8", "::1"}})
+	open, openID := ts.createKey(admin, map[string]any{"description": "anywhere", "defaultAppState": "pending"})
+	fenced, fencedID := ts.createKey(admin, map[string]any{"description": "here", "defaultAppState": "pending", "allowedCidrs": []string{"127.0.0.1/32", "::1"}})
+	for _, key := range []string{open, fenced} {
+		assert.Equal(t, "app_pending", ts.as(key, "POST", "/api/v1/search", nil, "X-Circonus-App-Name", "grafana").code(t))
+	}
+
+	r := ts.as(local, "PUT", "/api/v1/api/key/"+openID+"/apps/grafana", map[string]any{"state": "allow"})
+	assert.Equal(t, 403, r.status, string(r.body))
+	assert.Equal(t, "insufficient_privilege", r.code(t))
+	r = ts.as(local, "PATCH", "/api/v1/api/key/"+openID, map[string]any{"defaultAppState": "allow"})
+	assert.Equal(t, 403, r.status, string(r.body))
+	assert.Equal(t, "insufficient_privilege", r.code(t))
+	assert.Equal(t, "app_pending", ts.as(open, "POST", "/api/v1/search", nil, "X-Circonus-App-Name", "grafana").code(t), "nothing changed")
+
+	r = ts.as(local, "PUT", "/api/v1/api/key/"+openID+"/apps/grafana", map[string]any{"state": "deny"})
+	assert.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, "app_denied", ts.as(open, "POST", "/api/v1/search", nil, "X-Circonus-App-Name", "grafana").code(t))
+	r = ts.as(local, "PUT", "/api/v1/api/key/"+fencedID+"/apps/grafana", map[string]any{"state": "allow"})
+	assert.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, 200, ts.as(fenced, "POST", "/api/v1/search", nil, "X-Circonus-App-Name", "grafana").status)
+	r = ts.as(admin, "PUT", "/api/v1/api/key/"+openID+"/apps/grafana", map[string]any{"state": "allow"})
+	assert.Equal(t, 200, r.status, "a session without ranges may: %s", r.body)
+}
