@@ -250,8 +250,10 @@ func (m *Manager) create(ctx context.Context, t *Token) (Issued, error) {
 // API token of the account for an admin; with opts.ExpiringWithin, only
 // those that expire within that window. It reads only API tokens, a page
 // at a time, in either order. Uses this process has
-// recorded but not yet flushed are written first, so LastUsed and each
-// app's LastSeen include them; other instances' uses show once they flush.
+// recorded but not yet flushed are written first (cached tokens' at
+// Options.LastUsedResolution), so LastUsed and each app's LastSeen are
+// this process's latest to within that resolution; other instances' uses
+// show once they flush.
 func (m *Manager) List(ctx context.Context, caller Principal, opts ListOptions) (Page[*Token], error) {
 	a, err := m.authorize(ctx, caller)
 	if err != nil {

@@ -135,10 +135,12 @@ type Options struct {
 	// write a cached token's newer uses only once they are at least its
 	// step past the stored one (a step between half this and this, fixed
 	// per token, so that tokens first written together come due apart).
-	// A token's first use, and a use after a longer quiet spell, are
-	// written by the next flush or listing. A token verified without
-	// pause is then written about once a step rather than on every
-	// flush, which keeps a large busy set from rewriting most of a bolt
+	// A token's first use, a use after a longer quiet spell, and the
+	// last uses (of every application) of a token that has since been
+	// quiet for a step are written by the next flush or listing, so the
+	// stored times never lag by more than a step and a FlushInterval. A
+	// token verified without pause is then written about once a step
+	// rather than on every flush, which keeps a large busy set from rewriting most of a bolt
 	// file every FlushInterval. Flush and Close write every pending use.
 	// Default 1 minute; negative writes every use on every flush.
 	LastUsedResolution time.Duration
@@ -227,6 +229,7 @@ type Manager struct {
 	stop        chan struct{}
 	done        chan struct{} // closed when flushLoop has returned
 	foldDone    chan struct{} // closed when foldLoop has returned
+	flushing    chan struct{} // holds one value while a flush runs
 }
 
 // New returns a Manager over store. A nil opts means defaults. It starts
@@ -305,7 +308,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 
-		foldDone: make(chan struct{}),
+		foldDone: make(chan struct{}), flushing: make(chan struct{}, 1),
 	}
 	if feed, ok := store.(changefeed.Feed); ok {
 		m.unsubscribe = feed.Subscribe(m.applyChange)
@@ -390,7 +393,17 @@ func (m *Manager) Flush(ctx context.Context) error { return m.flush(ctx, 0) }
 
 // flush is Flush writing cached tokens' uses only once due at resolution
 // (0: all of them).
+//
+// Flushes run one at a time: a listing (or Close) that starts while
+// another flush writes waits for it, since the uses that flush took are
+// in neither memory nor the store until its write is done.
 func (m *Manager) flush(ctx context.Context, resolution time.Duration) error {
+	select {
+	case m.flushing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-m.flushing }()
 	batch := m.usage.take(m.cache, resolution)
 	for len(batch) > 0 {
 		n := min(len(batch), flushBatch)

@@ -663,8 +663,11 @@ func (c *Cache) TouchFrom(ref Ref, app int, at time.Time, a Addr) (touched, chan
 // The strings it passes share the cache's memory and never change.
 //
 // With a positive resolution it hands over only the slots that are due:
-// a token with no flushed use (Entry.Active zero), or one whose latest
-// pending use is at least its step after the flushed one. A slot's step
+// a token with no flushed use (Entry.Active zero), one whose latest
+// pending use is at least its step after the flushed one, or one whose
+// latest pending use is itself a step old (the token went quiet: its
+// last uses, of every application, are written rather than held while
+// nothing newer comes). A slot's step
 // lies between resolution/2 and resolution, fixed by its key, so that
 // tokens first written together come due at different flushes. A slot
 // not due keeps its pending uses for a later Take; a slot handed over
@@ -684,13 +687,17 @@ func (c *Cache) Take(resolution time.Duration, add func(id string, at time.Time,
 		ns      int64
 	}
 	var buf []use
+	now := int64(0)
+	if resolution > 0 {
+		now = c.now().UnixNano()
+	}
 	for start := 0; ; start += takeChunk {
 		buf = buf[:0]
 		c.mu.RLock()
 		end := min(start+takeChunk, len(c.slots))
 		for i := start; i < end; i++ {
 			s := &c.slots[i]
-			if s.seq == 0 || !c.due(s, resolution) {
+			if s.seq == 0 || !c.due(s, resolution, now) {
 				continue
 			}
 			name := appNames(s)
@@ -717,9 +724,10 @@ func (c *Cache) Take(resolution time.Duration, add func(id string, at time.Time,
 	}
 }
 
-// due reports whether Take at resolution hands over slot s's pending
-// uses (see Take). The read lock must be held.
-func (c *Cache) due(s *slot, resolution time.Duration) bool {
+// due reports whether Take at resolution, at time now (Unix
+// nanoseconds), hands over slot s's pending uses (see Take). The read
+// lock must be held.
+func (c *Cache) due(s *slot, resolution time.Duration, now int64) bool {
 	flushed := atomic.LoadInt64(&s.active)
 	if resolution <= 0 || flushed == 0 {
 		return true
@@ -728,7 +736,11 @@ func (c *Cache) due(s *slot, resolution time.Duration) bool {
 	for j := range int(s.nApps) {
 		latest = max(latest, atomic.LoadInt64(&c.app(s, j).used))
 	}
-	return latest != 0 && latest-flushed >= step(s.key, resolution)
+	if latest == 0 {
+		return false
+	}
+	st := step(s.key, resolution)
+	return latest-flushed >= st || now-latest >= st
 }
 
 // step is the least gap between a flushed use and the next one Take at

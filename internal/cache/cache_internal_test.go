@@ -384,9 +384,9 @@ func btoi(b bool) int {
 
 // Take at a resolution hands over a slot's uses only when they are due:
 // always for a token with no flushed use, else once the latest pending
-// use is the slot's step past the flushed one. A slot not due keeps its
-// uses for a later Take, and a slot handed over counts its latest use as
-// flushed.
+// use is the slot's step past the flushed one, or is itself a step old
+// (the token went quiet). A slot not due keeps its uses for a later
+// Take, and a slot handed over counts its latest use as flushed.
 func TestTakeAtAResolutionHandsOverOnlyDueSlots(t *testing.T) {
 	const res = time.Minute
 	flushed := time.Unix(1_900_000_000, 0)
@@ -394,17 +394,21 @@ func TestTakeAtAResolutionHandsOverOnlyDueSlots(t *testing.T) {
 		name    string
 		active  time.Time       // Entry.Active: the flushed last use
 		uses    []time.Duration // after flushed, in order
+		quiet   time.Duration   // from the latest use to the Take
 		wantDue bool
 	}{
-		{"never used: the first use is due at once", time.Time{}, []time.Duration{time.Second}, true},
-		{"no pending use", flushed, nil, false},
-		{"a use a second after the flushed one", flushed, []time.Duration{time.Second}, false},
-		{"uses spread within half the resolution", flushed, []time.Duration{time.Second, 10 * time.Second, res/2 - time.Nanosecond}, false},
-		{"a use a full resolution later", flushed, []time.Duration{res}, true},
-		{"a use after a quiet hour", flushed, []time.Duration{time.Hour}, true},
+		{"never used: the first use is due at once", time.Time{}, []time.Duration{time.Second}, 0, true},
+		{"no pending use", flushed, nil, time.Hour, false},
+		{"a use a second after the flushed one", flushed, []time.Duration{time.Second}, time.Second, false},
+		{"uses spread within half the resolution", flushed, []time.Duration{time.Second, 10 * time.Second, res/2 - time.Nanosecond}, 0, false},
+		{"a use a full resolution later", flushed, []time.Duration{res}, 0, true},
+		{"a use after a quiet hour", flushed, []time.Duration{time.Hour}, 0, true},
+		{"a use a second after the flushed one, then quiet for a resolution", flushed, []time.Duration{time.Second}, res, true},
+		{"a use a second after the flushed one, then quiet for less than half", flushed, []time.Duration{time.Second}, res/2 - time.Nanosecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := New(10, time.Second, time.Now, nil)
+			var clock time.Time
+			c := New(10, time.Second, func() time.Time { return clock }, nil)
 			e := &Entry{ID: "tok1", Account: "acme", Kind: 1, Owner: 1, Active: tc.active,
 				Expires: flushed.Add(48 * time.Hour), Apps: []App{{Name: "app", State: 1}}}
 			ref, ok := c.Put(c.Generation(), hash{1}, e)
@@ -415,6 +419,10 @@ func TestTakeAtAResolutionHandsOverOnlyDueSlots(t *testing.T) {
 				if !c.Touch(ref, 0, flushed.Add(d)) {
 					t.Fatal("touch refused")
 				}
+			}
+			clock = flushed.Add(tc.quiet)
+			if len(tc.uses) > 0 {
+				clock = flushed.Add(tc.uses[len(tc.uses)-1] + tc.quiet)
 			}
 			var got []time.Time
 			c.Take(res, func(_ string, at time.Time, _ string) { got = append(got, at) })
@@ -437,6 +445,7 @@ func TestTakeAtAResolutionHandsOverOnlyDueSlots(t *testing.T) {
 				t.Fatalf("flushed use after Take: %v, want %v", v.Active, latest)
 			}
 			c.Touch(ref, 0, latest.Add(time.Second))
+			clock = latest.Add(time.Second)
 			c.Take(res, func(id string, at time.Time, _ string) {
 				t.Errorf("%s at %v handed over a second after a flush", id, at)
 			})
