@@ -328,6 +328,25 @@ func (m *Manager) Revoke(ctx context.Context, caller Principal, id string) error
 	return m.revoke(ctx, id, a.tokenID)
 }
 
+// RevokeFor revokes token id of account on the host's own authority, with
+// no credential: for trusted code that has already decided the token must
+// go (an operator's tool, the host's own administration), as IssueFor
+// issues. It takes any token of the account, API token or session; it is
+// otherwise Revoke: effective before it returns, irreversible, reported
+// as event.Revoked (with no ActorID), and harmless to repeat. A token of
+// another account, or none, is ErrNotFound. Never expose it to a caller
+// whose rights have not been checked: use Revoke for those.
+func (m *Manager) RevokeFor(ctx context.Context, account, id string) error {
+	t, err := m.store.TokenByID(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && (account == "" || t.Account != account)) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	return m.revoke(ctx, id, "")
+}
+
 // revoke marks id revoked if it is not already.
 func (m *Manager) revoke(ctx context.Context, id, actorID string) error {
 	_, err := m.revokeRecord(ctx, id, actorID)

@@ -143,3 +143,74 @@ func adminPrincipal(t *testing.T, m *apitoken.Manager) apitoken.Principal {
 	}
 	return p
 }
+
+// RevokeFor revokes any token of the named account on the host's
+// authority, API token or session, effective at once for a cached token,
+// reported once as event.Revoked with no actor; another account's token,
+// an empty account and an unknown ID are ErrNotFound and change nothing.
+func TestRevokeForOnTheHostsAuthority(t *testing.T) {
+	var ev events
+	m, s := newManager(t, &apitoken.Options{OnEvent: ev.add})
+	iss := issueAPIToken(t, m)
+	session, err := m.StartSession(ctx, iss.Token.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := m.IssueFor(ctx, "globex", "", apitoken.IssueRequest{Privilege: apitoken.Admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // cached
+		if _, err := m.Verify(ctx, iss.Secret, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, account, id string
+		err               error
+		writes            int64
+		revoked           string // the secret that must now fail with ErrRevoked
+	}{
+		{"an API token of the account", "acme", iss.Token.ID, nil, 1, iss.Secret},
+		{"the same again", "acme", iss.Token.ID, nil, 0, ""},
+		{"a session of the account", "acme", session.Token.ID, nil, 1, session.Secret},
+		{"another account's token", "acme", other.Token.ID, apitoken.ErrNotFound, 0, ""},
+		{"no account", "", other.Token.ID, apitoken.ErrNotFound, 0, ""},
+		{"an unknown ID", "globex", "0000000000000001", apitoken.ErrNotFound, 0, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ev.mu.Lock()
+			ev.all = nil
+			ev.mu.Unlock()
+			w0 := s.Writes()
+			if err := m.RevokeFor(ctx, c.account, c.id); !errors.Is(err, c.err) || (c.err == nil && err != nil) {
+				t.Fatalf("RevokeFor = %v, want %v", err, c.err)
+			}
+			if w := s.Writes() - w0; w != c.writes {
+				t.Errorf("%d writes, want %d", w, c.writes)
+			}
+			var revoked []apitoken.Event
+			ev.mu.Lock()
+			for _, e := range ev.all {
+				if e.Type == event.Revoked {
+					revoked = append(revoked, e)
+				}
+			}
+			ev.mu.Unlock()
+			if c.writes == 0 && len(revoked) != 0 {
+				t.Errorf("events %v, want none", revoked)
+			}
+			if c.writes == 1 && (len(revoked) != 1 || revoked[0].TokenID != c.id || revoked[0].Account != c.account || revoked[0].ActorID != "") {
+				t.Errorf("events %+v, want one event.Revoked of %s with no actor", revoked, c.id)
+			}
+			if c.revoked != "" {
+				if _, err := m.Verify(ctx, c.revoked, ""); !errors.Is(err, apitoken.ErrRevoked) {
+					t.Errorf("verify after RevokeFor: %v, want ErrRevoked", err)
+				}
+			}
+		})
+	}
+	if _, err := m.Verify(ctx, other.Secret, ""); err != nil {
+		t.Errorf("the other account's token: %v", err)
+	}
+}

@@ -13,7 +13,8 @@ import (
 // a trusted-host call: for hosts that authenticate users themselves
 // (single sign-on), for package login once it has checked a password, and
 // for tests. A disabled or missing user is ErrUserDisabled. The session is
-// locked if the user is enrolled in MFA (see UnlockSession).
+// locked if the user is enrolled in MFA (see UnlockSession). It reports
+// the session as event.Login.
 func (m *Manager) StartSession(ctx context.Context, userID string) (Issued, error) {
 	u, err := m.users.UserByID(ctx, userID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
@@ -40,6 +41,7 @@ func (m *Manager) startSession(ctx context.Context, u *User) (Issued, error) {
 		return Issued{}, err
 	}
 	iss.User = u
+	m.emit(Event{Type: event.Login, TokenID: s.ID, Account: u.Account, UserID: u.ID})
 	return iss, nil
 }
 

@@ -24,7 +24,7 @@ const (
 	AppAllowed                       // an application was set to allow
 	AppDenied                        // an application was set to deny
 	VerifyFailed                     // a verification failed; Err says why
-	Login                            // a password login succeeded (package login)
+	Login                            // a session started (Manager.StartSession: a password login of package login, or the host's own sign-in)
 	LoginFailed                      // a password login failed, Err says why (package login)
 	Logout                           // a session ended by logout
 	Unlocked                         // a session was unlocked with MFA

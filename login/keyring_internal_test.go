@@ -30,6 +30,16 @@ func TestSealsUnderAKeyring(t *testing.T) {
 	if v1[0] != sealVersion || v2k1[0] != sealVersionID || v2k2[0] != sealVersionID {
 		t.Fatalf("seal versions %d %d %d", v1[0], v2k1[0], v2k2[0])
 	}
+	// Without a key, a seal is told from a secret stored as it is by its
+	// length as well as its head.
+	for _, c := range []struct {
+		stored []byte
+		sealed bool
+	}{{v1, true}, {v2k1, true}, {secret, false}, {append([]byte{sealVersion}, secret[1:]...), false}, {v2k1[:len(v2k1)-1], false}} {
+		if _, ok := looksSealed(c.stored); ok != c.sealed {
+			t.Errorf("looksSealed(% x...) = %v, want %v", c.stored[:5], ok, c.sealed)
+		}
+	}
 	for _, c := range []struct {
 		name   string
 		s      *sealer
@@ -51,6 +61,8 @@ func TestSealsUnderAKeyring(t *testing.T) {
 		{"a truncated seal", two, v2k2[:10], false, false, ""},
 		{"an unknown version", two, append([]byte{3}, v2k2[1:]...), false, false, ""},
 		{"no key: stored as it is", none, secret, true, false, ""},
+		{"HashKey's seal once every key is dropped", none, v1, false, true, "hash key 0"},
+		{"key 1's seal once every key is dropped", none, v2k1, false, true, "hash key 1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := c.s.open(c.stored, "u1")

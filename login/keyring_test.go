@@ -2,6 +2,10 @@ package login_test
 
 import (
 	"bytes"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +69,78 @@ func TestAnAcceptedCodeMovesTheMFASecretToTheCurrentKey(t *testing.T) {
 	moved, remain, err := l1.ResealMFA(ctx)
 	if err != nil || moved != 0 || len(remain) != 0 {
 		t.Fatalf("ResealMFA after the move: %d moved, %v left, %v", moved, remain, err)
+	}
+}
+
+// Once every hash key is removed from the Manager's options, an MFA secret
+// sealed under one is refused with an error naming that key (not taken for
+// a secret stored as it is, whose codes would just never match): even the
+// right code fails without counting against the user, the error holds no
+// secret, and ResealMFA reports the secret as left under that key.
+func TestASealIsRefusedByNameOnceEveryKeyIsRemoved(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		opts    apitoken.Options
+		keyID   uint32
+		mention string
+	}{
+		{"sealed under HashKey", apitoken.Options{HashKey: []byte("login keyring test legacy key 32")}, 0, "hash key 0"},
+		{"sealed under keyring key 7", apitoken.Options{HashKeys: map[uint32][]byte{7: bytes.Repeat([]byte{7}, 32)}, CurrentHashKey: 7}, 7, "hash key 7"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := memstore.New()
+			clock := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+			open := func(o apitoken.Options) (*apitoken.Manager, *login.Service) {
+				o.Now = clock.Now
+				m, err := apitoken.New(s, &o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { m.Close() })
+				l, err := login.New(m, s, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m, l
+			}
+			m0, l0 := open(c.opts)
+			u, err := m0.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mfa-no-key", Role: apitoken.Normal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sess, err := m0.StartSession(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := m0.Verify(ctx, sess.Secret, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret := storetest.EnableMFA(t, l0, p, clock.Now())
+			stored, _ := s.UserByID(ctx, u.ID)
+
+			m1, l1 := open(apitoken.Options{}) // no key at all
+			again, err := m1.StartSession(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			locked, _ := m1.Verify(ctx, again.Secret, "")
+			clock.Advance(time.Minute)
+			err = l1.Unlock(ctx, locked, login.TOTPCode(secret, clock.Now()))
+			if err == nil || errors.Is(err, login.ErrBadMFACode) || !strings.Contains(err.Error(), c.mention) {
+				t.Fatalf("Unlock with the right code = %v, want an error naming %s", err, c.mention)
+			}
+			for _, leak := range []string{string(secret), base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret), string(stored.MFASecret), fmt.Sprintf("%x", stored.MFASecret)} {
+				if strings.Contains(err.Error(), leak) {
+					t.Fatalf("the error %q holds the secret", err)
+				}
+			}
+			if after, _ := s.UserByID(ctx, u.ID); after.MFAFailures != 0 || !bytes.Equal(after.MFASecret, stored.MFASecret) {
+				t.Errorf("after the refusal: %d failures counted, secret changed: %v", after.MFAFailures, !bytes.Equal(after.MFASecret, stored.MFASecret))
+			}
+			if moved, remain, err := l1.ResealMFA(ctx); err != nil || moved != 0 || remain[c.keyID] != 1 || len(remain) != 1 {
+				t.Errorf("ResealMFA = %d moved, %v left, %v; want the secret left under key %d", moved, remain, err, c.keyID)
+			}
+		})
 	}
 }

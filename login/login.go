@@ -347,8 +347,7 @@ func (s *Service) Login(ctx context.Context, name, password string, client netip
 		s.m.Emit(apitoken.Event{Type: event.LoginFailed, Err: err})
 		return apitoken.Issued{}, err
 	}
-	s.m.Emit(apitoken.Event{Type: event.Login, TokenID: l.Token.ID, Account: l.User.Account, UserID: l.User.ID})
-	return l, nil
+	return l, nil // Manager.StartSession reported the login (event.Login)
 }
 
 func (s *Service) login(ctx context.Context, name, password string, client netip.Addr) (apitoken.Issued, error) {

@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/event"
 	"github.com/apitoken/apitoken/login"
 	"github.com/apitoken/apitoken/memstore"
 	"github.com/apitoken/apitoken/storetest"
@@ -303,5 +305,49 @@ func TestMFASecretsAreSealedAtRest(t *testing.T) {
 	lp, _ = m.Verify(ctx, locked.Secret, "")
 	if err := l.Unlock(ctx, lp, login.TOTPCode(secret, time.Now())); err != nil {
 		t.Fatalf("unlock with the right key: %v", err)
+	}
+}
+
+// A password login is reported once, as event.Login (by
+// Manager.StartSession), and a failed one only as event.LoginFailed.
+func TestLoginIsReportedOnce(t *testing.T) {
+	var mu sync.Mutex
+	var seen []apitoken.Event
+	l, _ := newService(t, &apitoken.Options{OnEvent: func(e apitoken.Event) {
+		mu.Lock()
+		seen = append(seen, e)
+		mu.Unlock()
+	}}, nil)
+	const name, password = "a@example.com", "correct horse battery staple"
+	if _, err := l.AddUser(ctx, login.NewUser{Account: "acme", Name: name, Password: password, Role: apitoken.Normal}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (logins []string, failed int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range seen {
+			switch e.Type {
+			case event.Login:
+				logins = append(logins, e.TokenID)
+			case event.LoginFailed:
+				failed++
+			}
+		}
+		seen = nil
+		return logins, failed
+	}
+	count()
+	iss, err := l.Login(ctx, name, password, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logins, failed := count(); !slices.Equal(logins, []string{iss.Token.ID}) || failed != 0 {
+		t.Errorf("a login reported logins %v and %d failures, want [%s] and none", logins, failed, iss.Token.ID)
+	}
+	if _, err := l.Login(ctx, name, "wrong password", netip.Addr{}); !errors.Is(err, login.ErrBadCredentials) {
+		t.Fatal(err)
+	}
+	if logins, failed := count(); len(logins) != 0 || failed != 1 {
+		t.Errorf("a failed login reported logins %v and %d failures, want none and 1", logins, failed)
 	}
 }

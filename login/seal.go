@@ -25,12 +25,16 @@ import (
 // sealed secret. Version 1 seals are those of Options.HashKey (key ID 0).
 // A seal opens under any key the Manager still holds; one under an older
 // key is sealed again under the current key when its code is next accepted,
-// or by Service.ResealMFA.
+// or by Service.ResealMFA. A seal read once the Manager holds no key at all
+// is refused, naming its key, rather than taken for a secret stored as it
+// is: the two differ in length (see looksSealed).
 
 const (
 	sealVersion   = 1 // under the key of Options.HashKey; no key ID
 	sealVersionID = 2 // a key ID follows
 	sealLabel     = "apitoken mfa secret v1"
+	gcmNonce      = 12 // bytes: cipher.NewGCM's nonce
+	gcmTag        = 16 // bytes: cipher.NewGCM's overhead
 )
 
 // sealer seals and opens MFA secrets under the keys derived from each hash
@@ -90,9 +94,28 @@ func keyOf(stored []byte) (id uint32, head int, ok bool) {
 	return 0, 0, false
 }
 
+// looksSealed reports whether stored, read by a sealer with no key, is
+// nonetheless a seal (written while a hash key was configured), and under
+// which key: its head names a key and it is as long as a sealed
+// totpSecret-byte secret. A secret this package stores as it is is
+// totpSecret bytes long, so it never has that shape.
+func looksSealed(stored []byte) (id uint32, ok bool) {
+	id, head, ok := keyOf(stored)
+	return id, ok && len(stored) == head+gcmNonce+totpSecret+gcmTag
+}
+
+// errKeyGone refuses a seal under key id, which the Manager no longer
+// holds. It names the key only, never the stored bytes.
+func errKeyGone(id uint32) error {
+	return fmt.Errorf("%w: it is sealed under hash key %d, which the Manager no longer holds", errUnseal, id)
+}
+
 // open reverses seal, under whichever key the seal names.
 func (s *sealer) open(stored []byte, userID string) ([]byte, error) {
 	if len(s.aeads) == 0 {
+		if id, ok := looksSealed(stored); ok {
+			return nil, errKeyGone(id)
+		}
 		return stored, nil
 	}
 	id, head, ok := keyOf(stored)
@@ -101,7 +124,7 @@ func (s *sealer) open(stored []byte, userID string) ([]byte, error) {
 	}
 	aead := s.aeads[id]
 	if aead == nil {
-		return nil, fmt.Errorf("%w: it is sealed under hash key %d, which the Manager no longer holds", errUnseal, id)
+		return nil, errKeyGone(id)
 	}
 	n := head + aead.NonceSize()
 	if len(stored) < n+aead.Overhead() {
@@ -115,10 +138,15 @@ func (s *sealer) open(stored []byte, userID string) ([]byte, error) {
 }
 
 // stale reports whether stored is sealed under a key other than the
-// current one (and so should be sealed again).
+// current one (and so should be sealed again), as is every seal once the
+// Manager holds no key.
 func (s *sealer) stale(stored []byte) bool {
-	if len(s.aeads) == 0 || len(stored) == 0 {
+	if len(stored) == 0 {
 		return false
+	}
+	if len(s.aeads) == 0 {
+		_, ok := looksSealed(stored)
+		return ok
 	}
 	id, _, ok := keyOf(stored)
 	return ok && id != s.current

@@ -25,6 +25,8 @@
 //	apitoken.token.issued      counter, {token}    API tokens issued or rotated in, sessions
 //	                                               started: apitoken.token.kind
 //	apitoken.token.revoked     counter, {token}    revocations, by ID or by possession
+//	apitoken.token.expiring    counter, {token}    API tokens that entered the expiry warning
+//	                                               window (Options.ExpiryWarning), each once
 //	apitoken.login.failures    counter, {failure}  failed logins: error.type (bad_credentials,
 //	                                               throttled, busy, store_error, ...)
 //	apitoken.store.errors      counter, {error}    store failures: apitoken.operation (verify,
@@ -179,6 +181,7 @@ type Metrics struct {
 	verifyDuration metric.Float64Histogram
 	issued         metric.Int64Counter
 	revoked        metric.Int64Counter
+	expiring       metric.Int64Counter
 	loginFailures  metric.Int64Counter
 	storeErrors    metric.Int64Counter
 	leakReports    metric.Int64Counter
@@ -227,6 +230,7 @@ func New(opts *Options) (*Metrics, error) {
 	}
 	m.issued = counter("apitoken.token.issued", "{token}", "API tokens issued or rotated in, and sessions started.")
 	m.revoked = counter("apitoken.token.revoked", "{token}", "Tokens revoked, by ID or by possession.")
+	m.expiring = counter("apitoken.token.expiring", "{token}", "API tokens that entered the expiry warning window, each once.")
 	m.loginFailures = counter("apitoken.login.failures", "{failure}", "Failed password logins, throttled and busy refusals included.")
 	m.storeErrors = counter("apitoken.store.errors", "{error}", "Store failures seen by the Manager, by operation.")
 	m.leakReports = counter("apitoken.leak.reports", "{report}", "Token matches reported by a secret scanner, by label.")
@@ -318,6 +322,8 @@ func (m *Metrics) OnEvent(e apitoken.Event) {
 		m.issued.Add(ctx, 1, metric.WithAttributes(AttrTokenKind.String(apitoken.KindSession.String())))
 	case event.Revoked:
 		m.revoked.Add(ctx, 1)
+	case event.Expiring:
+		m.expiring.Add(ctx, 1)
 	case event.LoginFailed:
 		m.loginFailures.Add(ctx, 1, metric.WithAttributes(AttrErrorType.String(ErrorType(e.Err))))
 		m.storeError(ctx, "login", e.Err)

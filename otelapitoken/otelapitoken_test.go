@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -309,5 +310,38 @@ func TestDurationHistogramSamplesVerifications(t *testing.T) {
 	// probability below 1e-20.
 	if count < 20 || count > 300 {
 		t.Errorf("%d of about %d verifications timed", count, n)
+	}
+}
+
+// A token entering the expiry warning window is counted once in
+// apitoken.token.expiring, however many purges see it; one expiring
+// later is not counted.
+func TestExpiringTokensAreCounted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	met, err := otelapitoken.New(&otelapitoken.Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &apitoken.Options{PurgeInterval: -1, ExpiryWarning: 7 * 24 * time.Hour}
+	met.Install(opts)
+	m, err := apitoken.New(memstore.New(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, d := range []time.Duration{24 * time.Hour, 30 * 24 * time.Hour} {
+		if _, err := m.IssueFor(ctx, "acme", "", apitoken.IssueRequest{Privilege: apitoken.Admin, Expires: time.Now().Add(d)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if _, err := m.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var values []string
+	got := collect(t, reader, &values)["apitoken.token.expiring"]
+	if want := map[string]int64{"": 1}; len(got) != len(want) || got[""] != 1 {
+		t.Errorf("apitoken.token.expiring has points %v, want %v", got, want)
 	}
 }

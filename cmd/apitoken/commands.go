@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -505,12 +506,15 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	// The revocation's event (token.revoked, IDs and account only) goes to
+	// standard error as a log line: the operator's audit trail.
+	events := slog.New(slog.NewTextHandler(e.stderr, nil))
 	var t *apitoken.Token
 	var already bool
 	if *fromStdin {
-		t, already, err = revokeSecret(ctx, s, key, uint32(*keyID), secret)
+		t, already, err = revokeSecret(ctx, s, key, uint32(*keyID), secret, events)
 	} else {
-		t, already, err = revokeID(ctx, s, *id)
+		t, already, err = revokeID(ctx, s, *id, events)
 	}
 	if err != nil {
 		return err
@@ -534,36 +538,41 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 // errNoToken is the answer for an ID or secret the store does not hold.
 var errNoToken = errors.New("no such token in this store")
 
-// revokeID revokes the token with ID id, compare-and-update as the
-// Manager does; a PostgreSQL store announces it to every instance's cache.
-func revokeID(ctx context.Context, s apitoken.Store, id string) (*apitoken.Token, bool, error) {
-	for range 32 {
-		t, err := s.TokenByID(ctx, id)
-		if errors.Is(err, apitoken.ErrNotFound) {
-			return nil, false, fmt.Errorf("%w (ID %q)", errNoToken, id)
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		if !t.Revoked.IsZero() && !t.Revoked.After(time.Now()) {
-			return t, true, nil
-		}
-		t.Revoked = time.Now().UTC()
-		err = s.UpdateToken(ctx, t)
-		if errors.Is(err, apitoken.ErrConflict) {
-			continue
-		}
-		return t, false, err
+// revokeID revokes the token with ID id through Manager.RevokeFor, so
+// the Manager's rules apply and it reports the revocation to events; a
+// PostgreSQL store announces it to every instance's cache.
+func revokeID(ctx context.Context, s apitoken.Store, id string, events *slog.Logger) (*apitoken.Token, bool, error) {
+	before, err := s.TokenByID(ctx, id)
+	if errors.Is(err, apitoken.ErrNotFound) {
+		return nil, false, fmt.Errorf("%w (ID %q)", errNoToken, id)
 	}
-	return nil, false, fmt.Errorf("token %q changed too often to revoke; try again", id)
+	if err != nil {
+		return nil, false, err
+	}
+	// Revoking by ID needs no hash key.
+	m, err := apitoken.New(s, &apitoken.Options{PurgeInterval: -1, CacheSize: -1, Logger: events})
+	if err != nil {
+		return nil, false, err
+	}
+	defer m.Close()
+	if err := m.RevokeFor(ctx, before.Account, id); errors.Is(err, apitoken.ErrNotFound) {
+		return nil, false, fmt.Errorf("%w (ID %q)", errNoToken, id) // deleted meanwhile
+	} else if err != nil {
+		return nil, false, err
+	}
+	t, err := s.TokenByID(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	return t, !before.Revoked.IsZero(), nil
 }
 
 // revokeSecret revokes the token whose secret is secret, through
 // Manager.RevokeSecret under the host's key (its HashKey for keyID 0, else
 // the key of that ID in its HashKeys), and reads back which token it was.
 // The secret itself is never printed.
-func revokeSecret(ctx context.Context, s apitoken.Store, key []byte, keyID uint32, secret string) (*apitoken.Token, bool, error) {
-	o := &apitoken.Options{HashKey: key, PurgeInterval: -1, CacheSize: -1}
+func revokeSecret(ctx context.Context, s apitoken.Store, key []byte, keyID uint32, secret string, events *slog.Logger) (*apitoken.Token, bool, error) {
+	o := &apitoken.Options{HashKey: key, PurgeInterval: -1, CacheSize: -1, Logger: events}
 	if keyID != 0 {
 		o.HashKey, o.HashKeys, o.CurrentHashKey = nil, map[uint32][]byte{keyID: key}, keyID
 	}
@@ -592,5 +601,5 @@ func revokeSecret(ctx context.Context, s apitoken.Store, key []byte, keyID uint3
 	if err != nil {
 		return nil, false, err
 	}
-	return t, !before.Revoked.IsZero() && !before.Revoked.After(time.Now()), nil
+	return t, !before.Revoked.IsZero(), nil
 }

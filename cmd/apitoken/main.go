@@ -13,8 +13,8 @@
 // A store address is bolt:PATH or a postgres:// URL. A bolt file is
 // locked by the process that has it open: stop the host first (or back the
 // file up from inside the host with (*bolt.Store).Backup). Results go to
-// standard output as text, or as JSON with -json; progress goes to
-// standard error. A secret is read only from standard input, never from an
+// standard output as text, or as JSON with -json; progress, and the
+// event a revocation reports (token.revoked), go to standard error. A secret is read only from standard input, never from an
 // argument (arguments land in shell history and process listings), and the
 // hash key only from a file.
 package main

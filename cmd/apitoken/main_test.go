@@ -471,6 +471,44 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
+// A revocation goes through the Manager, which reports it: stderr gets
+// one token.revoked log line naming the token (never the secret), and a
+// second revocation of the same token none.
+func TestRevokeReportsTheEvent(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			addr, pop := populated(t, kind, 2, 3, 3)
+			keyFile := filepath.Join(t.TempDir(), "key")
+			os.WriteFile(keyFile, testKey, 0o600)
+			s := open(t, addr)
+			byID, bySecret := tokenID(t, s, pop.Secrets[0]), tokenID(t, s, pop.Secrets[1])
+			s.Close()
+			for _, c := range []struct {
+				name, stdin, id string
+				args            []string
+			}{
+				{"by ID", "", byID, []string{"-id", byID}},
+				{"by secret", pop.Secrets[1], bySecret, []string{"-secret-stdin", "-key-file", keyFile}},
+			} {
+				for i, want := range []int{1, 0} {
+					stdout, stderr, code := cmd(t, c.stdin, append([]string{"revoke", "-store", addr}, c.args...)...)
+					if code != exitOK {
+						t.Fatalf("%s: exit %d %s", c.name, code, stderr)
+					}
+					if n := strings.Count(stderr, "msg=token.revoked"); n != want || (want == 1 && !strings.Contains(stderr, "token_id="+c.id)) {
+						t.Errorf("%s, revocation %d: stderr %q, want %d token.revoked of %s", c.name, i+1, stderr, want, c.id)
+					}
+					if strings.Contains(stdout+stderr, pop.Secrets[1]) {
+						t.Errorf("%s: the secret was printed", c.name)
+					}
+				}
+			}
+			pop.Revoked[0], pop.Revoked[1] = true, true
+			verifyAll(t, addr, pop)
+		})
+	}
+}
+
 func tokenID(t *testing.T, s apitoken.Store, secret string) string {
 	t.Helper()
 	m := newManager(t, s)
