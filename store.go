@@ -2,7 +2,9 @@ package apitoken
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -36,7 +38,8 @@ type Store interface {
 // and by owning user.
 type TokenStore interface {
 	// CreateToken stores a new record with Version 1 (t.Version is set).
-	// It fails with ErrDuplicate if the ID or the hash is already stored.
+	// It fails with ErrDuplicate if the ID or the hash is already stored,
+	// and with Token.Validate's error for a record it could not read back.
 	CreateToken(ctx context.Context, t *Token) error
 
 	// TokenByHash returns the record with hash h, or ErrNotFound.
@@ -61,9 +64,10 @@ type TokenStore interface {
 	// UpdateToken replaces the stored record with ID t.ID if its Version
 	// still equals t.Version, then sets t.Version to the new version
 	// (old + 1). A stale version fails with ErrConflict, a missing ID
-	// with ErrNotFound, a changed ID, Hash, HashKeyID, Kind or Account
-	// with ErrInvalidArgument. Exactly one of several concurrent updates
-	// from the same version succeeds.
+	// with ErrNotFound, a changed ID, Hash, HashKeyID, Kind or Account,
+	// or a record Token.Validate refuses, with ErrInvalidArgument.
+	// Exactly one of several concurrent updates from the same version
+	// succeeds.
 	UpdateToken(ctx context.Context, t *Token) error
 
 	// RehashToken moves the record with ID t.ID to hash h under hash key
@@ -161,6 +165,44 @@ func (t *Token) Position() Position { return Position{Created: t.Created, ID: t.
 // Position returns u's place in the listing order.
 func (u *User) Position() Position { return Position{Created: u.Created, ID: u.ID} }
 
+// Validate reports, with ErrInvalidArgument naming the field, a record
+// holding a value no store can represent: a Kind, Owner, Privilege,
+// DefaultAppState or application state outside its constants. Stores
+// call it before every write (creates, updates and imports), so a bad
+// record is refused whole rather than stored and then unreadable; the
+// Manager never makes one.
+func (t *Token) Validate() error {
+	bad := func(field string, v uint8) error {
+		return fmt.Errorf("%w: token record %q: %s %d is not one of its values", ErrInvalidArgument, t.ID, field, v)
+	}
+	switch {
+	case t.Kind != KindSession && t.Kind != KindAPI:
+		return bad("kind", uint8(t.Kind))
+	case t.Owner != OwnerUser && t.Owner != OwnerAccount:
+		return bad("owner", uint8(t.Owner))
+	case !t.Privilege.Valid():
+		return bad("privilege", uint8(t.Privilege))
+	case !t.DefaultAppState.Valid():
+		return bad("default app state", uint8(t.DefaultAppState))
+	}
+	for _, a := range t.Apps {
+		if !a.State.Valid() {
+			return bad("state of application "+strconv.Quote(a.Name)+",", uint8(a.State))
+		}
+	}
+	return nil
+}
+
+// Validate reports, with ErrInvalidArgument, a user whose Role is none
+// of the privileges; stores call it before every write, as
+// Token.Validate.
+func (u *User) Validate() error {
+	if !u.Role.Valid() {
+		return fmt.Errorf("%w: user %q: role %d is not one of its values", ErrInvalidArgument, u.ID, u.Role)
+	}
+	return nil
+}
+
 // PurgeQuery selects ended records for TokenStore.PurgeTokens.
 type PurgeQuery struct {
 	// Kind is KindSession or KindAPI (required).
@@ -217,7 +259,8 @@ type UserQuery struct {
 // UserStore persists users, indexed by ID and by unique name.
 type UserStore interface {
 	// CreateUser stores a new user with Version 1 (u.Version is set). It
-	// fails with ErrDuplicate if the ID or the name is taken.
+	// fails with ErrDuplicate if the ID or the name is taken, and with
+	// User.Validate's error for a user it could not read back.
 	CreateUser(ctx context.Context, u *User) error
 
 	// UserByID returns the user with ID id, or ErrNotFound.
@@ -234,8 +277,8 @@ type UserStore interface {
 	// UpdateUser replaces the user with ID u.ID if its Version still
 	// equals u.Version, then sets u.Version to the new version. Stale
 	// versions fail with ErrConflict, missing IDs with ErrNotFound, a
-	// changed ID or Account with ErrInvalidArgument, a name taken by another
-	// user with ErrDuplicate.
+	// changed ID or Account, or a user User.Validate refuses, with
+	// ErrInvalidArgument, a name taken by another user with ErrDuplicate.
 	UpdateUser(ctx context.Context, u *User) error
 
 	// DeleteUser removes the user with ID id; their tokens stay stored but

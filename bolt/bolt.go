@@ -363,6 +363,10 @@ func mapErr(err error) error {
 // CreateToken implements apitoken.TokenStore. Concurrent calls share
 // commits (bbolt's Batch), so many issuers do not pay one fsync each.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+
 	c := t.Clone()
 	c.Version = 1
 	err := s.batch(ctx, func(tx *bbolt.Tx) error {
@@ -757,6 +761,10 @@ func (s *Store) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, er
 
 // UpdateToken implements apitoken.TokenStore.
 func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+
 	c := t.Clone()
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		old, err := getToken(tx, []byte(c.ID))
@@ -910,6 +918,10 @@ func userAcctKey(u *apitoken.User) []byte { return accountKey(u.Account, u.Creat
 
 // CreateUser implements apitoken.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *apitoken.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+
 	c := u.Clone()
 	c.Version = 1
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
@@ -983,6 +995,10 @@ func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoke
 
 // UpdateUser implements apitoken.UserStore.
 func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+
 	c := u.Clone()
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		old, err := getUser(tx, []byte(c.ID))

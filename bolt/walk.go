@@ -68,6 +68,12 @@ func walkKeys(b *bbolt.Bucket, after string, limit int, fn func(k []byte) error)
 // ImportTokens implements migrate.Importer: one write transaction for
 // the batch.
 func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, error) {
+	for _, t := range ts { // the whole batch or nothing
+		if err := t.Validate(); err != nil {
+			return 0, err
+		}
+	}
+
 	n := 0
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		n = 0
@@ -101,6 +107,12 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 
 // ImportUsers implements migrate.Importer, like ImportTokens.
 func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, error) {
+	for _, u := range us { // the whole batch or nothing
+		if err := u.Validate(); err != nil {
+			return 0, err
+		}
+	}
+
 	n := 0
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		n = 0

@@ -46,6 +46,10 @@ func (s *Store) ready(ctx context.Context) error {
 
 // CreateToken implements apitoken.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ready(ctx); err != nil {
@@ -173,6 +177,10 @@ func (s *Store) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, er
 
 // UpdateToken implements apitoken.TokenStore.
 func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ready(ctx); err != nil {
@@ -260,6 +268,10 @@ func (s *Store) TouchTokens(ctx context.Context, touches []apitoken.Touch) error
 
 // CreateUser implements apitoken.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *apitoken.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ready(ctx); err != nil {
@@ -327,6 +339,10 @@ func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoke
 
 // UpdateUser implements apitoken.UserStore.
 func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ready(ctx); err != nil {

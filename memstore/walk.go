@@ -67,6 +67,12 @@ func walkPage[T any](m map[string]T, after string, limit int) ([]string, error) 
 
 // ImportTokens implements migrate.Importer.
 func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, error) {
+	for _, t := range ts { // the whole batch or nothing
+		if err := t.Validate(); err != nil {
+			return 0, err
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ready(ctx); err != nil {
@@ -99,6 +105,12 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 
 // ImportUsers implements migrate.Importer.
 func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, error) {
+	for _, u := range us { // the whole batch or nothing
+		if err := u.Validate(); err != nil {
+			return 0, err
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ready(ctx); err != nil {

@@ -276,6 +276,10 @@ const tokenColumns = `id, hash, hint, kind, owner, account, user_id, created_by,
 
 // CreateToken implements apitoken.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *apitoken.Token) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+
 	args, err := tokenArgs(t, 1)
 	if err != nil {
 		return err
@@ -414,6 +418,10 @@ func (s *Store) PurgeTokens(ctx context.Context, q apitoken.PurgeQuery) (int, er
 // UpdateToken implements apitoken.TokenStore: one statement that updates
 // the row only at the expected version and announces the change.
 func (s *Store) UpdateToken(ctx context.Context, t *apitoken.Token) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+
 	args, err := tokenArgs(t, t.Version)
 	if err != nil {
 		return err
@@ -547,6 +555,10 @@ const userColumns = `id, account, name, role, disabled, password_hash, mfa_secre
 
 // CreateUser implements apitoken.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *apitoken.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+
 	args, err := userArgs(u)
 	if err != nil {
 		return err
@@ -604,6 +616,10 @@ func (s *Store) ListUsers(ctx context.Context, q apitoken.UserQuery) ([]*apitoke
 
 // UpdateUser implements apitoken.UserStore: one statement, announced.
 func (s *Store) UpdateUser(ctx context.Context, u *apitoken.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+
 	args, err := userArgs(u)
 	if err != nil {
 		return err

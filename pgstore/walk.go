@@ -49,6 +49,12 @@ func walk[T any](ctx context.Context, s *Store, query, after string, limit int, 
 // then reads back the records it skipped and fails unless each is stored
 // equal.
 func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, error) {
+	for _, t := range ts { // the whole batch or nothing
+		if err := t.Validate(); err != nil {
+			return 0, err
+		}
+	}
+
 	if len(ts) == 0 {
 		return 0, nil
 	}
@@ -115,6 +121,12 @@ func (s *Store) ImportTokens(ctx context.Context, ts []*apitoken.Token) (int, er
 
 // ImportUsers implements migrate.Importer, like ImportTokens.
 func (s *Store) ImportUsers(ctx context.Context, us []*apitoken.User) (int, error) {
+	for _, u := range us { // the whole batch or nothing
+		if err := u.Validate(); err != nil {
+			return 0, err
+		}
+	}
+
 	if len(us) == 0 {
 		return 0, nil
 	}

@@ -85,7 +85,7 @@ func User(n int, account string) *apitoken.User {
 
 // Run runs every conformance case against stores from newStore.
 func Run(t *testing.T, newStore NewStoreFunc) {
-	for _, c := range slices.Concat(cases, newestCases, expiryCases, walkCases, scopeCases, keyringCases) {
+	for _, c := range slices.Concat(cases, newestCases, expiryCases, walkCases, scopeCases, keyringCases, validateCases) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newStore(t))
 		})
