@@ -20,18 +20,7 @@ import (
 func TestListingOrdersAndCursors(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 	m, _ := newManager(t, &apitoken.Options{Now: clock.Now})
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Admin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := m.StartSession(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := m.Verify(ctx, l.Secret, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := signIn(t, m, apitoken.Admin)
 	var toks []*apitoken.Token // oldest first
 	for range 7 {
 		clock.Advance(time.Second)

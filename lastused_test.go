@@ -39,19 +39,7 @@ func newResolutionEnv(t *testing.T, store apitoken.Store, o apitoken.Options) *r
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Admin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := m.StartSession(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caller, err := m.Verify(ctx, l.Secret, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &resolutionEnv{clock: clock, store: store, m: m, caller: caller}
+	return &resolutionEnv{clock: clock, store: store, m: m, caller: signIn(t, m, apitoken.Admin)}
 }
 
 func (e *resolutionEnv) issue(t *testing.T) apitoken.Issued {

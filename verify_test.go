@@ -40,11 +40,11 @@ func issueAPIToken(tb testing.TB, m *apitoken.Manager) apitoken.Issued {
 	return iss
 }
 
-// issueWithSession is issueAPIToken also returning the session's
-// principal, for calls made as the token's owner.
-func issueWithSession(tb testing.TB, m *apitoken.Manager) (apitoken.Principal, apitoken.Issued) {
+// signIn adds a user of role to account acme, named a@example.com,
+// starts a session for them and returns its verified principal.
+func signIn(tb testing.TB, m *apitoken.Manager, role apitoken.Privilege) apitoken.Principal {
 	tb.Helper()
-	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: apitoken.Normal})
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "a@example.com", Role: role})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,10 +52,18 @@ func issueWithSession(tb testing.TB, m *apitoken.Manager) (apitoken.Principal, a
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sess, err := m.Verify(ctx, l.Secret, "")
+	p, err := m.Verify(ctx, l.Secret, "")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return p
+}
+
+// issueWithSession is issueAPIToken also returning the session's
+// principal, for calls made as the token's owner.
+func issueWithSession(tb testing.TB, m *apitoken.Manager) (apitoken.Principal, apitoken.Issued) {
+	tb.Helper()
+	sess := signIn(tb, m, apitoken.Normal)
 	iss, err := m.Issue(ctx, sess, apitoken.IssueRequest{})
 	if err != nil {
 		tb.Fatal(err)

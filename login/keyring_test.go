@@ -34,18 +34,7 @@ func TestAnAcceptedCodeMovesTheMFASecretToTheCurrentKey(t *testing.T) {
 		return m, l
 	}
 	m0, l0 := open(nil, 0)
-	u, err := m0.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mfa-rotation", Role: apitoken.Normal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := m0.StartSession(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := m0.Verify(ctx, sess.Secret, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, p := signedInUser(t, m0, "mfa-rotation")
 	secret := storetest.EnableMFA(t, l0, p, clock.Now())
 	before, _ := s.UserByID(ctx, u.ID)
 	if before.MFASecret[0] != 1 {
@@ -104,18 +93,7 @@ func TestASealIsRefusedByNameOnceEveryKeyIsRemoved(t *testing.T) {
 				return m, l
 			}
 			m0, l0 := open(c.opts)
-			u, err := m0.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: "mfa-no-key", Role: apitoken.Normal})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sess, err := m0.StartSession(ctx, u.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := m0.Verify(ctx, sess.Secret, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			u, p := signedInUser(t, m0, "mfa-no-key")
 			secret := storetest.EnableMFA(t, l0, p, clock.Now())
 			stored, _ := s.UserByID(ctx, u.ID)
 
@@ -143,4 +121,23 @@ func TestASealIsRefusedByNameOnceEveryKeyIsRemoved(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signedInUser adds a normal user named name to account acme and returns
+// them with the principal of a session started for them.
+func signedInUser(t *testing.T, m *apitoken.Manager, name string) (*apitoken.User, apitoken.Principal) {
+	t.Helper()
+	u, err := m.AddUser(ctx, apitoken.NewUser{Account: "acme", Name: name, Role: apitoken.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := m.StartSession(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Verify(ctx, sess.Secret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, p
 }
